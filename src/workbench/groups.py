@@ -1,0 +1,395 @@
+"""Five special groups (五类特殊群体): 残疾、贫困、留守、学困、随迁 for every enrolled student of the as-of term.
+
+Sources (domain.md 3.5, rules in `rules/mentoring.yaml` group_sources): 学籍 残疾人类型 / 随班就读, 建档立卡 roster or
+资助 困难类型, 学籍 是否留守儿童, schools' 学困生 lists, 学籍 是否进城务工人员随迁子女. A student can be in several.
+People are matched by `person_id` (valid ID or confidently linked ID from `workbench.link`), else by the record's
+normalised ID; a list row without a usable ID is matched by name and school when that is unique.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+import warnings
+import weakref
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .rules import load_yaml, settings
+
+MEMBERSHIP_COLUMNS = [
+    "person_id", "id_number", "name", "school", "town", "stage", "grade", "class_name", "student_key",
+]
+
+# --------------------------------------------------------------------------------------------------- rules
+
+
+def mentoring_rules() -> dict[str, Any]:
+    """The mentoring rules in force (settings()['mentoring'], default rules/mentoring.yaml)."""
+    return load_yaml(settings().get("mentoring", "mentoring.yaml"))
+
+
+def group_names() -> list[str]:
+    return [str(g) for g in mentoring_rules().get("groups", ["残疾", "贫困", "留守", "学困", "随迁"])]
+
+
+# --------------------------------------------------------------------------------------------------- cache
+
+_CACHE: dict[int, tuple[Any, dict[str, Any]]] = {}
+
+
+def cached(ws: Any, name: str, build: Callable[[], Any]) -> Any:
+    """Memoise `build()` per Workspace object (and per identity of its tables), for dashboards that ask often."""
+    key = id(ws)
+    tables = getattr(ws, "tables", {})
+    stamp = tuple((k, id(v)) for k, v in sorted(tables.items(), key=lambda kv: kv[0])) + (
+        str(getattr(ws, "as_of", None)), str(getattr(ws, "term", None)),
+    )
+    entry = _CACHE.get(key)
+    if entry is not None:
+        ref, store = entry
+        if ref() is not ws or store.get("__stamp__") != stamp:
+            entry = None
+    if entry is None:
+        try:
+            ref = weakref.ref(ws, lambda _r, k=key: _CACHE.pop(k, None))
+        except TypeError:  # not weak-referenceable: no caching
+            return build()
+        store = {"__stamp__": stamp}
+        _CACHE[key] = (ref, store)
+    else:
+        store = entry[1]
+    if name not in store:
+        store[name] = build()
+    return store[name]
+
+
+# --------------------------------------------------------------------------------------------------- text
+
+
+def norm_name(values: pd.Series) -> pd.Series:
+    """Names for matching: the project's name normaliser when present, else NFKC fold and no whitespace."""
+    try:
+        from .names import normalize
+
+        return pd.Series(normalize(values), index=values.index).astype("string")
+    except Exception:  # names module missing or failing: a local equivalent
+        return _fold(values)
+
+
+def _fold(values: pd.Series) -> pd.Series:
+    s = pd.Series(values, dtype="object").map(
+        lambda v: unicodedata.normalize("NFKC", v) if isinstance(v, str) else v
+    )
+    s = s.astype("string").str.replace(r"\s+", "", regex=True)
+    return s.mask(s == "", pd.NA)
+
+
+def norm_school(values: pd.Series) -> pd.Series:
+    """School names for comparison: NFKC fold, no whitespace, county prefix (旬阳县) removed."""
+    s = _fold(values)
+    prefixes = [str(p) for p in mentoring_rules().get("county_prefixes", [])]
+    county = settings().get("county")
+    if county:
+        prefixes.append(str(county))
+    for p in sorted(set(prefixes), key=len, reverse=True):
+        s = s.str.removeprefix(p)
+    return s.mask(s == "", pd.NA)
+
+
+# --------------------------------------------------------------------------------------------------- people
+
+
+def _check_ids(values: pd.Series) -> pd.Series:
+    """Validity of already normalised IDs (fallback when a frame has no id_valid column)."""
+    try:
+        from .ids import check
+
+        return pd.Series(check(values)["valid"].to_numpy(dtype=bool), index=values.index)
+    except ImportError:
+        s = values.astype("string").fillna("")
+        ok = s.str.fullmatch(r"\d{17}[\dX]").fillna(False).to_numpy(dtype=bool)
+        out = np.zeros(len(s), dtype=bool)
+        if ok.any():
+            arr = np.array([list(x) for x in s[ok]])
+            digits = arr[:, :17].astype(int)
+            w = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])
+            check_chars = np.array(list("10X98765432"))[(digits * w).sum(axis=1) % 11]
+            out[ok] = check_chars == arr[:, 17]
+        return pd.Series(out, index=values.index)
+
+
+def linked_tables(ws: Any) -> dict[str, pd.DataFrame]:
+    """Every system frame with `person_id` (from workbench.link when present; else the valid normalised ID)."""
+
+    def build() -> dict[str, pd.DataFrame]:
+        try:
+            from .link import attach_person_ids
+        except ImportError:
+            attach_person_ids = None
+        if attach_person_ids is not None:
+            try:
+                return dict(attach_person_ids(ws, ws.as_of))
+            except Exception as exc:  # keep the analyses usable: match by valid ID only, and say so
+                warnings.warn(f"人员关联（workbench.link）失败，改为仅按有效身份证号匹配：{exc}", stacklevel=2)
+        out = {}
+        for system, frame in ws.tables.items():
+            df = frame.copy()
+            if "id_number" in df.columns and "person_id" not in df.columns:
+                ids = df["id_number"].astype("string")
+                valid = (
+                    df["id_valid"].fillna(False).astype(bool)
+                    if "id_valid" in df.columns
+                    else _check_ids(ids)
+                )
+                df["person_id"] = ids.where(valid.to_numpy(), pd.NA)
+            out[system] = df
+        return out
+
+    return cached(ws, "linked_tables", build)
+
+
+def _col(df: pd.DataFrame, name: str) -> pd.Series:
+    if name in df.columns:
+        return df[name]
+    return pd.Series(pd.NA, index=df.index, dtype="object")
+
+
+def record_keys(df: pd.DataFrame) -> pd.Series:
+    """Person key of each record: person_id, else the record's normalised id_number, else NA."""
+    pid = _col(df, "person_id").astype("string")
+    raw = _col(df, "id_number").astype("string")
+    raw = raw.str.strip().mask(raw.str.strip() == "", pd.NA)
+    return pid.fillna(raw)
+
+
+def _enrolled_mask(reg: pd.DataFrame) -> pd.Series:
+    statuses = {str(s) for s in mentoring_rules().get("enrolled_statuses", ["在读", "转入"])}
+    status = _col(reg, "status").astype("string").str.strip()
+    return (status.isna() | status.isin(statuses)).fillna(True).astype(bool)
+
+
+def enrolled_registry(ws: Any) -> pd.DataFrame:
+    """Registry rows of the as-of term whose status counts as enrolled, with `student_key`, `name_norm`,
+    `school_norm` (one row per enrolment: a student enrolled twice keeps both rows)."""
+
+    def build() -> pd.DataFrame:
+        reg = linked_tables(ws).get("registry")
+        if reg is None or reg.empty:
+            cols = ["student_key", "person_id", "id_number", "name", "school", "town", "stage", "grade",
+                    "class_name", "name_norm", "school_norm"]
+            return pd.DataFrame({c: pd.Series(dtype="string") for c in cols})
+        term = getattr(ws, "term", None)
+        if term is not None and "term" in reg.columns:
+            reg = reg[reg["term"].astype("string") == str(term)]
+        reg = reg[_enrolled_mask(reg)].copy()
+        key = record_keys(reg)
+        reg["name_norm"] = norm_name(_col(reg, "name").astype("string"))
+        school = _col(reg, "school_name").astype("string")
+        reg["school_norm"] = norm_school(school)
+        reg["student_key"] = key.fillna("nm:" + reg["name_norm"].fillna("") + "|" + reg["school_norm"].fillna(""))
+        reg["school"] = school
+        reg["person_id"] = key
+        for c in ("town", "stage", "grade", "class_name", "id_number", "name"):
+            if c not in reg.columns:
+                reg[c] = pd.NA
+        return reg.reset_index(drop=True)
+
+    return cached(ws, "enrolled_registry", build)
+
+
+def match_keys(df: pd.DataFrame, students: pd.DataFrame, name_col: str, school_col: str | None,
+               extra: pd.DataFrame | None = None) -> pd.Series:
+    """Student key of each list row: its person key when that is a valid/linked ID or an enrolled student's key;
+    otherwise the unique enrolled student with the same name and school (or, via `extra`, the unique student of
+    a pair with the same name and teacher); else the row's own key (possibly NA)."""
+    key = record_keys(df)
+    has_pid = _col(df, "person_id").notna().to_numpy()
+    known = key.isin(set(students["student_key"].dropna())).fillna(False).to_numpy()
+    need = ~(has_pid | known)
+    if not need.any() or df.empty:
+        return key
+    sub = pd.DataFrame({
+        "row": np.flatnonzero(need),
+        "name_norm": norm_name(_col(df, name_col).astype("string")).to_numpy()[need],
+    })
+    if school_col is not None:
+        sub["school_norm"] = norm_school(_col(df, school_col).astype("string")).to_numpy()[need]
+        cand = students[["student_key", "name_norm", "school_norm"]].drop_duplicates()
+        cand = cand.dropna(subset=["name_norm", "school_norm"])
+        uniq = cand.groupby(["name_norm", "school_norm"])["student_key"].agg(["first", "nunique"]).reset_index()
+        uniq = uniq[uniq["nunique"] == 1]
+        hit = sub.merge(uniq, on=["name_norm", "school_norm"], how="inner")
+        out = key.copy()
+        if len(hit):
+            out.iloc[hit["row"].to_numpy()] = hit["first"].to_numpy()
+        key = out
+    if extra is not None and len(extra):
+        still = key.isna().to_numpy() | need
+        still &= ~key.isin(set(students["student_key"].dropna())).fillna(False).to_numpy()
+        if still.any():
+            sub2 = pd.DataFrame({
+                "row": np.flatnonzero(still),
+                "name_norm": norm_name(_col(df, name_col).astype("string")).to_numpy()[still],
+                "teacher_norm": norm_name(_col(df, "teacher_name").astype("string")).to_numpy()[still],
+            })
+            cand = extra[["student_key", "name_norm", "teacher_norm"]].dropna().drop_duplicates()
+            uniq = cand.groupby(["name_norm", "teacher_norm"])["student_key"].agg(["first", "nunique"]).reset_index()
+            uniq = uniq[uniq["nunique"] == 1]
+            hit = sub2.merge(uniq, on=["name_norm", "teacher_norm"], how="inner")
+            if len(hit):
+                out = key.copy()
+                out.iloc[hit["row"].to_numpy()] = hit["first"].to_numpy()
+                key = out
+    return key
+
+
+# --------------------------------------------------------------------------------------------------- groups
+
+
+def _flag_in(values: pd.Series, accepted: Iterable[str]) -> pd.Series:
+    return values.astype("string").str.strip().isin({str(a) for a in accepted}).fillna(False)
+
+
+def _flag_not_none(values: pd.Series, none_values: Iterable[str]) -> pd.Series:
+    s = values.astype("string").str.strip()
+    return (s.notna() & (s != "") & ~s.isin({str(a) for a in none_values})).fillna(False)
+
+
+def _truthy(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.fillna(False).astype(bool)
+    s = values.astype("string").str.strip()
+    return s.isin({"True", "true", "1", "是", "1-是", "随迁"}).fillna(False)
+
+
+def memberships(ws: Any) -> pd.DataFrame:
+    """One row per enrolled student of the as-of term: person_id, id_number, name, school, town, stage, grade,
+    class_name, student_key, one boolean column per group (残疾, 贫困, 留守, 学困, 随迁), group_count and `groups`
+    (text such as 贫困+留守, "" for none). person_id falls back to the registry's ID when it cannot be linked."""
+
+    def build() -> pd.DataFrame:
+        rules = mentoring_rules()
+        src = rules.get("group_sources", {})
+        names = group_names()
+        reg = enrolled_registry(ws)
+        tables = linked_tables(ws)
+        flags = pd.DataFrame(index=reg.index)
+        # 残疾
+        dis = src.get("残疾", {})
+        flags["残疾"] = _flag_not_none(_col(reg, "disability"), dis.get("disability_none", ["无残疾"])) | \
+            _flag_not_none(_col(reg, "inclusive"), dis.get("inclusive_none", ["非随班就读"]))
+        # 留守
+        flags["留守"] = _flag_in(_col(reg, "left_behind"), src.get("留守", {}).get("left_behind", ["单亲留守", "双亲留守"]))
+        # 随迁
+        flags["随迁"] = _truthy(_col(reg, "migrant"))
+        # 贫困
+        poor: set[str] = set()
+        roster = tables.get("roster")
+        if src.get("贫困", {}).get("roster", True) and roster is not None and len(roster):
+            poor |= set(record_keys(roster).dropna())
+        aid = tables.get("aid")
+        if src.get("贫困", {}).get("aid_difficulty_type", True) and aid is not None and len(aid):
+            dt_ = _col(aid, "difficulty_type").astype("string").str.strip()
+            has_type = (dt_.notna() & (dt_ != "")).fillna(False).to_numpy()
+            poor |= set(record_keys(aid)[has_type].dropna())
+        flags["贫困"] = reg["student_key"].isin(poor).fillna(False)
+        # 学困
+        struggling = tables.get("struggling")
+        weak: set[str] = set()
+        if struggling is not None and len(struggling):
+            weak = set(match_keys(struggling, reg, "name", "school_name").dropna())
+        flags["学困"] = reg["student_key"].isin(weak).fillna(False)
+
+        base = reg[["person_id", "id_number", "name", "school", "town", "stage", "grade", "class_name",
+                    "student_key"]].copy()
+        for g in names:
+            base[g] = flags[g] if g in flags else False
+        # one row per student: a student enrolled twice keeps the first school (sorted) and is in a group
+        # when any of the rows says so
+        base = base.sort_values(["student_key", "school"], kind="stable", na_position="last")
+        agg = base.groupby("student_key", sort=False)[names].any()
+        first = base.drop_duplicates("student_key", keep="first").set_index("student_key")
+        first[names] = agg[names]
+        out = first.reset_index()
+        for g in names:
+            out[g] = out[g].astype("boolean")
+        gm = out[names].to_numpy(dtype=bool)
+        out["group_count"] = gm.sum(axis=1).astype("int64")
+        out["groups"] = _join_flags(gm, names).to_numpy()
+        out["groups"] = out["groups"].astype("string")
+        for c in ("person_id", "id_number", "name", "school", "town", "stage", "class_name", "student_key"):
+            out[c] = out[c].astype("string")
+        out["grade"] = pd.to_numeric(out["grade"], errors="coerce").astype("Int64")
+        cols = MEMBERSHIP_COLUMNS + names + ["group_count", "groups"]
+        return out[cols].sort_values(["town", "school", "stage", "grade", "student_key"], kind="stable",
+                                     na_position="last").reset_index(drop=True)
+
+    return cached(ws, "memberships", build).copy()
+
+
+def _join_flags(gm: np.ndarray, names: Sequence[str]) -> pd.Series:
+    """'+'-joined group names per row, vectorised over the few distinct combinations."""
+    if gm.size == 0:
+        return pd.Series([], dtype="string")
+    codes = (gm.astype(np.int64) * (1 << np.arange(len(names)))).sum(axis=1)
+    uniq = np.unique(codes)
+    text = {int(c): "+".join(n for i, n in enumerate(names) if c >> i & 1) for c in uniq}
+    return pd.Series(pd.Series(codes).map(text).to_numpy(), dtype="string")
+
+
+def counts(ws: Any, by: Sequence[str] = ("town", "school", "grade")) -> pd.DataFrame:
+    """Students per group at the level `by` (stage is added before grade): columns by..., students (enrolled),
+    group_students (in at least one group), then one count column per group."""
+    m = memberships(ws)
+    by = list(by)
+    if "grade" in by and "stage" not in by:
+        by.insert(by.index("grade"), "stage")
+    names = group_names()
+    m["group_students"] = m["group_count"] > 0
+    m["students"] = 1
+    agg = {"students": "sum", "group_students": "sum", **{g: "sum" for g in names}}
+    if by:
+        out = m.groupby(by, dropna=False, sort=True)[list(agg)].agg(agg).reset_index()
+    else:
+        out = m[list(agg)].agg(agg).to_frame().T
+    for c in agg:
+        out[c] = out[c].astype("int64")
+    return out
+
+
+def combinations(ws: Any, by: Sequence[str] = ()) -> pd.DataFrame:
+    """Group students by combination of groups (e.g. 贫困+留守): by..., groups, group_count, students;
+    most frequent first."""
+    m = memberships(ws)
+    m = m[m["group_count"] > 0]
+    keys = list(by) + ["groups", "group_count"]
+    out = m.groupby(keys, dropna=False).size().rename("students").reset_index()
+    out["students"] = out["students"].astype("int64")
+    return out.sort_values(list(by) + ["students", "groups"], ascending=[True] * len(by) + [False, True],
+                           kind="stable").reset_index(drop=True)
+
+
+def filter_students(memberships: pd.DataFrame, groups: Sequence[str] | None = None, mode: str = "any",
+                    town: str | Sequence[str] | None = None, school: str | Sequence[str] | None = None,
+                    grade: int | Sequence[int] | None = None, stage: str | Sequence[str] | None = None) -> pd.DataFrame:
+    """Rows of `memberships` in the given groups (mode 'any': at least one of them, 'all': every one of them;
+    no groups: any of the five groups) and, when given, in the town(s), school(s), stage(s), grade(s)."""
+    if mode not in ("any", "all"):
+        raise ValueError(f"mode 只能是 any 或 all，而不是 {mode!r}")
+    names = [g for g in group_names() if g in memberships.columns]
+    chosen = list(groups) if groups else names
+    unknown = [g for g in chosen if g not in memberships.columns]
+    if unknown:
+        raise ValueError(f"未知的群体：{'、'.join(unknown)}（可选：{'、'.join(names)}）")
+    gm = memberships[chosen].fillna(False).to_numpy(dtype=bool)
+    keep = gm.all(axis=1) if mode == "all" else gm.any(axis=1)
+    mask = pd.Series(keep, index=memberships.index)
+    for col, value in (("town", town), ("school", school), ("grade", grade), ("stage", stage)):
+        if value is None:
+            continue
+        values = [value] if isinstance(value, (str, int, np.integer)) else list(value)
+        mask &= memberships[col].isin(values).fillna(False).to_numpy(dtype=bool)
+    return memberships[mask.to_numpy()].reset_index(drop=True)

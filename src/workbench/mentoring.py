@@ -1,0 +1,542 @@
+"""师生结对 智志双扶: teacher–student pairs, mentoring activities, coverage and the four mentoring findings.
+
+Rules (`rules/mentoring.yaml`, seed defaults): every enrolled student of the five special groups has a mentor;
+at least one 帮扶记录 per student per completed school week and one 家访 per completed visit month of the term
+(`rules/calendar_2019.yaml`, see `workbench.terms_calendar`), counted from when the student's pair exists.
+Set work (the expected (student, week) grid minus present records) is DuckDB SQL kept to what Spark SQL accepts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from . import terms_calendar
+from .findings import as_findings, combine, empty_findings
+from .groups import (
+    _col, cached, enrolled_registry, linked_tables, match_keys, memberships, mentoring_rules, norm_name,
+    norm_school, record_keys,
+)
+from .rules import finding_kinds
+
+LEVELS = ("school", "town", "teacher", "week", "month")
+LEVEL_KEYS = {
+    "school": ["town", "school"],
+    "town": ["town"],
+    "teacher": ["teacher_school", "teacher_name", "teacher_key"],
+    "week": ["week"],
+    "month": ["month"],
+}
+
+# --------------------------------------------------------------------------------------------------- inputs
+
+
+def _dates(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return values.astype("datetime64[us]").dt.normalize()
+    try:
+        from .dates import parse_dates
+
+        return pd.Series(parse_dates(values), index=values.index).astype("datetime64[us]")
+    except Exception:
+        return pd.to_datetime(values, errors="coerce").astype("datetime64[us]")
+
+
+def activity_aliases() -> dict[str, str]:
+    """Activity name as written (folded) -> canonical activity (帮扶记录 / 家访 / 心理疏导)."""
+    out: dict[str, str] = {}
+    for canonical, aliases in (mentoring_rules().get("activities") or {}).items():
+        for alias in [canonical, *(aliases or [])]:
+            out[str(alias)] = str(canonical)
+    return out
+
+
+def canonical_activity(values: pd.Series) -> pd.Series:
+    """Map activity names through the aliases of rules/mentoring.yaml (after NFKC folding); unknown -> NA."""
+    from .groups import _fold
+
+    folded = _fold(values.astype("string"))
+    table = {k: v for k, v in activity_aliases().items()}
+    table.update({_fold(pd.Series([k], dtype="string")).iloc[0]: v for k, v in activity_aliases().items()})
+    return folded.map(table).astype("string")
+
+
+def _teacher_key(df: pd.DataFrame) -> pd.Series:
+    tid = _col(df, "teacher_id_number").astype("string").str.strip()
+    tid = tid.mask(tid == "", pd.NA)
+    tname = norm_name(_col(df, "teacher_name").astype("string")).fillna("")
+    return ("id:" + tid).fillna("nm:" + tname + "|" + df["teacher_school_norm"].fillna(""))
+
+
+def _pairs_frame(ws: Any) -> pd.DataFrame:
+    """Canonical pairs with student_key, teacher_key, schools normalised, active on the as-of date."""
+
+    def build() -> pd.DataFrame:
+        raw = linked_tables(ws).get("pairs")
+        cols = ["school_name", "town", "teacher_name", "teacher_id_number", "teacher_school", "student_name",
+                "id_number", "group_raw", "start_date", "end_date"]
+        if raw is None:
+            raw = pd.DataFrame({c: pd.Series(dtype="string") for c in cols})
+        df = raw.copy().reset_index(drop=True)
+        for c in cols:
+            if c not in df.columns:
+                df[c] = pd.NA
+        students = enrolled_registry(ws)
+        df["student_key"] = match_keys(df, students, "student_name", "school_name")
+        df["person_id"] = df["student_key"]
+        school = df["school_name"].astype("string")
+        tschool = df["teacher_school"].astype("string")
+        tschool = tschool.mask(tschool.str.strip() == "", pd.NA).fillna(school)
+        df["teacher_school"] = tschool
+        df["teacher_school_norm"] = norm_school(tschool)
+        df["teacher_key"] = _teacher_key(df)
+        df["start_date"] = _dates(df["start_date"])
+        df["end_date"] = _dates(df["end_date"])
+        as_of = pd.Timestamp(ws.as_of)
+        df["active"] = ((df["start_date"].isna() | (df["start_date"] <= as_of))
+                        & (df["end_date"].isna() | (df["end_date"] >= as_of))).astype(bool)
+        df["pair_no"] = np.arange(len(df), dtype=np.int64)
+        return df
+
+    return cached(ws, "mentoring_pairs", build)
+
+
+def pairs(ws: Any) -> pd.DataFrame:
+    """One row per pair (师生结对) with its shape: teacher_students (students of the pair's teacher),
+    student_teachers (teachers of the pair's student), shape (多对一 when the student has several teachers, else
+    一对多 when the teacher has several students, else 一对一), teacher_shape (一对多 / 一对一), active (on the as-of
+    date), enrolled (student enrolled in the as-of term), student_school."""
+    p = _pairs_frame(ws).copy()
+    shapes = mentoring_rules().get("shapes", {})
+    one_one = shapes.get("one_to_one", "一对一")
+    one_many = shapes.get("one_to_many", "一对多")
+    many_one = shapes.get("many_to_one", "多对一")
+    act = p[p["active"]].copy()
+    skey = act["student_key"].fillna("row:" + act["pair_no"].astype("string"))
+    act["_skey"] = skey
+    per_teacher = act.groupby("teacher_key")["_skey"].nunique()
+    per_student = act.groupby("_skey")["teacher_key"].nunique()
+    p["_skey"] = p["student_key"].fillna("row:" + p["pair_no"].astype("string"))
+    p["teacher_students"] = p["teacher_key"].map(per_teacher).fillna(0).astype("int64")
+    p["student_teachers"] = p["_skey"].map(per_student).fillna(0).astype("int64")
+    p["shape"] = np.where(p["student_teachers"] > 1, many_one,
+                          np.where(p["teacher_students"] > 1, one_many, one_one))
+    p["teacher_shape"] = np.where(p["teacher_students"] > 1, one_many, one_one)
+    p.loc[~p["active"], ["shape", "teacher_shape"]] = pd.NA
+    p["shape"] = p["shape"].astype("string")
+    p["teacher_shape"] = p["teacher_shape"].astype("string")
+    reg = enrolled_registry(ws)
+    first_school = reg.drop_duplicates("student_key").set_index("student_key")["school"]
+    p["enrolled"] = p["student_key"].isin(set(reg["student_key"])).fillna(False).astype(bool)
+    p["student_school"] = p["student_key"].map(first_school).astype("string")
+    keep = ["school_name", "town", "teacher_name", "teacher_id_number", "teacher_school", "teacher_key",
+            "student_name", "id_number", "person_id", "group_raw", "start_date", "end_date", "active",
+            "teacher_students", "student_teachers", "shape", "teacher_shape", "enrolled", "student_school"]
+    return p[keep]
+
+
+def shape_counts(ws: Any) -> pd.DataFrame:
+    """Active pairs and distinct teachers / students by shape (一对一, 一对多, 多对一)."""
+    p = pairs(ws)
+    p = p[p["active"]]
+    out = p.groupby("shape").agg(pairs=("teacher_key", "size"), teachers=("teacher_key", "nunique"),
+                                 students=("person_id", "nunique")).reset_index()
+    return out
+
+
+def _activities_frame(ws: Any) -> pd.DataFrame:
+    def build() -> pd.DataFrame:
+        raw = linked_tables(ws).get("activities")
+        cols = ["school_name", "teacher_name", "student_name", "id_number", "activity", "date", "content"]
+        if raw is None:
+            raw = pd.DataFrame({c: pd.Series(dtype="string") for c in cols})
+        df = raw.copy().reset_index(drop=True)
+        for c in cols:
+            if c not in df.columns:
+                df[c] = pd.NA
+        p = _pairs_frame(ws)
+        via_pairs = pd.DataFrame({
+            "student_key": p["student_key"],
+            "name_norm": norm_name(p["student_name"].astype("string")),
+            "teacher_norm": norm_name(p["teacher_name"].astype("string")),
+        })
+        df["student_key"] = match_keys(df, enrolled_registry(ws), "student_name", "school_name", extra=via_pairs)
+        df["activity_raw"] = df["activity"]
+        df["activity"] = canonical_activity(df["activity"])
+        df["date"] = _dates(df["date"])
+        return df
+
+    return cached(ws, "mentoring_activities", build)
+
+
+def activities(ws: Any) -> pd.DataFrame:
+    """Activities (帮扶记录 / 家访 / 心理疏导) normalised through the aliases, with the student's person key
+    (`person_id`); rows whose activity is unknown keep activity NA and `activity_raw`."""
+    df = _activities_frame(ws).copy()
+    df["person_id"] = df["student_key"]
+    return df.drop(columns=["student_key"])
+
+
+# --------------------------------------------------------------------------------------------------- grid
+
+
+def _calendar_frames(ws: Any) -> tuple[str | None, pd.DataFrame, pd.DataFrame]:
+    as_of = ws.as_of if isinstance(ws.as_of, dt.date) else pd.Timestamp(ws.as_of).date()
+    if isinstance(as_of, dt.datetime):
+        as_of = as_of.date()
+    term = terms_calendar.term_for(as_of, getattr(ws, "term", None))
+    if term is None:
+        return None, terms_calendar.school_weeks("", as_of), terms_calendar.visit_months("", as_of)
+    weeks = terms_calendar.school_weeks(term, as_of)
+    months = terms_calendar.visit_months(term, as_of)
+    months["month_start"] = pd.to_datetime(months["month"] + "-01").astype("datetime64[us]")
+    return term, weeks, months
+
+
+GRID_SQL = """
+WITH gs AS (
+    SELECT student_key FROM members WHERE group_count > 0
+),
+cover AS (
+    SELECT p.student_key, p.start_date, p.end_date
+    FROM pairs p JOIN gs ON gs.student_key = p.student_key
+),
+expected AS (
+    SELECT DISTINCT c.student_key, x.period, x.period_start, x.period_end, x.first_day
+    FROM cover c JOIN periods x
+      ON (c.start_date IS NULL OR c.start_date <= x.first_day)
+     AND (c.end_date IS NULL OR c.end_date >= x.first_day)
+),
+present AS (
+    SELECT a.student_key, x.period, COUNT(*) AS n
+    FROM acts a JOIN periods x ON a.date >= x.period_start AND a.date <= x.period_end
+    WHERE a.activity = ?
+    GROUP BY a.student_key, x.period
+)
+SELECT e.student_key, e.period, e.period_start, e.period_end, e.first_day, COALESCE(r.n, 0) AS records
+FROM expected e LEFT JOIN present r ON r.student_key = e.student_key AND r.period = e.period
+"""
+
+
+def coverage_grid(ws: Any) -> dict[str, pd.DataFrame]:
+    """The expected (student, week) and (student, month) grids with the number of matching records:
+    {'weekly': [student_key, period, period_start, period_end, records, present], 'monthly': [...]}."""
+
+    def build() -> dict[str, pd.DataFrame]:
+        rules = mentoring_rules()
+        _, weeks, months = _calendar_frames(ws)
+        members = memberships(ws)[["student_key", "group_count"]]
+        p = _pairs_frame(ws)
+        p = p[p["student_key"].notna()][["student_key", "start_date", "end_date"]]
+        acts = _activities_frame(ws)
+        acts = acts[acts["student_key"].notna() & acts["date"].notna()][["student_key", "activity", "date"]]
+        con = duckdb.connect()
+        try:
+            con.register("members", members)
+            con.register("pairs", p)
+            con.register("acts", acts)
+            out = {}
+            specs = (
+                ("weekly", weeks.rename(columns={"week": "period", "monday": "period_start",
+                                                 "sunday": "period_end"})),
+                ("monthly", months.rename(columns={"month": "period", "month_start": "period_start",
+                                                   "last_day": "period_end"})),
+            )
+            for name, periods in specs:
+                rule = rules.get(name, {})
+                con.register("periods", periods[["period", "period_start", "period_end", "first_day"]])
+                grid = con.execute(GRID_SQL, [str(rule.get("activity"))]).df()
+                con.unregister("periods")
+                grid["records"] = grid["records"].astype("int64")
+                grid["present"] = grid["records"] >= int(rule.get("min", 1))
+                for c in ("student_key", "period"):
+                    grid[c] = grid[c].astype("string")
+                out[name] = grid.sort_values(["student_key", "period"], kind="stable").reset_index(drop=True)
+            return out
+        finally:
+            con.close()
+
+    return cached(ws, "mentoring_grid", build)
+
+
+# --------------------------------------------------------------------------------------------------- findings
+
+
+def _finding_id(keys: pd.Series) -> pd.Series:
+    """A finding's id_number: the person key unless it is a name-only placeholder."""
+    k = keys.astype("string")
+    return k.mask(k.str.startswith("nm:").fillna(False), pd.NA)
+
+
+def _teacher_text(p: pd.DataFrame) -> pd.Series:
+    """student_key -> '教师甲、教师乙' for active pairs."""
+    a = p[p["student_key"].notna()]
+    a = a.sort_values(["student_key", "teacher_name"], kind="stable")
+    return a.drop_duplicates(["student_key", "teacher_key"]).groupby("student_key")["teacher_name"].agg(
+        lambda s: "、".join(str(x) for x in s if pd.notna(x)))
+
+
+def findings(ws: Any) -> pd.DataFrame:
+    """mentor_missing, weekly_record_gap, home_visit_gap and pair_stale, in the findings table's shape."""
+    return combine(mentor_missing(ws), record_gaps(ws, "weekly"), record_gaps(ws, "monthly"), pair_stale(ws))
+
+
+def mentor_missing(ws: Any) -> pd.DataFrame:
+    """Enrolled group students with fewer than min_mentors (default 1) active mentors."""
+    rules = mentoring_rules()
+    need = int(rules.get("min_mentors", 1))
+    m = memberships(ws)
+    m = m[m["group_count"] > 0]
+    p = _pairs_frame(ws)
+    p = p[p["active"] & p["student_key"].notna()]
+    n = p.groupby("student_key")["teacher_key"].nunique()
+    m = m.assign(mentors=m["student_key"].map(n).fillna(0).astype("int64"))
+    m = m[m["mentors"] < need]
+    if m.empty:
+        return empty_findings()
+    detail = "五类特殊群体：" + m["groups"] + "；" + m["school"].fillna("") + \
+        np.where(m["mentors"] == 0, "；师生结对名单中无该生", "；结对教师" + m["mentors"].astype("string") + "名，少于要求的"
+                 + str(need) + "名")
+    out = pd.DataFrame({
+        "kind": "mentor_missing", "systems": "registry,pairs", "id_number": _finding_id(m["student_key"]),
+        "name": m["name"], "town": m["town"], "school": m["school"], "detail": detail,
+        "suggestion": finding_kinds()["mentor_missing"]["hint"],
+    })
+    return as_findings(out)
+
+
+def record_gaps(ws: Any, which: str = "weekly") -> pd.DataFrame:
+    """weekly_record_gap (which='weekly') or home_visit_gap ('monthly'): one row per student and period."""
+    grid = coverage_grid(ws)[which]
+    gaps = grid[~grid["present"]]
+    if gaps.empty:
+        return empty_findings()
+    kind = "weekly_record_gap" if which == "weekly" else "home_visit_gap"
+    rule = mentoring_rules().get(which, {})
+    m = memberships(ws).set_index("student_key")
+    keys = gaps["student_key"]
+    teachers = keys.map(_teacher_text(_pairs_frame(ws))).fillna("")
+    start = gaps["period_start"]
+    if which == "weekly":
+        what = gaps["period"] + "（" + start.dt.strftime("%-m月%-d日") + "—" + gaps["period_end"].dt.strftime(
+            "%-m月%-d日") + "）"
+    else:
+        what = start.dt.strftime("%Y年%-m月")
+    records = gaps["records"].astype("string")
+    activity = str(rule.get("activity"))
+    need = int(rule.get("min", 1))
+    detail = what + np.where(gaps["records"] == 0, "无" + activity, activity + records + "次，少于" + str(need) + "次") \
+        + "；结对教师：" + teachers
+    out = pd.DataFrame({
+        "kind": kind, "systems": "pairs,activities", "id_number": _finding_id(keys),
+        "name": keys.map(m["name"]), "town": keys.map(m["town"]), "school": keys.map(m["school"]),
+        "period": gaps["period"], "detail": detail, "suggestion": finding_kinds()[kind]["hint"],
+    })
+    return as_findings(out)
+
+
+def pair_stale(ws: Any) -> pd.DataFrame:
+    """Active pairs whose student is not enrolled in the as-of term, or whose teacher's school is none of the
+    student's registry schools; one finding per student."""
+    p = _pairs_frame(ws)
+    p = p[p["active"]].copy()
+    reg = enrolled_registry(ws)
+    enrolled = set(reg["student_key"])
+    schools = reg.dropna(subset=["school_norm"]).groupby("student_key")["school_norm"].agg(frozenset)
+    p["enrolled"] = p["student_key"].isin(enrolled).fillna(False).astype(bool)
+    same = pd.Series([
+        (t in s) if isinstance(s, frozenset) and pd.notna(t) else True
+        for t, s in zip(p["teacher_school_norm"], p["student_key"].map(schools))
+    ], index=p.index, dtype=bool) if len(p) else pd.Series([], dtype=bool)
+    p["same_school"] = same
+    bad = p[~p["enrolled"] | ~p["same_school"]].copy()
+    if bad.empty:
+        return empty_findings()
+    first = reg.drop_duplicates("student_key").set_index("student_key")
+    reg_school = bad["student_key"].map(first["school"])
+    reason = np.where(
+        ~bad["enrolled"],
+        "学生在本学期学籍中无在读记录（结对学校：" + bad["school_name"].fillna("未填写") + "）",
+        "帮扶教师所在学校（" + bad["teacher_school"].fillna("未填写") + "）与学生学籍学校（" + reg_school.fillna("")
+        + "）不同",
+    )
+    bad["detail"] = "教师" + bad["teacher_name"].fillna("（未填写）") + "：" + pd.Series(reason, index=bad.index)
+    bad["fid"] = _finding_id(bad["student_key"]).fillna(
+        "row:" + bad["pair_no"].astype("string"))
+    detail = bad.groupby("fid", sort=False)["detail"].agg(lambda s: "；".join(dict.fromkeys(s)))
+    one = bad.drop_duplicates("fid").set_index("fid")
+    enrolled_one = one["enrolled"]
+    out = pd.DataFrame({
+        "kind": "pair_stale", "systems": "pairs,registry",
+        "id_number": _finding_id(one["student_key"]),
+        "name": np.where(enrolled_one, one["student_key"].map(first["name"]), one["student_name"]),
+        "town": np.where(enrolled_one, one["student_key"].map(first["town"]), one["town"]),
+        "school": np.where(enrolled_one, one["student_key"].map(first["school"]), one["school_name"]),
+        "detail": detail.reindex(one.index).to_numpy(),
+        "suggestion": finding_kinds()["pair_stale"]["hint"],
+    }).reset_index(drop=True)
+    for c in ("name", "town", "school"):
+        out[c] = out[c].astype("string")
+    return as_findings(out)
+
+
+# --------------------------------------------------------------------------------------------------- rates
+
+COMPLIANCE_SQL = """
+SELECT {keys},
+       COUNT(DISTINCT g.student_key) AS students,
+       COUNT(*) AS expected,
+       SUM(CASE WHEN g.present THEN 1 ELSE 0 END) AS present
+FROM grid g {join}
+GROUP BY {keys}
+"""
+
+
+def _rate(num: pd.Series, den: pd.Series) -> pd.Series:
+    den = den.astype("float64")
+    return (num.astype("float64") / den.where(den > 0)).astype("Float64")
+
+
+def compliance(ws: Any, level: str = "school") -> pd.DataFrame:
+    """Reporting completeness (like DHIS2): expected vs present weekly records and monthly visits, with rates,
+    per school, town, teacher, week or month. School / town rows also carry the group students, those with a
+    mentor and the mentor rate. A teacher's expected cells are the weeks / months their pairs cover; a cell is
+    present when the student has the record (from any of their mentors)."""
+    if level not in LEVELS:
+        raise ValueError(f"level 只能是 {'、'.join(LEVELS)} 之一，而不是 {level!r}")
+    grids = coverage_grid(ws)
+    m = memberships(ws)
+    p = _pairs_frame(ws)
+    keys = LEVEL_KEYS[level]
+    con = duckdb.connect()
+    try:
+        con.register("members", m[["student_key", "school", "town", "group_count"]])
+        con.register("pairs", p[p["student_key"].notna()][
+            ["student_key", "teacher_key", "teacher_name", "teacher_school", "start_date", "end_date"]])
+        parts = {}
+        for which in ("weekly", "monthly"):
+            if level == "week" and which == "monthly" or level == "month" and which == "weekly":
+                continue
+            g = grids[which]
+            con.register("grid", g)
+            if level in ("school", "town"):
+                join = "JOIN members s ON s.student_key = g.student_key"
+                key_sql = ", ".join(f"s.{k}" for k in keys)
+                sql = COMPLIANCE_SQL.format(keys=key_sql, join=join)
+            elif level == "teacher":
+                join = ("JOIN pairs t ON t.student_key = g.student_key "
+                        "AND (t.start_date IS NULL OR t.start_date <= g.first_day) "
+                        "AND (t.end_date IS NULL OR t.end_date >= g.first_day)")
+                sql = (
+                    "SELECT teacher_school, teacher_name, teacher_key, COUNT(DISTINCT student_key) AS students, "
+                    "COUNT(*) AS expected, SUM(CASE WHEN present THEN 1 ELSE 0 END) AS present FROM ("
+                    "SELECT DISTINCT t.teacher_school, t.teacher_name, t.teacher_key, g.student_key, g.period, "
+                    "g.present FROM grid g " + join + ") g2 GROUP BY teacher_school, teacher_name, teacher_key"
+                )
+            else:
+                sql = ("SELECT g.period AS " + keys[0] + ", COUNT(DISTINCT g.student_key) AS students, "
+                       "COUNT(*) AS expected, SUM(CASE WHEN g.present THEN 1 ELSE 0 END) AS present "
+                       "FROM grid g GROUP BY g.period")
+            res = con.execute(sql).df()
+            con.unregister("grid")
+            prefix = "weekly" if which == "weekly" else "monthly"
+            res = res.rename(columns={"students": f"{prefix}_students", "expected": f"{prefix}_expected",
+                                      "present": f"{prefix}_present"})
+            parts[which] = res
+        if level in ("school", "town"):
+            mentors = p[p["active"] & p["student_key"].notna()].groupby("student_key")["teacher_key"].nunique()
+            need = int(mentoring_rules().get("min_mentors", 1))
+            gm = m[m["group_count"] > 0].assign(
+                paired=lambda d: d["student_key"].map(mentors).fillna(0) >= need)
+            base = gm.groupby(keys, dropna=False).agg(group_students=("student_key", "size"),
+                                                      paired_students=("paired", "sum")).reset_index()
+        else:
+            base = None
+    finally:
+        con.close()
+    out = base
+    for which, res in parts.items():
+        out = res if out is None else out.merge(res, on=keys, how="outer")
+    if out is None:
+        out = pd.DataFrame(columns=keys)
+    for which in parts:
+        for c in ("students", "expected", "present"):
+            col = f"{which}_{c}"
+            out[col] = out[col].fillna(0).astype("int64")
+        out[f"{which}_rate"] = _rate(out[f"{which}_present"], out[f"{which}_expected"])
+    exp = sum(out[f"{w}_expected"] for w in parts) if parts else 0
+    pres = sum(out[f"{w}_present"] for w in parts) if parts else 0
+    out["rate"] = _rate(pd.Series(pres, index=out.index), pd.Series(exp, index=out.index))
+    if base is not None:
+        out["group_students"] = out["group_students"].fillna(0).astype("int64")
+        out["paired_students"] = out["paired_students"].fillna(0).astype("int64")
+        out["mentor_rate"] = _rate(out["paired_students"], out["group_students"])
+    for k in keys:
+        out[k] = out[k].astype("string")
+    return out.sort_values(keys, kind="stable", na_position="last").reset_index(drop=True)
+
+
+def weakest(ws: Any, level: str = "school", n: int = 10) -> pd.DataFrame:
+    """The n rows of compliance(ws, level) with the lowest overall rate (most expected first on ties);
+    rows with nothing expected are left out."""
+    c = compliance(ws, level)
+    c = c[c["rate"].notna()]
+    exp = sum(c[col] for col in c.columns if col.endswith("_expected"))
+    c = c.assign(_exp=exp).sort_values(["rate", "_exp"], ascending=[True, False], kind="stable")
+    return c.drop(columns="_exp").head(n).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------------- drill-down
+
+
+def timeline(ws: Any, person_id: str) -> pd.DataFrame:
+    """One student's story, sorted by date: groups (undated, first), pairs, activities and the gaps found.
+    Columns: date, event, teacher, school, detail."""
+    key = str(person_id).strip()
+    rows: list[pd.DataFrame] = []
+    m = memberships(ws)
+    me = m[(m["student_key"] == key) | (m["person_id"] == key) | (m["id_number"] == key)]
+    if len(me):
+        key = str(me["student_key"].iloc[0])
+        r = me.iloc[0]
+        rows.append(pd.DataFrame({
+            "date": [pd.NaT], "event": ["五类特殊群体"], "teacher": [pd.NA], "school": [r["school"]],
+            "detail": [(r["groups"] or "不属于五类特殊群体") + f"（{r['school'] or ''} {r['stage'] or ''}"
+                       f"{'' if pd.isna(r['grade']) else str(r['grade']) + '年级'}）"],
+        }))
+    p = _pairs_frame(ws)
+    p = p[p["student_key"] == key]
+    if len(p):
+        rows.append(pd.DataFrame({
+            "date": p["start_date"], "event": "结对",
+            "teacher": p["teacher_name"], "school": p["teacher_school"],
+            "detail": ("帮扶类别：" + p["group_raw"].astype("string").fillna("未填写")
+                       + np.where(p["end_date"].notna(), "；结对结束：" + p["end_date"].dt.strftime("%Y-%m-%d")
+                                  .fillna(""), "")),
+        }))
+    a = _activities_frame(ws)
+    a = a[a["student_key"] == key]
+    if len(a):
+        rows.append(pd.DataFrame({
+            "date": a["date"], "event": a["activity"].fillna(a["activity_raw"].astype("string")),
+            "teacher": a["teacher_name"], "school": a["school_name"],
+            "detail": a["content"].astype("string"),
+        }))
+    for which, label in (("weekly", "周帮扶记录缺失"), ("monthly", "月家访缺失")):
+        g = coverage_grid(ws)[which]
+        g = g[(g["student_key"] == key) & ~g["present"]]
+        if len(g):
+            rows.append(pd.DataFrame({"date": g["period_start"], "event": label, "teacher": pd.NA,
+                                      "school": pd.NA, "detail": g["period"]}))
+    if not rows:
+        return pd.DataFrame({"date": pd.Series(dtype="datetime64[us]"),
+                             **{c: pd.Series(dtype="string") for c in ("event", "teacher", "school", "detail")}})
+    out = pd.concat(rows, ignore_index=True)
+    out["date"] = pd.to_datetime(out["date"]).astype("datetime64[us]")
+    for c in ("event", "teacher", "school", "detail"):
+        out[c] = out[c].astype("string")
+    return out.sort_values("date", kind="stable", na_position="first").reset_index(drop=True)
