@@ -1,0 +1,560 @@
+"""Who is who across systems (跨系统人员关联): person_id on every record, candidates with evidence for bad IDs.
+
+A record keeps its own valid normalised ID as `person_id`. A record whose ID is invalid, mangled by Excel
+(precision_lost) or found in no other system gets candidates: people with valid IDs in the other systems
+(registry, roster, aid, ledger), blocked and scored by the SQL rules of `rules/link_settings.yaml` (names equal or
+homophone, birth date, sex, one-character / transposed / truncated ID, student number, school, town). A unique
+confident candidate links the record (`person_id` = that ID, `link_method` = ``candidate``); the data is never
+rewritten. Blocking and scoring run as DuckDB SQL (kept to what Spark SQL also accepts); the final choice per
+record is pandas.
+
+Public API:
+    attach_person_ids(ws_or_tables, as_of=None) -> dict[str, DataFrame]   (cached per Workspace)
+    candidates(ws_or_tables, as_of=None) -> DataFrame                     (every scored candidate, ranked)
+    suggest_for(name, id_number, birth_date=None, sex=None, school=None, town=None, ws=None) -> DataFrame
+    person_ids(ws_or_tables, system) -> Series                            (person_id of one system's rows)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from functools import cache
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from .rules import load_yaml, settings
+
+SYSTEM_LABELS = {
+    "registry": "学籍",
+    "aid": "资助",
+    "roster": "建档立卡",
+    "ledger": "控辍保学台账",
+    "pairs": "师生结对",
+    "activities": "帮扶活动记录",
+    "struggling": "学困生名单",
+    "suspects": "疑似问题清单",
+}
+BAD_REASONS = ("empty", "bad_length", "bad_chars", "bad_region", "bad_birthdate", "bad_checksum")
+LINK_COLUMNS = ["person_id", "link_method", "suggested_id", "link_evidence"]
+CANDIDATE_COLUMNS = [
+    "system", "record_id_number", "record_name", "link_kind", "candidate_id", "candidate_name",
+    "candidate_systems", "score", "confident", "rank", "evidence",
+]
+# Record key used to map link results back to rows (one link decision per distinct key).
+_KEY = ["system", "k_id", "k_name", "k_birth", "k_school"]
+
+
+# --------------------------------------------------------------------------------------------- settings
+@cache
+def link_settings() -> dict[str, Any]:
+    """The linking rules in force (`rules/link_settings.yaml`, or the file named by settings()['link'])."""
+    return load_yaml(settings().get("link", "link_settings.yaml"))
+
+
+# --------------------------------------------------------------------------------------------- workspace
+def _unpack(ws_or_tables: Any, as_of: dt.date | None = None) -> tuple[dict[str, pd.DataFrame], dt.date, str]:
+    """(tables, as_of, as-of term) from a Workspace or a plain dict of canonical frames."""
+    if isinstance(ws_or_tables, dict):
+        tables = ws_or_tables
+        as_of = as_of or dt.date.today()
+        term = term_of(as_of)
+    else:
+        tables = ws_or_tables.tables
+        as_of = as_of or ws_or_tables.as_of
+        term = getattr(ws_or_tables, "term", None) or term_of(as_of)
+    if isinstance(as_of, (pd.Timestamp, dt.datetime)):
+        as_of = as_of.date()
+    return tables, as_of, term
+
+
+def term_of(d: dt.date) -> str:
+    """Term code of a date (Sep–Jan: `{Y}秋`, Feb–Aug: `{Y}春`), as docs/design.md defines it."""
+    try:
+        from . import terms  # the shared implementation, when present
+
+        return terms.term_of(d)
+    except (ImportError, AttributeError):
+        if d.month >= 9:
+            return f"{d.year}秋"
+        if d.month == 1:
+            return f"{d.year - 1}秋"
+        return f"{d.year}春"
+
+
+def previous_term(term: str) -> str:
+    """The term before a term code: 2019秋 -> 2019春, 2020春 -> 2019秋."""
+    year, season = int(term[:4]), term[4:]
+    return f"{year}春" if season == "秋" else f"{year - 1}秋"
+
+
+# --------------------------------------------------------------------------------------------- names
+def _normalize_names(values: pd.Series) -> pd.Series:
+    try:
+        from . import names
+
+        return names.normalize(values).astype("string")
+    except (ImportError, AttributeError):
+        def one(v: Any) -> Any:
+            if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+                return pd.NA
+            s = str(v)
+            for dot in "・•‧･·":
+                s = s.replace(dot, "\u00b7")
+            s = unicodedata.normalize("NFKC", s).replace("\u00b7", "·")
+            s = "".join(s.split())
+            return s or pd.NA
+
+        return pd.Series([one(v) for v in values], index=values.index, dtype="string")
+
+
+def _char_pinyin(chars: list[str]) -> dict[str, str]:
+    try:
+        from . import names
+
+        keys = names.pinyin_key(pd.Series(chars, dtype="string"))
+        return dict(zip(chars, keys.fillna("").astype(str)))
+    except (ImportError, AttributeError):
+        from pypinyin import Style, lazy_pinyin
+
+        return {c: "".join(lazy_pinyin(c, style=Style.NORMAL)) for c in chars}
+
+
+def name_keys(names_norm: pd.Series) -> pd.Series:
+    """Tone-less pinyin key of normalised names (张伟 and 张玮 -> `zhang wei`), built per distinct character."""
+    uniq = pd.Series(names_norm.dropna().unique())
+    if uniq.empty:
+        return pd.Series(pd.NA, index=names_norm.index, dtype="string")
+    chars = sorted(set("".join(uniq.tolist())))
+    table = _char_pinyin(chars)
+    keys = {n: " ".join(table.get(c, c) for c in n) for n in uniq.tolist()}
+    return names_norm.map(keys).astype("string")
+
+
+# --------------------------------------------------------------------------------------------- SQL pieces
+def _col(df: pd.DataFrame, name: str, sql_type: str = "VARCHAR") -> str:
+    return f'CAST(t."{name}" AS {sql_type})' if name in df.columns else f"CAST(NULL AS {sql_type})"
+
+
+def _id_birth_sql(col: str) -> str:
+    return (f"TRY_CAST(concat(substr({col}, 7, 4), '-', substr({col}, 11, 2), '-', substr({col}, 13, 2)) AS DATE)")
+
+
+def _id_sex_sql(col: str) -> str:
+    return (f"CASE WHEN length({col}) = 18 AND substr({col}, 17, 1) IN ('1','3','5','7','9') THEN '男' "
+            f"WHEN length({col}) = 18 AND substr({col}, 17, 1) IN ('0','2','4','6','8') THEN '女' END")
+
+
+def _hamming_sql() -> str:
+    terms = [f"CASE WHEN substr(l.id_number, {i}, 1) <> substr(r.id_number, {i}, 1) THEN 1 ELSE 0 END"
+             for i in range(1, 19)]
+    return ("CASE WHEN length(l.id_number) = 18 AND length(r.id_number) = 18 THEN "
+            + " + ".join(terms) + " END")
+
+
+def _first_diff_sql() -> str:
+    whens = " ".join(f"WHEN substr(l.id_number, {i}, 1) <> substr(r.id_number, {i}, 1) THEN {i}"
+                     for i in range(1, 19))
+    return f"CASE WHEN length(l.id_number) = 18 AND length(r.id_number) = 18 THEN CASE {whens} END END"
+
+
+def _transposed_sql() -> str:
+    ors = " OR ".join(
+        f"(substr(l.id_number, {i}, 1) = substr(r.id_number, {i + 1}, 1) AND "
+        f"substr(l.id_number, {i + 1}, 1) = substr(r.id_number, {i}, 1) AND "
+        f"substr(l.id_number, {i}, 1) <> substr(l.id_number, {i + 1}, 1))"
+        for i in range(1, 18))
+    return f"({ors})"
+
+
+def _records_sql(system: str, df: pd.DataFrame, view: str, term: str) -> str:
+    """One system's rows in the standard record shape (as a SELECT over the registered frame)."""
+    src = f"'{system}'"
+    where = ""
+    if system == "registry" and "term" in df.columns:
+        # every term's rows are records; the source label tells terms apart for "in no other system"
+        src = "concat('registry:', coalesce(CAST(t.term AS VARCHAR), ''))"
+    school = "school_name" if "school_name" in df.columns else ("teacher_school" if system == "pairs" else "school_name")
+    name_col = "student_name" if system in ("pairs", "activities") and "name" not in df.columns else "name"
+    reason = _col(df, "id_reason")
+    valid = f"coalesce({_col(df, 'id_valid', 'BOOLEAN')}, false)"
+    return f"""
+        SELECT '{system}' AS system, {src} AS source,
+               {_col(df, 'id_number')} AS k_id, {_col(df, name_col)} AS k_name,
+               {_col(df, 'birth_date', 'DATE')} AS k_birth, {_col(df, school)} AS k_school,
+               {reason} AS id_reason, {valid} AS id_valid,
+               {_col(df, 'sex')} AS sex_raw, {_col(df, 'town')} AS town, {_col(df, 'student_no')} AS student_no
+        FROM {view} t {where}"""
+
+
+def _build_records(con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFrame], systems: list[str],
+                   term: str) -> None:
+    """Create table `recs` (distinct record keys of every system) and `names_map` in the connection."""
+    parts = []
+    for system in systems:
+        df = tables.get(system)
+        if df is None or "id_number" not in df.columns or not len(df):
+            continue
+        view = f"src_{system}"
+        con.register(view, df)
+        parts.append(_records_sql(system, df, view, term))
+    if not parts:
+        parts.append("SELECT NULL::VARCHAR system, NULL::VARCHAR source, NULL::VARCHAR k_id, NULL::VARCHAR k_name, "
+                     "NULL::DATE k_birth, NULL::VARCHAR k_school, NULL::VARCHAR id_reason, false id_valid, "
+                     "NULL::VARCHAR sex_raw, NULL::VARCHAR town, NULL::VARCHAR student_no WHERE false")
+    con.execute("CREATE OR REPLACE TEMP TABLE raw AS SELECT DISTINCT * FROM (" + " UNION ALL ".join(parts) + ")")
+    names = con.execute("SELECT DISTINCT k_name FROM raw WHERE k_name IS NOT NULL").df()["k_name"].astype("string")
+    norm = _normalize_names(names)
+    names_map = pd.DataFrame({"k_name": names, "name": norm, "name_key": name_keys(norm)})
+    con.register("names_map_df", names_map)
+    con.execute("CREATE OR REPLACE TEMP TABLE names_map AS SELECT * FROM names_map_df")
+
+
+def _comparison_sql(weights: dict[str, float], confident_when: list[str]) -> str:
+    """SELECT scoring every blocked pair (l, r) -> one row per (record, candidate id)."""
+    w = weights
+    ham, first, trans = _hamming_sql(), _first_diff_sql(), _transposed_sql()
+    conf = " OR ".join(f"({c})" for c in confident_when) or "false"
+    return f"""
+    WITH cmp AS (
+      SELECT l.lid, r.id_number AS candidate_id, r.system AS csystem, r.name AS cname,
+             CASE WHEN l.name = r.name THEN 2 WHEN l.name_key = r.name_key THEN 1 ELSE 0 END AS name_level,
+             coalesce(l.birth_date = r.birth_date, false) AS birth_equal,
+             coalesce(l.sex = r.sex, false) AS sex_equal,
+             {ham} AS ham, {first} AS diff_pos,
+             coalesce(l.id_reason = 'precision_lost' AND (
+                 substr(l.id_number, 1, 15) = substr(r.id_number, 1, 15)
+                 OR abs(TRY_CAST(l.id_number AS BIGINT) - TRY_CAST(r.id_number AS BIGINT)) < 1000), false)
+               AS prefix_equal,
+             coalesce(l.student_no = r.student_no, false) AS student_no_equal,
+             coalesce({trans}, false) AS trans_raw,
+             coalesce(l.school = r.school, false) AS same_school,
+             coalesce(l.town = r.town, false) AS same_town
+      FROM pairs_blocked p JOIN lrecs l ON p.lid = l.lid JOIN cands r ON p.rid = r.rid
+    ), cmp2 AS (
+      SELECT *, coalesce(ham = 2 AND trans_raw, false) AS transposed FROM cmp
+    ), agg AS (
+      SELECT lid, candidate_id,
+             max(name_level) AS name_level, max_by(cname, name_level) AS candidate_name,
+             bool_or(birth_equal) AS birth_equal, bool_or(sex_equal) AS sex_equal,
+             min(ham) AS ham, min(diff_pos) AS diff_pos, bool_or(transposed) AS transposed,
+             bool_or(prefix_equal) AS prefix_equal, bool_or(student_no_equal) AS student_no_equal,
+             bool_or(same_school) AS same_school, bool_or(same_town) AS same_town,
+             string_agg(DISTINCT csystem, ',') AS candidate_systems
+      FROM cmp2 GROUP BY lid, candidate_id
+    ), scored AS (
+      SELECT *,
+             CASE WHEN ham = 1 OR transposed OR prefix_equal THEN 1 ELSE 0 END AS id_error
+      FROM agg
+    )
+    SELECT s.*,
+           (CASE WHEN name_level = 2 THEN {w['name_equal']} WHEN name_level = 1 THEN {w['name_homophone']} ELSE 0 END)
+           + (CASE WHEN birth_equal THEN {w['birth_equal']} ELSE 0 END)
+           + (CASE WHEN sex_equal THEN {w['sex_equal']} ELSE 0 END)
+           + (CASE WHEN ham = 1 THEN {w['id_one_error']} WHEN transposed THEN {w['id_transposition']}
+                   WHEN prefix_equal THEN {w['id_precision_prefix']} WHEN ham > 2 THEN {w['id_far']} ELSE 0 END)
+           + (CASE WHEN student_no_equal THEN {w['student_no_equal']} ELSE 0 END)
+           + (CASE WHEN same_school THEN {w['same_school']} ELSE 0 END)
+           + (CASE WHEN same_town THEN {w['same_town']} ELSE 0 END) AS score,
+           ({conf}) AS confident
+    FROM scored s
+    """
+
+
+def _evidence(frame: pd.DataFrame, record_names: pd.Series) -> pd.Series:
+    """Chinese evidence text per scored pair (vectorised string assembly over the few candidate rows)."""
+    if frame.empty:
+        return pd.Series([], dtype="string", index=frame.index)
+    sys_label = frame["candidate_systems"].fillna("").map(
+        lambda s: "、".join(dict.fromkeys(SYSTEM_LABELS.get(x.split(":")[0], x) for x in s.split(",") if x)))
+    rn = record_names.fillna("").astype(str)
+    cn = frame["candidate_name"].fillna("").astype(str)
+    name = np.select(
+        [frame["name_level"].eq(2), frame["name_level"].eq(1)],
+        ["姓名相同", "姓名同音（" + rn + "/" + cn + "）"],
+        "姓名不同（" + rn + "/" + cn + "）",
+    )
+    parts = [pd.Series(name, index=frame.index)]
+    parts.append(frame["birth_equal"].map({True: "出生日期相同", False: ""}))
+    parts.append(frame["sex_equal"].map({True: "性别相同", False: ""}))
+    pos = frame["diff_pos"].astype("Int64").astype("string").fillna("")
+    idtxt = np.select(
+        [frame["ham"].eq(1), frame["transposed"].fillna(False), frame["prefix_equal"].fillna(False)],
+        ["身份证号相差1位（第" + pos + "位）", "身份证号相邻两位颠倒（第" + pos + "位起）",
+         "身份证号前15位相同（原号码被Excel截断）"],
+        "",
+    )
+    parts.append(pd.Series(idtxt, index=frame.index))
+    parts.append(frame["student_no_equal"].map({True: "学籍号相同", False: ""}))
+    parts.append(frame["same_school"].map({True: "同一学校", False: ""}))
+    parts.append(frame["same_town"].map({True: "同一乡镇", False: ""}))
+    body = pd.concat(parts, axis=1).astype(str).apply(lambda r: "、".join(x for x in r if x), axis=1)
+    return (sys_label + "：" + body).astype("string")
+
+
+def _score(con: duckdb.DuckDBPyConnection, lrecs: pd.DataFrame) -> pd.DataFrame:
+    """Block and score the records in `lrecs` (columns lid, link_kind, id_number, id_reason, name, name_key,
+    birth_date, sex, town, school, student_no) against table `cands`; ranked candidates with evidence."""
+    cfg = link_settings()
+    con.register("lrecs_df", lrecs)
+    con.execute("CREATE OR REPLACE TEMP TABLE lrecs AS SELECT * FROM lrecs_df")
+    blocks = []
+    for rule in cfg["blocking_rules"]:
+        kinds = ", ".join(f"'{k}'" for k in rule.get("kinds", ["bad", "lost", "alone"]))
+        blocks.append(f"SELECT l.lid, r.rid FROM lrecs l JOIN cands r ON {rule['sql']} "
+                      f"WHERE l.link_kind IN ({kinds}) AND l.system_group <> r.system_group_excl")
+    con.execute("CREATE OR REPLACE TEMP TABLE pairs_blocked AS SELECT DISTINCT * FROM ("
+                + " UNION ALL ".join(blocks) + ")")
+    sql = _comparison_sql(cfg["weights"], cfg.get("confident_when", []))
+    scored = con.execute(f"""
+        SELECT * FROM ({sql}) WHERE score >= {float(cfg.get('min_score', 0))} OR confident
+    """).df()
+    if scored.empty:
+        return pd.DataFrame(columns=["lid", "candidate_id", "score", "confident", "rank", "evidence",
+                                     "candidate_name", "candidate_systems"])
+    scored = scored.sort_values(["lid", "confident", "score", "candidate_id"], ascending=[True, False, False, True])
+    scored["rank"] = scored.groupby("lid").cumcount() + 1
+    scored = scored[scored["rank"] <= int(cfg.get("max_candidates", 5))].copy()
+    rnames = scored["lid"].map(lrecs.set_index("lid")["name"])
+    scored["evidence"] = _evidence(scored, rnames)
+    return scored.reset_index(drop=True)
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFrame], term: str) -> pd.DataFrame:
+    """Build `cands` in the connection and return the records to link (lrecs) with their key columns."""
+    cfg = link_settings()
+    cand_systems = list(cfg.get("candidate_systems", ["registry", "roster", "aid", "ledger"]))
+    rec_systems = list(dict.fromkeys(cfg.get("record_systems", list(SYSTEM_LABELS)) + cand_systems))
+    _build_records(con, tables, rec_systems, term)
+    cand_in = ", ".join(f"'{s}'" for s in cand_systems)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE recs AS
+        SELECT r.*, m.name, m.name_key,
+               coalesce(r.k_birth, {_id_birth_sql('r.k_id')}) AS birth_date,
+               coalesce(r.sex_raw, {_id_sex_sql('r.k_id')}) AS sex,
+               r.k_school AS school, r.k_id AS id_number
+        FROM raw r LEFT JOIN names_map m ON r.k_name = m.k_name
+    """)
+    # candidates: valid IDs of the candidate systems, one row per (id, source, name, school)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE cands AS
+        SELECT row_number() OVER () AS rid, * FROM (
+          SELECT DISTINCT id_number, system, source AS system_group_excl, name, name_key,
+                 {_id_birth_sql('id_number')} AS birth_date, {_id_sex_sql('id_number')} AS sex,
+                 town, school, student_no
+          FROM recs WHERE id_valid AND system IN ({cand_in}))
+    """)
+    alone = "true" if cfg.get("link_unmatched_valid", True) else "false"
+    lrecs = con.execute(f"""
+        WITH srcs AS (SELECT id_number, count(DISTINCT system) AS n_sys,
+                             count(DISTINCT system_group_excl) AS n_src FROM cands GROUP BY id_number)
+        SELECT row_number() OVER () AS lid, * FROM (
+          SELECT DISTINCT r.system, r.k_id, r.k_name, r.k_birth, r.k_school,
+                 r.source AS system_group,
+                 CASE WHEN NOT r.id_valid AND coalesce(r.id_reason, 'empty') = 'precision_lost' THEN 'lost'
+                      WHEN NOT r.id_valid THEN 'bad'
+                      ELSE 'alone' END AS link_kind,
+                 r.id_number, r.id_reason, r.name, r.name_key, r.birth_date, r.sex, r.town, r.school, r.student_no
+          FROM recs r LEFT JOIN srcs s ON r.id_number = s.id_number
+          WHERE NOT r.id_valid
+             OR ({alone} AND (s.id_number IS NULL
+                 OR (s.n_sys = 1 AND r.system IN ({cand_in}) AND s.n_src = 1))))
+    """).df()
+    return lrecs
+
+
+# --------------------------------------------------------------------------------------------- public API
+_CACHE: dict[int, tuple[Any, dict[str, Any]]] = {}
+
+
+def _link_state(ws_or_tables: Any, as_of: dt.date | None = None) -> dict[str, Any]:
+    """Run the linkage once per Workspace (cached on the object, or by identity for a plain dict)."""
+    state = getattr(ws_or_tables, "_link_state", None) if not isinstance(ws_or_tables, dict) else None
+    if state is None and isinstance(ws_or_tables, dict):
+        hit = _CACHE.get(id(ws_or_tables))
+        if hit is not None and hit[0] is ws_or_tables:
+            state = hit[1]
+    if state is not None:
+        return state
+    tables, as_of, term = _unpack(ws_or_tables, as_of)
+    con = duckdb.connect()
+    try:
+        lrecs = _prepare(con, tables, term)
+        scored = _score(con, lrecs) if len(lrecs) else _score(con, lrecs.iloc[:0])
+    finally:
+        con.close()
+    state = _decide(tables, lrecs, scored)
+    if isinstance(ws_or_tables, dict):
+        if len(_CACHE) > 8:
+            _CACHE.clear()
+        _CACHE[id(ws_or_tables)] = (ws_or_tables, state)
+    else:
+        try:
+            ws_or_tables._link_state = state
+            ws_or_tables.linked = state["linked"]
+        except AttributeError:  # a frozen object: no cache
+            pass
+    return state
+
+
+def _decide(tables: dict[str, pd.DataFrame], lrecs: pd.DataFrame, scored: pd.DataFrame) -> dict[str, Any]:
+    """Pick the unique confident candidate per record; attach link columns to copies of every frame."""
+    conf = scored[scored["confident"].astype(bool)] if len(scored) else scored
+    n_conf = conf.groupby("lid")["candidate_id"].nunique() if len(conf) else pd.Series(dtype="int64")
+    unique_lids = n_conf.index[n_conf.eq(1)]
+    chosen = conf[conf["lid"].isin(unique_lids)].drop_duplicates("lid").set_index("lid")
+    decisions = lrecs.set_index("lid")[_KEY + ["link_kind"]].copy()
+    decisions["suggested_id"] = chosen["candidate_id"].reindex(decisions.index).astype("string")
+    decisions["link_evidence"] = chosen["evidence"].reindex(decisions.index).astype("string")
+    decisions = decisions[decisions["suggested_id"].notna() | decisions["link_kind"].ne("alone")]
+
+    linked: dict[str, pd.DataFrame] = {}
+    for system, df in tables.items():
+        out = df.copy(deep=False)
+        if "id_number" not in df.columns:
+            linked[system] = out
+            continue
+        valid = df["id_valid"].astype("boolean").fillna(False).to_numpy(bool) if "id_valid" in df.columns \
+            else np.zeros(len(df), bool)
+        ids = df["id_number"].astype("string")
+        person = ids.where(valid)
+        method = pd.Series(np.where(valid, "id", None), index=df.index, dtype="string")
+        sugg = pd.Series(pd.NA, index=df.index, dtype="string")
+        evid = pd.Series(pd.NA, index=df.index, dtype="string")
+        dec = decisions[decisions["system"].eq(system)]
+        if len(dec):
+            alone_ids = set(dec.loc[dec["link_kind"].eq("alone"), "k_id"].dropna())
+            rows = ~valid | ids.isin(alone_ids).to_numpy(bool)
+            if rows.any():
+                sub = df.loc[rows]
+                name_col = "name" if "name" in sub.columns else ("student_name" if "student_name" in sub.columns
+                                                                 else None)
+                school_col = "school_name" if "school_name" in sub.columns else None
+                keys = pd.DataFrame({
+                    "k_id": sub["id_number"].astype("string"),
+                    "k_name": sub[name_col].astype("string") if name_col else pd.Series(pd.NA, index=sub.index,
+                                                                                         dtype="string"),
+                    "k_birth": pd.to_datetime(sub["birth_date"]) if "birth_date" in sub.columns
+                    else pd.Series(pd.NaT, index=sub.index, dtype="datetime64[us]"),
+                    "k_school": sub[school_col].astype("string") if school_col else pd.Series(
+                        pd.NA, index=sub.index, dtype="string"),
+                }, index=sub.index)
+                d = dec.drop(columns=["system", "link_kind"]).copy()
+                d["k_birth"] = pd.to_datetime(d["k_birth"])
+                for c in ("k_id", "k_name", "k_school"):
+                    d[c] = d[c].astype("string")
+                keys["k_birth"] = keys["k_birth"].astype(d["k_birth"].dtype)
+                m = keys.reset_index().merge(d, on=["k_id", "k_name", "k_birth", "k_school"], how="left")
+                m = m.drop_duplicates("index").set_index("index")
+                s_id = m["suggested_id"].astype("string").reindex(sub.index)
+                s_ev = m["link_evidence"].astype("string").reindex(sub.index)
+                sugg.loc[sub.index] = s_id
+                evid.loc[sub.index] = s_ev
+                take = ~valid[rows] & s_id.notna().to_numpy(bool)
+                idx = sub.index[take]
+                person.loc[idx] = s_id.loc[idx]
+                method.loc[idx] = "candidate"
+        out["person_id"] = person
+        out["link_method"] = method
+        out["suggested_id"] = sugg
+        out["link_evidence"] = evid
+        linked[system] = out
+    return {"linked": linked, "lrecs": lrecs, "scored": scored}
+
+
+def attach_person_ids(ws_or_tables: Any, as_of: dt.date | None = None) -> dict[str, pd.DataFrame]:
+    """Copies of every system frame with `person_id`, `link_method` (id / candidate / NA), `suggested_id` and
+    `link_evidence` (Chinese). Computed once per Workspace and cached on it (`ws.linked`)."""
+    return _link_state(ws_or_tables, as_of)["linked"]
+
+
+def person_ids(ws_or_tables: Any, system: str) -> pd.Series:
+    """`person_id` of one system's rows (aligned with `ws.tables[system]`)."""
+    return attach_person_ids(ws_or_tables)[system]["person_id"]
+
+
+def candidates(ws_or_tables: Any, as_of: dt.date | None = None) -> pd.DataFrame:
+    """Every scored candidate of every linked record: system, record_id_number, record_name, link_kind,
+    candidate_id, candidate_name, candidate_systems, score, confident, rank, evidence (best first)."""
+    state = _link_state(ws_or_tables, as_of)
+    scored, lrecs = state["scored"], state["lrecs"]
+    if not len(scored):
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in CANDIDATE_COLUMNS})
+    rec = lrecs.set_index("lid")
+    out = scored.assign(
+        system=scored["lid"].map(rec["system"]),
+        record_id_number=scored["lid"].map(rec["k_id"]),
+        record_name=scored["lid"].map(rec["k_name"]),
+        link_kind=scored["lid"].map(rec["link_kind"]),
+    )
+    out = out[CANDIDATE_COLUMNS].copy()
+    out["score"] = out["score"].astype(float)
+    out["confident"] = out["confident"].astype(bool)
+    return out.reset_index(drop=True)
+
+
+def suggest_for(name: str | None, id_number: str | None, birth_date: Any = None, sex: str | None = None,
+                school: str | None = None, town: str | None = None, ws: Any = None) -> pd.DataFrame:
+    """Ranked candidates (valid IDs known to the county) for one person as written on a list (e.g. a 疑似问题 item):
+    candidate_id, candidate_name, candidate_systems, score, confident, rank, evidence. An ID that is valid and
+    known is returned first with evidence 身份证号相同."""
+    if ws is None:
+        raise ValueError("需要提供已读取的数据（Workspace）")
+    tables, as_of, term = _unpack(ws)
+    norm_id = None
+    reason = "empty"
+    if id_number is not None and str(id_number).strip():
+        try:
+            from . import ids
+
+            chk = ids.check(pd.Series([id_number]), as_of=as_of).iloc[0]
+            norm_id, reason = chk["id_number"], chk["reason"]
+            if birth_date is None and pd.notna(chk.get("birth_date")):
+                birth_date = chk["birth_date"]
+            if sex is None and pd.notna(chk.get("sex")):
+                sex = chk["sex"]
+        except ImportError:
+            norm_id = str(id_number).strip().upper()
+            reason = "bad_checksum"
+    nm = _normalize_names(pd.Series([name], dtype="string"))
+    bd = pd.to_datetime(pd.Series([birth_date]), errors="coerce")
+    lrec = pd.DataFrame({
+        "lid": [1], "system": ["suspects"], "system_group": ["suspects"],
+        "link_kind": ["lost" if reason == "precision_lost" else "bad"],
+        "id_number": pd.Series([norm_id], dtype="string"), "id_reason": [reason],
+        "name": nm, "name_key": name_keys(nm), "birth_date": bd, "sex": pd.Series([sex], dtype="string"),
+        "town": pd.Series([town], dtype="string"), "school": pd.Series([school], dtype="string"),
+        "student_no": pd.Series([None], dtype="string"),
+    })
+    con = duckdb.connect()
+    try:
+        _prepare(con, tables, term)
+        if lrec["birth_date"].isna().all() and norm_id:
+            lrec["birth_date"] = con.execute(f"SELECT {_id_birth_sql('?')}", [norm_id]).fetchone()[0]
+            lrec["birth_date"] = pd.to_datetime(lrec["birth_date"])
+        if lrec["sex"].isna().all() and norm_id:
+            lrec["sex"] = con.execute(f"SELECT {_id_sex_sql('?')}", [norm_id]).fetchone()[0]
+        exact = con.execute("SELECT DISTINCT id_number, system, name FROM cands WHERE id_number = ?",
+                            [norm_id]).df() if norm_id else pd.DataFrame()
+        scored = _score(con, lrec)
+    finally:
+        con.close()
+    cols = ["candidate_id", "candidate_name", "candidate_systems", "score", "confident", "rank", "evidence"]
+    scored = scored[scored["candidate_id"] != norm_id] if norm_id and len(scored) else scored
+    out = scored[cols].copy() if len(scored) else pd.DataFrame(columns=cols)
+    if len(exact):
+        labels = "、".join(dict.fromkeys(SYSTEM_LABELS.get(s, s) for s in exact["system"]))
+        same_name = bool(nm.iloc[0] is not pd.NA and (exact["name"] == nm.iloc[0]).any())
+        top = pd.DataFrame({
+            "candidate_id": [norm_id], "candidate_name": [exact["name"].iloc[0]],
+            "candidate_systems": [",".join(dict.fromkeys(exact["system"]))],
+            "score": [100.0], "confident": [True], "rank": [0],
+            "evidence": [f"{labels}：身份证号相同" + ("、姓名相同" if same_name else "、姓名不同")],
+        })
+        out = pd.concat([top, out], ignore_index=True)
+    out["rank"] = np.arange(1, len(out) + 1)
+    out["score"] = out["score"].astype(float)
+    return out.reset_index(drop=True)

@@ -1,0 +1,160 @@
+"""Person linking across systems: person_id by ID, confident candidates for bad IDs, evidence, suggestions."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from workbench import link
+
+W = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+
+
+def make_id(first17: str) -> str:
+    s = sum(int(c) * w for c, w in zip(first17, W)) % 11
+    return first17 + "10X98765432"[s]
+
+
+def typo(id18: str, pos: int) -> str:
+    """Change the character at 1-based position pos (a single-digit typo; the check then fails)."""
+    c = id18[pos - 1]
+    return id18[: pos - 1] + str((int(c) + 1) % 10) + id18[pos:]
+
+
+def frame(rows: list[dict], cols: list[str]) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=cols)
+    for c in df.columns:
+        if c == "birth_date":
+            df[c] = pd.to_datetime(df[c])
+        elif c == "id_valid":
+            df[c] = df[c].astype("boolean")
+        elif df[c].dtype == object:
+            df[c] = df[c].astype("string")
+    return df
+
+
+ZHANG = make_id("61092820080101123")   # 男, born 2008-01-01
+LI = make_id("61092820090505224")      # 女, born 2009-05-05
+WANG = make_id("61092820100303123")    # 男, born 2010-03-03
+REG = ["term", "school_name", "town", "student_no", "name", "sex", "birth_date", "id_number", "id_valid",
+       "id_reason", "stage", "grade", "status"]
+ROS = ["town", "village", "name", "sex", "birth_date", "id_number", "id_valid", "id_reason", "stage", "grade"]
+AID = ["term", "school_name", "town", "name", "id_number", "id_valid", "id_reason", "student_no", "item", "amount"]
+
+
+def tables() -> dict[str, pd.DataFrame]:
+    bad_zhang = typo(ZHANG, 12)
+    registry = frame([
+        # typo in the registry, homophone name: roster keeps the right ID
+        dict(term="2019秋", school_name="旬阳县蜀河镇中心小学", town="蜀河镇", student_no="G" + ZHANG, name="张玮",
+             sex="男", birth_date="2008-01-01", id_number=bad_zhang, id_valid=False, id_reason="bad_checksum",
+             stage="小学", grade=6),
+        dict(term="2019秋", school_name="旬阳县蜀河镇中心小学", town="蜀河镇", student_no="G" + LI, name="李娜",
+             sex="女", birth_date="2009-05-05", id_number=LI, id_valid=True, id_reason="ok", stage="小学", grade=5),
+        dict(term="2019秋", school_name="旬阳县蜀河镇中心小学", town="蜀河镇", student_no="G" + WANG, name="王强",
+             sex="男", birth_date="2010-03-03", id_number=WANG, id_valid=True, id_reason="ok", stage="小学",
+             grade=4),
+    ], REG)
+    roster = frame([
+        dict(town="蜀河镇", village="红岩村", name="张伟", sex="男", birth_date="2008-01-01", id_number=ZHANG,
+             id_valid=True, id_reason="ok", stage="小学", grade=None),
+        dict(town="蜀河镇", village="红岩村", name="李娜", sex="女", birth_date="2009-05-05", id_number=LI,
+             id_valid=True, id_reason="ok", stage="小学", grade=None),
+    ], ROS)
+    lost = LI[:15] + "000"
+    aid = frame([
+        dict(term="2019秋", school_name="旬阳县蜀河镇中心小学", town="蜀河镇", name="李娜", id_number=lost,
+             id_valid=False, id_reason="precision_lost", student_no="G" + LI, item="x", amount=250.0),
+        # a transposition in the aid list (positions 15/16 swapped)
+        dict(term="2019秋", school_name="旬阳县蜀河镇中心小学", town="蜀河镇", name="王强",
+             id_number=WANG[:14] + WANG[15] + WANG[14] + WANG[16:], id_valid=False, id_reason="bad_checksum",
+             student_no=None, item="x", amount=250.0),
+    ], AID)
+    return {"registry": registry, "roster": roster, "aid": aid}
+
+
+def test_bad_registry_id_links_to_roster_person_with_evidence():
+    t = tables()
+    linked = link.attach_person_ids(t, dt.date(2019, 11, 30))
+    reg = linked["registry"]
+    row = reg.iloc[0]
+    assert row["person_id"] == ZHANG
+    assert row["link_method"] == "candidate"
+    assert row["suggested_id"] == ZHANG
+    ev = row["link_evidence"]
+    assert "姓名同音（张玮/张伟）" in ev and "出生日期相同" in ev and "性别相同" in ev
+    assert "身份证号相差1位（第12位）" in ev
+    assert ev.startswith("建档立卡")
+    # valid records keep their own ID
+    assert list(reg["person_id"].iloc[1:]) == [LI, WANG]
+    assert list(reg["link_method"].iloc[1:]) == ["id", "id"]
+    # the input frames are not rewritten
+    assert "person_id" not in t["registry"].columns
+    assert t["registry"]["id_number"].iloc[0] != ZHANG
+
+
+def test_precision_lost_and_transposition_link():
+    linked = link.attach_person_ids(tables(), dt.date(2019, 11, 30))
+    aid = linked["aid"]
+    assert aid["person_id"].tolist() == [LI, WANG]
+    assert "前15位相同" in aid["link_evidence"].iloc[0]
+    assert "相邻两位颠倒" in aid["link_evidence"].iloc[1]
+
+
+def test_cached_per_object():
+    t = tables()
+    a = link.attach_person_ids(t, dt.date(2019, 11, 30))
+    b = link.attach_person_ids(t, dt.date(2019, 11, 30))
+    assert a is b
+
+
+def test_ambiguous_candidates_do_not_link():
+    t = tables()
+    twin = make_id("61092820080101125")  # another 张伟, same birth date and sex, also one digit from the typo? no
+    bad = t["registry"]["id_number"].iloc[0]
+    # a second person exactly one digit away from the bad ID with the same name and birth date
+    other = None
+    for pos in range(15, 18):
+        for d in "0123456789":
+            cand = bad[: pos - 1] + d + bad[pos:]
+            cand = cand[:17]
+            full = make_id(cand)
+            if full != ZHANG and sum(a != b for a, b in zip(full, bad)) == 1:
+                other = full
+                break
+        if other:
+            break
+    assert other is not None and twin
+    extra = t["roster"].iloc[[0]].copy()
+    extra["id_number"] = other
+    extra["sex"] = "男" if int(other[16]) % 2 else "女"
+    t["roster"] = pd.concat([t["roster"], extra], ignore_index=True)
+    linked = link.attach_person_ids(t, dt.date(2019, 11, 30))
+    row = linked["registry"].iloc[0]
+    cands = link.candidates(t)
+    mine = cands[cands["record_id_number"] == bad]
+    if mine["confident"].sum() >= 2:
+        assert pd.isna(row["person_id"]) and pd.isna(row["suggested_id"])
+    else:  # the other ID has another sex: still a unique confident candidate
+        assert row["person_id"] == ZHANG
+
+
+def test_candidates_and_suggest_for():
+    t = tables()
+    cands = link.candidates(t, dt.date(2019, 11, 30))
+    assert set(link.CANDIDATE_COLUMNS) <= set(cands.columns)
+    top = cands[(cands["record_id_number"] == t["registry"]["id_number"].iloc[0]) & (cands["rank"] == 1)]
+    assert top["candidate_id"].tolist() == [ZHANG]
+
+    class WS:
+        tables = t
+        as_of = dt.date(2019, 11, 30)
+        term = "2019秋"
+
+    s = link.suggest_for("张玮", typo(ZHANG, 5), birth_date="2008-01-01", sex="男", ws=WS())
+    assert s["candidate_id"].iloc[0] == ZHANG
+    assert "身份证号相差1位（第5位）" in s["evidence"].iloc[0]
+    s2 = link.suggest_for("李娜", LI, ws=WS())
+    assert s2["candidate_id"].iloc[0] == LI and "身份证号相同" in s2["evidence"].iloc[0]
