@@ -1,0 +1,429 @@
+"""Widget helpers for the Voila dashboards (看板): paged table, group filter, masked display, Excel download link,
+Chinese error messages and progress. Dashboards stay thin: every rule lives in the analysis modules.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import html
+import io
+import logging
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 50
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+ALL = "全部"
+
+# Canonical column -> label shown to users (display only; no rule here).
+COLUMN_LABELS: dict[str, str] = {
+    "kind": "问题类型代码", "label": "问题类型", "systems": "涉及系统", "id_number": "身份证号", "name": "姓名",
+    "town": "乡镇", "village": "村", "school": "学校", "school_name": "学校", "item": "资助项目", "period": "期间",
+    "detail": "说明", "suggestion": "建议", "suggested_id": "建议身份证号", "term": "学期", "stage": "学段",
+    "grade": "年级", "grade_label": "年级", "class_name": "班级", "sex": "性别", "birth_date": "出生日期",
+    "student_no": "学籍号", "teacher_name": "帮扶教师", "student_name": "学生姓名", "groups": "特殊群体",
+    "activity": "活动", "date": "日期", "content": "内容", "status": "状态", "category": "问题类型",
+    "description": "问题描述", "deadline": "整改期限", "issued_date": "下发日期", "overdue": "是否逾期",
+    "note": "备注", "reason": "原因", "verdict": "结论", "week": "周", "month": "月",
+}
+
+MASKED_COLUMNS = ("id_number", "suggested_id", "teacher_id_number", "name", "student_name")
+
+
+class DashboardError(Exception):
+    """An error with a message meant for the viewer (中文)."""
+
+
+# ---------------------------------------------------------------- set-up
+
+
+def setup() -> str | None:
+    """Chinese fonts for charts and a quiet log: call once at the top of a dashboard or notebook."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .plotting import setup_fonts
+
+    warnings.filterwarnings("ignore", category=UserWarning, module="matplotlib")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    return setup_fonts()
+
+
+def data_dir(default: str | os.PathLike[str]) -> Path:
+    """The data folder of a dashboard: $WORKBENCH_DATA (set by `workbench dashboards --data`) else `default`."""
+    return Path(os.environ.get("WORKBENCH_DATA") or default)
+
+
+def unmask_allowed() -> bool:
+    """Whether the settings allow showing full IDs and names (mask.allow_unmask)."""
+    from .rules import settings
+
+    return bool(settings().get("mask", {}).get("allow_unmask", False))
+
+
+# ---------------------------------------------------------------- errors
+
+
+def error_html(message: str) -> str:
+    return (
+        '<div class="wb-error" style="color:#a94442;background:#f2dede;border:1px solid #ebccd1;'
+        f'padding:8px 12px;border-radius:4px">⚠ {html.escape(message)}</div>'
+    )
+
+
+def info_html(message: str) -> str:
+    return f'<div class="wb-info" style="color:#31708f;padding:4px 0">{html.escape(message)}</div>'
+
+
+def friendly_message(action: str, exc: BaseException) -> str:
+    """A Chinese message for an exception: its own text when it is a DashboardError, else a generic one."""
+    if isinstance(exc, DashboardError):
+        return f"{action}失败：{exc}"
+    if isinstance(exc, FileNotFoundError):
+        return f"{action}失败：找不到文件或文件夹 {Path(str(exc.filename or '')).name}。请检查数据文件夹设置。"
+    if isinstance(exc, PermissionError):
+        return f"{action}失败：没有读写权限。"
+    if isinstance(exc, MemoryError):
+        return f"{action}失败：内存不足，请缩小筛选范围后重试。"
+    return f"{action}失败：程序出现意外错误（{type(exc).__name__}），请联系管理员并说明操作步骤。"
+
+
+@contextlib.contextmanager
+def guard(action: str, target: Any = None) -> Iterator[None]:
+    """Run a block; on any error show a Chinese message (never a traceback) instead of raising.
+
+    `target` is an HTML widget whose value receives the message; without it the message is displayed.
+    """
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - the viewer gets a message, the log gets the details
+        log.debug("dashboard action failed: %s", action, exc_info=True)
+        show_error(friendly_message(action, exc), target)
+
+
+def show_error(message: str, target: Any = None) -> None:
+    if target is not None:
+        target.value = error_html(message)
+    else:
+        from IPython.display import HTML, display
+
+        display(HTML(error_html(message)))
+
+
+def guarded(action: str, status: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator for widget callbacks: errors become a Chinese message in the `status` HTML widget."""
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            with guard(action, status):
+                status.value = ""
+                return fn(*args, **kwargs)
+            return None
+
+        inner.__name__ = getattr(fn, "__name__", "callback")
+        inner.__doc__ = fn.__doc__
+        return inner
+
+    return wrap
+
+
+# ---------------------------------------------------------------- progress
+
+
+class Progress:
+    """A progress bar with a Chinese label for long loads (正在读取…)."""
+
+    def __init__(self, steps: int, title: str = "正在加载数据"):
+        import ipywidgets as w
+
+        self.bar = w.IntProgress(value=0, min=0, max=max(steps, 1), bar_style="info")
+        self.label = w.HTML(info_html(title))
+        self.widget = w.HBox([self.bar, self.label], layout=w.Layout(align_items="center"))
+
+    def step(self, text: str) -> None:
+        self.bar.value = min(self.bar.value + 1, self.bar.max)
+        self.label.value = info_html(text)
+
+    def done(self, text: str = "加载完成") -> None:
+        self.bar.value = self.bar.max
+        self.bar.bar_style = "success"
+        self.label.value = info_html(text)
+
+    def fail(self, message: str) -> None:
+        self.bar.bar_style = "danger"
+        self.label.value = error_html(message)
+
+
+def load_workspace(folder: str | os.PathLike[str], as_of: Any = None, progress: Progress | None = None):
+    """`workbench.load_folder` with a Chinese error for a missing or empty folder."""
+    from . import workspace
+
+    path = Path(folder)
+    if not path.is_dir():
+        raise DashboardError(f"数据文件夹不存在：{path.name or path}")
+    if progress is not None:
+        progress.step(f"正在读取 {path.name} 中的导出文件…")
+    as_of_date = pd.Timestamp(as_of).date() if as_of else None
+    ws = workspace.load_folder(path, as_of=as_of_date)
+    if progress is not None:
+        progress.step("读取完成")
+    return ws
+
+
+# ---------------------------------------------------------------- masking and tables
+
+
+def masked(frame: pd.DataFrame, unmask: bool = False) -> pd.DataFrame:
+    """The frame with IDs and names masked (610928********123X, 张*), unless unmasking is asked for and allowed."""
+    if unmask and unmask_allowed():
+        return frame
+    from . import mask
+
+    return mask.mask_frame(frame)
+
+
+def labelled(frame: pd.DataFrame, labels: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Columns renamed to their Chinese labels."""
+    names = {**COLUMN_LABELS, **(labels or {})}
+    return frame.rename(columns={c: names.get(c, c) for c in frame.columns})
+
+
+def table_html(frame: pd.DataFrame, highlight: pd.Series | None = None) -> str:
+    """An HTML table of a (small) frame; rows where `highlight` is true get the `wb-alert` class (red)."""
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    rows = []
+    flags = highlight.tolist() if highlight is not None else [False] * len(frame)
+    for values, flag in zip(frame.itertuples(index=False, name=None), flags, strict=True):
+        cells = "".join(f"<td>{'' if pd.isna(v) else html.escape(str(v))}</td>" for v in values)
+        cls = ' class="wb-alert" style="background:#fbe3e4;color:#a94442"' if flag is True else ""
+        rows.append(f"<tr{cls}>{cells}</tr>")
+    return (
+        '<table class="wb-table" style="border-collapse:collapse;font-size:13px">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        "<style>.wb-table th,.wb-table td{border:1px solid #ddd;padding:2px 6px;line-height:1.4;text-align:left}"
+        ".wb-table th{background:#f5f5f5}</style>"
+    )
+
+
+class PagedTable:
+    """A server-side paged HTML table (50 rows a page): only the visible page is sent to the browser."""
+
+    def __init__(self, page_size: int = PAGE_SIZE, labels: Mapping[str, str] | None = None,
+                 highlight_column: str | None = None, unmask: bool = False):
+        import ipywidgets as w
+
+        self.page_size = page_size
+        self.labels = dict(labels or {})
+        self.highlight_column = highlight_column
+        self.unmask = unmask
+        self.frame = pd.DataFrame()
+        self.page = 0
+        self.summary = w.HTML()
+        self.html = w.HTML()
+        self.prev_button = w.Button(description="上一页", icon="chevron-left", layout=w.Layout(width="90px"))
+        self.next_button = w.Button(description="下一页", icon="chevron-right", layout=w.Layout(width="90px"))
+        self.status = w.HTML()
+        self.prev_button.on_click(guarded("翻页", self.status)(lambda _: self.show(self.page - 1)))
+        self.next_button.on_click(guarded("翻页", self.status)(lambda _: self.show(self.page + 1)))
+        self.widget = w.VBox([w.HBox([self.prev_button, self.next_button, self.summary]), self.status, self.html])
+        self.widget.add_class("wb-paged-table")
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-len(self.frame) // self.page_size))
+
+    def set_frame(self, frame: pd.DataFrame) -> None:
+        self.frame = frame.reset_index(drop=True)
+        self.show(0)
+
+    def show(self, page: int) -> None:
+        self.page = min(max(page, 0), self.pages - 1)
+        start = self.page * self.page_size
+        part = self.frame.iloc[start:start + self.page_size]
+        flags = None
+        if self.highlight_column and self.highlight_column in part.columns:
+            flags = part[self.highlight_column].fillna(False).astype(bool)
+        shown = labelled(masked(part, self.unmask), self.labels)
+        self.html.value = table_html(shown, flags) if len(part) else info_html("没有符合条件的记录")
+        self.summary.value = (
+            f'<span class="wb-count">共 <b>{len(self.frame)}</b> 条</span>，第 {self.page + 1} / {self.pages} 页'
+        )
+        self.prev_button.disabled = self.page == 0
+        self.next_button.disabled = self.page >= self.pages - 1
+
+
+# ---------------------------------------------------------------- downloads
+
+
+def xlsx_bytes(sheets: Mapping[str, pd.DataFrame]) -> bytes:
+    """The workbook of the given sheets, written by the one Excel writer (`workbench.reports`)."""
+    from . import reports
+
+    return reports.write_workbook(None, dict(sheets))
+
+
+def download_link_html(sheets: Mapping[str, pd.DataFrame], filename: str, text: str = "点击下载") -> str:
+    """An <a download> link carrying the workbook as a data: URI (built on click, never at render time)."""
+    payload = base64.b64encode(xlsx_bytes(sheets)).decode("ascii")
+    name = html.escape(filename, quote=True)
+    return (
+        f'<a class="wb-download" download="{name}" href="data:{XLSX_MIME};base64,{payload}" '
+        f'style="font-weight:bold">⬇ {html.escape(text)}：{html.escape(filename)}</a>'
+    )
+
+
+class DownloadButton:
+    """A button that builds the workbook on click and then offers the download link."""
+
+    def __init__(self, make_sheets: Callable[[], Mapping[str, pd.DataFrame]], filename: str | Callable[[], str],
+                 description: str = "生成 Excel"):
+        import ipywidgets as w
+
+        self.make_sheets = make_sheets
+        self.filename = filename
+        self.button = w.Button(description=description, icon="file-excel-o", button_style="primary")
+        self.link = w.HTML()
+        self.button.on_click(guarded("生成 Excel 文件", self.link)(self._build))
+        self.widget = w.HBox([self.button, self.link], layout=w.Layout(align_items="center"))
+
+    def _build(self, _: Any = None) -> None:
+        self.link.value = info_html("正在生成…")
+        name = self.filename() if callable(self.filename) else self.filename
+        self.link.value = download_link_html(self.make_sheets(), name)
+
+    def reset(self) -> None:
+        self.link.value = ""
+
+
+# ---------------------------------------------------------------- filters and charts
+
+
+def options(values: Iterator[Any] | Sequence[Any] | pd.Series, with_all: bool = True) -> list[Any]:
+    """Sorted distinct non-empty values for a dropdown, `全部` first."""
+    vals = sorted({v for v in pd.Series(list(values)).dropna().tolist() if v != ""}, key=str)
+    return ([ALL] if with_all else []) + vals
+
+
+class GroupFilter:
+    """Filter for the five special groups (multi-select with 任一 / 全部), town, school and grade."""
+
+    def __init__(self, groups: Sequence[str], towns: Sequence[str], schools: Sequence[str], grades: Sequence[str]):
+        import ipywidgets as w
+
+        self.group_boxes = {g: w.Checkbox(value=False, description=g, indent=False,
+                                          layout=w.Layout(width="auto")) for g in groups}
+        self.mode = w.ToggleButtons(options=[("任一群体", "any"), ("同时属于", "all")], value="any",
+                                    style={"button_width": "80px"})
+        self.town = w.Dropdown(options=options(towns), value=ALL, description="乡镇")
+        self.school = w.Dropdown(options=options(schools), value=ALL, description="学校")
+        self.grade = w.Dropdown(options=options(grades), value=ALL, description="年级")
+        self.widget = w.VBox([
+            w.HBox([w.HTML("<b>特殊群体：</b>"), *self.group_boxes.values(), self.mode]),
+            w.HBox([self.town, self.school, self.grade]),
+        ])
+        self.widget.add_class("wb-group-filter")
+
+    @property
+    def selected_groups(self) -> list[str]:
+        return [g for g, box in self.group_boxes.items() if box.value]
+
+    def value(self) -> dict[str, Any]:
+        pick = lambda d: None if d.value == ALL else d.value  # noqa: E731
+        return {"groups": self.selected_groups, "mode": self.mode.value, "town": pick(self.town),
+                "school": pick(self.school), "grade": pick(self.grade)}
+
+    def observe(self, callback: Callable[[Any], None]) -> None:
+        for box in self.group_boxes.values():
+            box.observe(callback, names="value")
+        for d in (self.mode, self.town, self.school, self.grade):
+            d.observe(callback, names="value")
+
+
+def figure_png(fig: Any) -> bytes:
+    """PNG bytes of a matplotlib figure (closed afterwards), for an `ipywidgets.Image`."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def chart_widget() -> Any:
+    import ipywidgets as w
+
+    img = w.Image(format="png", layout=w.Layout(max_width="760px"))
+    img.add_class("wb-chart")
+    return img
+
+
+def bar_chart(series: pd.Series, title: str, xlabel: str = "", ylabel: str = "人数", horizontal: bool = False,
+              color: str = "#3b7dd8") -> bytes:
+    """A simple labelled bar chart of a Series (index = categories) as PNG bytes."""
+    import matplotlib.pyplot as plt
+
+    n = max(len(series), 1)
+    fig, ax = plt.subplots(figsize=(7.5, max(2.5, 0.32 * n + 1)) if horizontal else (7.5, 3.2))
+    if len(series) == 0:
+        ax.text(0.5, 0.5, "没有数据", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+    elif horizontal:
+        ax.barh([str(i) for i in series.index][::-1], series.to_numpy()[::-1], color=color)
+        ax.set_xlabel(ylabel)
+    else:
+        ax.bar([str(i) for i in series.index], series.to_numpy(), color=color)
+        ax.set_ylabel(ylabel)
+        ax.set_xlabel(xlabel)
+        if n > 6:
+            plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+    ax.set_title(title)
+    fig.tight_layout()
+    return figure_png(fig)
+
+
+def stacked_bar_chart(frame: pd.DataFrame, title: str, ylabel: str = "数量") -> bytes:
+    """Stacked bars: one bar per index value, one colour per column."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    if frame.empty:
+        ax.text(0.5, 0.5, "没有数据", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+    else:
+        bottom = None
+        for col in frame.columns:
+            vals = frame[col].to_numpy()
+            ax.bar([str(i) for i in frame.index], vals, bottom=bottom, label=str(col))
+            bottom = vals if bottom is None else bottom + vals
+        ax.legend(fontsize=8)
+        ax.set_ylabel(ylabel)
+        if len(frame) > 6:
+            plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+    ax.set_title(title)
+    fig.tight_layout()
+    return figure_png(fig)
+
+
+def figures_html(figures: Mapping[str, Any]) -> str:
+    """Headline figures as cards: {label: value}."""
+    cards = "".join(
+        '<div class="wb-card" style="display:inline-block;min-width:130px;margin:4px;padding:8px 12px;'
+        'border:1px solid #ddd;border-radius:6px;background:#fafafa">'
+        f'<div style="font-size:12px;color:#666">{html.escape(str(k))}</div>'
+        f'<div class="wb-figure" style="font-size:22px;font-weight:bold">{html.escape(str(v))}</div></div>'
+        for k, v in figures.items()
+    )
+    return f'<div class="wb-cards">{cards}</div>'
+
+
+def percent(part: float, whole: float) -> str:
+    return "—" if not whole else f"{100.0 * part / whole:.1f}%"
