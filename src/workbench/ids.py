@@ -153,13 +153,14 @@ def _np_mask(arr: pa.Array) -> np.ndarray:
 
 def _char_matrix(arr: pa.StringArray, rows: np.ndarray, width: int) -> np.ndarray:
     """uint8 matrix (len(rows), width) of the bytes of arr[rows]; every selected value has exactly `width` bytes."""
-    if len(rows) == 0:
+    k = len(rows)
+    if k == 0:
         return np.zeros((0, width), dtype=np.uint8)
-    bufs = arr.buffers()
-    offsets = np.frombuffer(bufs[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
-    data = np.frombuffer(bufs[2], dtype=np.uint8)
-    starts = offsets[rows].astype(np.int64)
-    return data[starts[:, None] + np.arange(width)]
+    sub = arr if k == len(arr) else arr.take(pa.array(rows))
+    bufs = sub.buffers()
+    first = int(np.frombuffer(bufs[1], dtype=np.int32, count=1, offset=4 * sub.offset)[0])
+    data = np.frombuffer(bufs[2], dtype=np.uint8, count=k * width, offset=first)
+    return data.reshape(k, width)
 
 
 def _fixed_strings(mat: np.ndarray) -> pa.StringArray:
@@ -181,17 +182,9 @@ def _replace(arr: pa.Array, rows: np.ndarray, new_values: pa.Array) -> pa.Array:
 
 
 # --------------------------------------------------------------------------------------------------- normalize
-def _normalize_arrow(values) -> tuple[pd.Index, pa.StringArray, np.ndarray]:
-    """(index, normalised IDs, went-through-a-float flag)."""
-    s = _as_series(values)
-    index = s.index
-    if pd.api.types.is_float_dtype(s.dtype) and not isinstance(s.dtype, pd.StringDtype):
-        float_input = s.notna().to_numpy()
-    else:
-        float_input = None
-    arr = _to_arrow(s)
+def _clean(arr: pa.StringArray, flt: np.ndarray) -> tuple[pa.StringArray, np.ndarray]:
+    """The clean-up of `normalize` on a string array; flt (went through a float) is updated."""
     n = len(arr)
-
     # full-width digits / Ｘ / spaces -> ASCII, only where needed (NFKC is the slow part)
     nonascii = np.flatnonzero(~_np_mask(pc.string_is_ascii(arr)) & ~_np_mask(pc.is_null(arr)))
     if len(nonascii):
@@ -201,7 +194,6 @@ def _normalize_arrow(values) -> tuple[pd.Index, pa.StringArray, np.ndarray]:
     arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
 
     # numbers that went through a float: 6.10928E+17, 610928200801011.0 -> their integer digits, flagged
-    flt = np.zeros(n, dtype=bool) if float_input is None else float_input.copy()
     maybe = np.flatnonzero(
         _np_mask(pc.match_substring(arr, ".")) | _np_mask(pc.match_substring(arr, "E", ignore_case=True))
     )
@@ -216,11 +208,9 @@ def _normalize_arrow(values) -> tuple[pd.Index, pa.StringArray, np.ndarray]:
         matched &= has_digit
         flt[maybe[matched]] = True
         frac = pc.utf8_rtrim(pc.struct_field(parts, "f"), characters="0")
-        exp_txt = pc.struct_field(parts, "e")
-        exp_txt = pc.utf8_ltrim(exp_txt, characters="+")
+        exp_txt = pc.utf8_ltrim(pc.struct_field(parts, "e"), characters="+")
         exp = pc.cast(pc.if_else(pc.equal(exp_txt, ""), "0", exp_txt), pa.int64())
-        frac_len = pc.binary_length(frac)
-        zeros = pc.subtract(exp, frac_len)
+        zeros = pc.subtract(exp, pc.binary_length(frac))
         zeros_np = pc.fill_null(zeros, -1).to_numpy()
         integral = matched & (zeros_np >= 0) & (zeros_np <= 30)  # else keep the text as written
         if integral.any():
@@ -247,6 +237,30 @@ def _normalize_arrow(values) -> tuple[pd.Index, pa.StringArray, np.ndarray]:
             m18[:, 8:17] = m15[:, 6:15]
             m18[:, 17] = _check_bytes(m18[:, :17] - 48)
             arr = _replace(arr, rows15, _fixed_strings(m18))
+    return arr, flt
+
+
+def _normalize_arrow(values) -> tuple[pd.Index, pa.StringArray, np.ndarray]:
+    """(index, normalised IDs, went-through-a-float flag)."""
+    s = _as_series(values)
+    index = s.index
+    float_input = pd.api.types.is_float_dtype(s.dtype) and not isinstance(s.dtype, pd.StringDtype)
+    flt = s.notna().to_numpy() if float_input else np.zeros(len(s), dtype=bool)
+    arr = _to_arrow(s)
+    # fast path: 18 bytes of digits with a final digit or X are already normal; clean the rest
+    lens = pc.fill_null(pc.binary_length(arr), -1).to_numpy()
+    rows18 = np.flatnonzero(lens == 18)
+    m = _char_matrix(arr, rows18, 18)
+    t8 = np.ascontiguousarray((m - 48).T)  # uint8: non-digits wrap to values >= 10
+    normal = np.zeros(len(arr), dtype=bool)
+    normal[rows18] = (t8[:17].max(axis=0) < 10) & ((t8[17] < 10) | (m[:, 17] == 88))
+    dirty = np.flatnonzero(~normal & (lens >= 0) | flt)
+    if len(dirty) == len(arr):
+        arr, flt = _clean(arr, flt)
+    elif len(dirty):
+        sub, sub_flt = _clean(arr.take(pa.array(dirty)), flt[dirty])
+        flt[dirty] = sub_flt
+        arr = _replace(arr, dirty, sub)
     return index, arr, flt
 
 
@@ -268,17 +282,60 @@ def _as_of_int(as_of) -> int:
     return d.year * 10000 + d.month * 100 + d.day
 
 
-def _dates(d17: np.ndarray, as_of_int: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(year, month, day, date_ok) from the digit matrix; date_ok = real date within [1900-01-01, as_of]."""
-    year = d17[:, 6:10].astype(np.int64) @ np.array([1000, 100, 10, 1])
-    month = d17[:, 10:12].astype(np.int64) @ np.array([10, 1])
-    day = d17[:, 12:14].astype(np.int64) @ np.array([10, 1])
+def _horner(t: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """The number written by digit rows lo..hi-1 of a (18, k) int32 digit matrix."""
+    out = t[lo].copy()
+    for j in range(lo + 1, hi):
+        out *= 10
+        out += t[j]
+    return out
+
+
+def _fields(m: np.ndarray) -> dict[str, np.ndarray]:
+    """Parts of (k, 18) uint8 ID matrices: chars17 (first 17 are digits), chars_ok, check_ok, region, y/m/d.
+
+    Works on the transposed digit matrix so that every step is a contiguous numpy vector operation."""
+    t8 = np.ascontiguousarray((m - 48).T)  # uint8: non-digits wrap to values >= 10
+    chars17 = t8[:17].max(axis=0) < 10
+    last = m[:, 17]
+    last_digit = t8[17] < 10
+    t = t8.astype(np.int32)
+    t[:, ~chars17] = 0  # keep the arithmetic in range for rows that fail anyway
+    total = np.zeros(len(m), dtype=np.int32)
+    for j, w in enumerate(WEIGHTS):
+        total += t[j] * int(w)
+    return {
+        "last_digit": last_digit,
+        "chars17": chars17,
+        "chars_ok": chars17 & (last_digit | (last == 88)),
+        "check_ok": CHECK_CHARS[total % 11] == last,
+        "region": _horner(t, 0, 6),
+        "year": _horner(t, 6, 10),
+        "month": _horner(t, 10, 12),
+        "day": _horner(t, 12, 14),
+        "sex_digit": t[16],
+    }
+
+
+def _date_ok(year: np.ndarray, month: np.ndarray, day: np.ndarray, as_of_int: int) -> np.ndarray:
+    """A real calendar date within [1900-01-01, as_of]."""
+    year, month, day = (np.asarray(a, dtype=np.int64) for a in (year, month, day))
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     month_ok = (month >= 1) & (month <= 12)
     dim = _DAYS_IN_MONTH[np.where(month_ok, month, 0)] + ((month == 2) & leap)
-    real = month_ok & (day >= 1) & (day <= dim)
     ymd = year * 10000 + month * 100 + day
-    return year, month, day, real & (ymd >= _EARLIEST) & (ymd <= as_of_int)
+    return month_ok & (day >= 1) & (day <= dim) & (ymd >= _EARLIEST) & (ymd <= min(as_of_int, 22611231))
+
+
+def _epoch_days(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of valid Gregorian dates (H. Hinnant's days_from_civil), vectorised."""
+    year, month, day = (np.asarray(a, dtype=np.int64) for a in (year, month, day))
+    y = year - (month <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
 
 
 def check(values, as_of=None) -> pd.DataFrame:
@@ -289,8 +346,8 @@ def check(values, as_of=None) -> pd.DataFrame:
     n = len(arr)
     as_of_int = _as_of_int(as_of)
     reason = np.full(n, _REASON_CODE["bad_length"], dtype=np.int8)
-    null = _np_mask(pc.is_null(arr))
     lens = pc.fill_null(pc.binary_length(arr), -1).to_numpy()
+    null = lens < 0
 
     # values that are not 18 bytes long: bad_chars or bad_length
     other = np.flatnonzero((lens != 18) & ~null)
@@ -300,42 +357,29 @@ def check(values, as_of=None) -> pd.DataFrame:
 
     rows = np.flatnonzero(lens == 18)
     m = _char_matrix(arr, rows, 18)
-    digit = (m >= 48) & (m <= 57)
-    chars17 = digit[:, :17].all(axis=1)
-    last = m[:, 17]
-    chars_ok = chars17 & (digit[:, 17] | (last == 88))
-    d17 = (m[:, :17] - 48).astype(np.int8)
-    d17[~chars17] = 0  # keep arithmetic in range for rows that fail anyway
-    check_ok = _check_bytes(d17) == last
-    known = _region_data()[0]
-    region = d17[:, :6].astype(np.int64) @ np.array([100000, 10000, 1000, 100, 10, 1])
-    region_ok = known[region]
-    year, month, day, date_ok = _dates(d17, as_of_int)
-    truncated = chars_ok & digit[:, 17] & (m[:, 16] == 48) & (last == 48) & ~check_ok
+    f = _fields(m)
+    chars_ok, check_ok = f["chars_ok"], f["check_ok"]
+    region_ok = _region_data()[0][f["region"]]
+    date_ok = _date_ok(f["year"], f["month"], f["day"], as_of_int)
+    truncated = chars_ok & f["last_digit"] & (m[:, 16] == 48) & (m[:, 17] == 48) & ~check_ok
 
-    r18 = np.select(
-        [~chars_ok, ~region_ok, ~date_ok, ~check_ok],
-        [_REASON_CODE["bad_chars"], _REASON_CODE["bad_region"], _REASON_CODE["bad_birthdate"],
-         _REASON_CODE["bad_checksum"]],
-        default=_REASON_CODE["ok"],
-    ).astype(np.int8)
+    r18 = np.full(len(rows), _REASON_CODE["ok"], dtype=np.int8)
+    r18[~check_ok] = _REASON_CODE["bad_checksum"]
+    r18[~date_ok] = _REASON_CODE["bad_birthdate"]
+    r18[~region_ok] = _REASON_CODE["bad_region"]
+    r18[~chars_ok] = _REASON_CODE["bad_chars"]
     r18[truncated] = _REASON_CODE["precision_lost"]
     reason[rows] = r18
     reason[flt] = _REASON_CODE["precision_lost"]
     reason[null] = _REASON_CODE["empty"]
 
     # birth date and sex
-    birth = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
-    good_date = np.flatnonzero(chars17 & date_ok)
-    if len(good_date):
-        ymd = (
-            (year[good_date] - 1970).astype("datetime64[Y]").astype("datetime64[M]")
-            + (month[good_date] - 1).astype("timedelta64[M]")
-        ).astype("datetime64[D]") + (day[good_date] - 1).astype("timedelta64[D]")
-        birth[rows[good_date]] = ymd.astype("datetime64[ns]")
+    birth = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)  # NaT
+    good = np.flatnonzero(f["chars17"] & date_ok)
+    birth[rows[good]] = _epoch_days(f["year"][good], f["month"][good], f["day"][good]) * 86_400_000_000_000
     sex_code = np.full(n, -1, dtype=np.int8)
-    sex_rows = chars17 & ~flt[rows] & (r18 != _REASON_CODE["precision_lost"])
-    sex_code[rows[sex_rows]] = d17[sex_rows, 16] % 2
+    sex_rows = f["chars17"] & ~flt[rows] & (r18 != _REASON_CODE["precision_lost"])
+    sex_code[rows[sex_rows]] = f["sex_digit"][sex_rows] % 2
     sex = pc.take(pa.array(["女", "男"]), pa.array(sex_code, mask=sex_code < 0))
 
     return pd.DataFrame(
@@ -343,7 +387,7 @@ def check(values, as_of=None) -> pd.DataFrame:
             "id_number": _series(arr, index),
             "valid": pd.Series(reason == _REASON_CODE["ok"], index=index),
             "reason": _series(pc.take(pa.array(REASONS), pa.array(reason)), index),
-            "birth_date": pd.Series(birth, index=index),
+            "birth_date": pd.Series(birth.view("datetime64[ns]"), index=index),
             "sex": _series(sex, index),
         },
         index=index,
@@ -392,17 +436,13 @@ def region_birth_year_anomaly(ids) -> pd.Series:
     Not an error: the code is the one in force when the number was issued, so adults born before a code was
     created carry it (旬阳县 610928 from 2000). Report at most as a note. False where not applicable."""
     index, arr, flt = _normalize_arrow(ids)
-    n = len(arr)
-    out = np.zeros(n, dtype=bool)
+    out = np.zeros(len(arr), dtype=bool)
     lens = pc.fill_null(pc.binary_length(arr), -1).to_numpy()
     rows = np.flatnonzero((lens == 18) & ~flt)
-    m = _char_matrix(arr, rows, 18)
-    ok = ((m[:, :14] >= 48) & (m[:, :14] <= 57)).all(axis=1)
-    rows, m = rows[ok], m[ok]
-    d = (m[:, :14] - 48).astype(np.int64)
+    f = _fields(_char_matrix(arr, rows, 18))
     known, start, end = _region_data()
-    region = d[:, :6] @ np.array([100000, 10000, 1000, 100, 10, 1])
-    year, _, _, date_ok = _dates(d, 99991231)
+    region, year = f["region"], f["year"]
     in_span = ((start[region] <= year[:, None]) & (year[:, None] <= end[region])).any(axis=1)
-    out[rows] = known[region] & date_ok & ~in_span
+    real = f["chars17"] & _date_ok(year, f["month"], f["day"], 99991231)
+    out[rows] = real & known[region] & ~in_span
     return pd.Series(out, index=index)
