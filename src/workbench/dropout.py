@@ -1,0 +1,189 @@
+"""控辍保学: school-age children of registered poor households, who is out of school, and village verdicts.
+
+义务教育有保障 for a village: apart from children whose health does not allow study (送教上门, 残疾不能入学,
+免予入学), no school-age child is out of school. A child blocks the village when it is `not_enrolled` (in no
+registry of the as-of term, directly or by confident link, and on no ledger) or when the ledger records it as
+辍学 still being persuaded back (劝返中).
+
+Finding kinds: not_enrolled, exception_unverified (rules/findings.yaml). Functions: school_age_children(ws),
+findings(ws), village_verdicts(ws), town_rollup(ws), county_rollup(ws).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+
+from . import terms
+from .findings import as_findings, empty_findings
+from .reconcile import Context, _fill_places, _id_birth, _pid, _s, context
+
+LEDGER_REASONS = ["县外就读", "省外就读", "送教上门", "随班就读", "特教学校就读", "免予入学", "延缓入学", "休学",
+                  "残疾不能入学", "初中已毕业", "户籍迁出", "死亡", "辍学"]
+HEALTH_REASONS = ("送教上门", "残疾不能入学", "免予入学")
+NO_EVIDENCE = ("", "无", "暂无", "无佐证", "-", "—", "无佐证材料")
+BLOCKING_DROPOUT_STATUSES = ("劝返中",)
+
+
+def _ctx(ws: Any, as_of: dt.date | None) -> Context:
+    return ws if isinstance(ws, Context) else context(ws, as_of)
+
+
+def _ledger(ctx: Context) -> pd.DataFrame:
+    led = ctx.frame("ledger")
+    return pd.DataFrame({
+        "pid": _pid(led), "id_number": _s(led, "id_number"), "name": _s(led, "name"), "town": _s(led, "town"),
+        "village": _s(led, "village"), "reason": _s(led, "reason"), "dropout_status": _s(led, "dropout_status"),
+        "evidence": _s(led, "evidence"),
+    })
+
+
+def school_age_children(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame:
+    """Roster members of compulsory-school age on as_of (birth date from a valid or linked ID, else the roster's):
+    person_id, name, sex, birth_date, town, village, enrolled, school, stage, grade, ledger_reason,
+    dropout_status, status (在校 / 台账：<reason> / 疑似失学)."""
+    ctx = _ctx(ws, as_of)
+    first, last = terms.school_age_bounds(ctx.as_of)
+    ros = ctx.frame("roster")
+    cols = ["person_id", "id_number", "name", "sex", "birth_date", "town", "village", "enrolled", "school",
+            "stage", "grade", "ledger_reason", "dropout_status", "status"]
+    if not len(ros):
+        return pd.DataFrame(columns=cols)
+    pid = _pid(ros)
+    birth = _id_birth(_s(ros, "person_id")).fillna(
+        pd.to_datetime(ros["birth_date"]) if "birth_date" in ros.columns else pd.NaT)
+    kids = pd.DataFrame({
+        "person_id": pid, "id_number": _s(ros, "id_number"), "name": _s(ros, "name"), "sex": _s(ros, "sex"),
+        "birth_date": birth, "town": _s(ros, "town"), "village": _s(ros, "village"),
+    })
+    kids = kids[((birth >= pd.Timestamp(first)) & (birth <= pd.Timestamp(last))).fillna(False).to_numpy(bool)]
+    kids = kids.drop_duplicates("person_id", keep="first") if kids["person_id"].notna().all() else kids
+    reg = ctx.enrolled()
+    r = pd.DataFrame({"person_id": _pid(reg), "school": _s(reg, "school_name"), "stage": _s(reg, "stage"),
+                      "grade": pd.to_numeric(reg["grade"], errors="coerce") if "grade" in reg.columns
+                      else float("nan")})
+    r = r.dropna(subset=["person_id"]).drop_duplicates("person_id")
+    led = _ledger(ctx).dropna(subset=["pid"])
+    lg = led.groupby("pid").agg(ledger_reason=("reason", lambda s: "、".join(dict.fromkeys(s.dropna()))),
+                                dropout_status=("dropout_status", "first"))
+    kids = kids.merge(r, on="person_id", how="left")
+    kids["enrolled"] = kids["school"].notna() | kids["person_id"].isin(r["person_id"])
+    kids = kids.join(lg, on="person_id")
+    kids["ledger_reason"] = kids["ledger_reason"].astype("string").replace("", "（未注明原因）")
+    in_ledger = kids["person_id"].isin(lg.index)
+    kids["status"] = "疑似失学"
+    kids.loc[in_ledger.to_numpy(bool), "status"] = "台账：" + kids.loc[in_ledger.to_numpy(bool), "ledger_reason"]
+    kids.loc[kids["enrolled"].to_numpy(bool), "status"] = "在校"
+    kids["status"] = kids["status"].astype("string")
+    kids["grade"] = pd.to_numeric(kids["grade"], errors="coerce").astype("Int64")
+    kids["enrolled"] = kids["enrolled"].astype("boolean")
+    return kids[cols].reset_index(drop=True)
+
+
+def _not_enrolled(ctx: Context) -> pd.DataFrame:
+    kids = school_age_children(ctx)
+    bad = kids[kids["status"].eq("疑似失学").fillna(False).to_numpy(bool)]
+    if bad.empty:
+        return empty_findings()
+    return pd.DataFrame({
+        "kind": "not_enrolled", "systems": "roster", "id_number": bad["person_id"], "name": bad["name"],
+        "town": bad["town"], "village": bad["village"],
+        "detail": ("建档立卡户适龄儿童（出生日期" + bad["birth_date"].dt.strftime("%Y-%m-%d") + "），"
+                   + ctx.term + "学籍中无在读记录，控辍保学台账中也无登记"),
+        "suggestion": "请村、校立即核查去向：在外就读的补充台账和佐证，辍学的登记台账并落实劝返",
+    })
+
+
+def _exception_unverified(ctx: Context) -> pd.DataFrame:
+    led = _ledger(ctx)
+    ev = led["evidence"].str.strip()
+    missing = ev.isna() | ev.isin(NO_EVIDENCE)
+    bad = led[missing.fillna(True).to_numpy(bool)]
+    if bad.empty:
+        return empty_findings()
+    return pd.DataFrame({
+        "kind": "exception_unverified", "systems": "ledger", "id_number": bad["pid"], "name": bad["name"],
+        "town": bad["town"], "village": bad["village"],
+        "detail": "控辍保学台账登记原因：" + bad["reason"].fillna("（未注明）") + "；佐证材料：" +
+        bad["evidence"].fillna("（空）"),
+        "suggestion": "请补充佐证材料（如就读证明、送教记录、医学证明、劝返记录）",
+    })
+
+
+def findings(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame:
+    """控辍保学 findings: not_enrolled and exception_unverified, in the findings shape."""
+    ctx = _ctx(ws, as_of)
+    parts = [p for p in (_not_enrolled(ctx), _exception_unverified(ctx)) if len(p)]
+    if not parts:
+        return empty_findings()
+    f = pd.concat(parts, ignore_index=True)
+    return as_findings(_fill_places(f, ctx))
+
+
+def village_verdicts(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame:
+    """Per village: school-age children of registered households, enrolled in county, ledger exceptions by
+    reason (one column per reason), suspected out of school, verdict 达标 / 未达标 and the blocking IDs."""
+    ctx = _ctx(ws, as_of)
+    kids = school_age_children(ctx)
+    led = _ledger(ctx)
+    keys = ["town", "village"]
+    base = kids.groupby(keys, dropna=False).agg(
+        school_age_children=("name", "size"),
+        enrolled_in_county=("enrolled", "sum"),
+        suspected_out_of_school=("status", lambda s: int(s.eq("疑似失学").sum())),
+    )
+    # exceptions: ledger entries of the village's school-age children, by reason
+    kid_ledger = kids[kids["status"].str.startswith("台账").fillna(False).to_numpy(bool)]
+    kl = led[led["pid"].isin(kid_ledger["person_id"])].drop_duplicates(["pid", "reason"])
+    kl = kl.drop(columns=["town", "village"]).merge(
+        kid_ledger[["person_id", "town", "village"]], left_on="pid", right_on="person_id")
+    by_reason = pd.crosstab([kl["town"], kl["village"]], kl["reason"]) if len(kl) else pd.DataFrame()
+    table = base.join(by_reason, how="left") if len(by_reason) else base
+    for reason in LEDGER_REASONS:
+        if reason not in table.columns:
+            table[reason] = 0
+    # blockers: not_enrolled children, and 辍学 (劝返中) ledger entries placed by the roster or the ledger
+    blockers = kids.loc[kids["status"].eq("疑似失学").fillna(False).to_numpy(bool), keys + ["person_id"]]
+    drop = led[led["reason"].eq("辍学").fillna(False) &
+               (led["dropout_status"].isna() | led["dropout_status"].isin(BLOCKING_DROPOUT_STATUSES))]
+    place = kids.drop_duplicates("person_id").set_index("person_id")
+    drop = drop.assign(town=drop["pid"].map(place["town"]).fillna(drop["town"]),
+                       village=drop["pid"].map(place["village"]).fillna(drop["village"]))
+    blockers = pd.concat([blockers, drop[keys + ["pid"]].rename(columns={"pid": "person_id"})],
+                         ignore_index=True).dropna(subset=["person_id"]).drop_duplicates()
+    blk = blockers.groupby(keys, dropna=False)["person_id"].agg(lambda s: "、".join(sorted(s)))
+    table = table.join(blk.rename("blocking_ids"), how="outer")
+    table = table.reset_index()
+    num = ["school_age_children", "enrolled_in_county", "suspected_out_of_school"] + LEDGER_REASONS
+    table[num] = table[num].fillna(0).astype("int64")
+    table["verdict"] = pd.Series("达标", index=table.index).where(table["blocking_ids"].isna(), "未达标")
+    table["blocking_ids"] = table["blocking_ids"].astype("string")
+    cols = keys + num[:2] + LEDGER_REASONS + ["suspected_out_of_school", "verdict", "blocking_ids"]
+    return table[cols].sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def town_rollup(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame:
+    """Per town: the village figures summed, villages 达标 / 未达标, verdict (达标 when every village is)."""
+    v = ws if isinstance(ws, pd.DataFrame) else village_verdicts(ws, as_of)
+    num = ["school_age_children", "enrolled_in_county"] + LEDGER_REASONS + ["suspected_out_of_school"]
+    g = v.groupby("town", dropna=False)
+    out = g[num].sum()
+    out["villages"] = g.size()
+    out["villages_passed"] = g["verdict"].agg(lambda s: int(s.eq("达标").sum()))
+    out["villages_failed"] = out["villages"] - out["villages_passed"]
+    out["verdict"] = pd.Series("达标", index=out.index).where(out["villages_failed"].eq(0), "未达标")
+    return out.reset_index()
+
+
+def county_rollup(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame:
+    """One row for the county: the town figures summed, towns and villages passed / failed, verdict."""
+    t = ws if isinstance(ws, pd.DataFrame) and "villages" in ws.columns else town_rollup(ws, as_of)
+    num = ["school_age_children", "enrolled_in_county"] + LEDGER_REASONS + [
+        "suspected_out_of_school", "villages", "villages_passed", "villages_failed"]
+    out = pd.DataFrame([t[num].sum()])
+    out.insert(0, "towns", len(t))
+    out["towns_passed"] = int(t["verdict"].eq("达标").sum())
+    out["verdict"] = "达标" if out["villages_failed"].iloc[0] == 0 else "未达标"
+    return out

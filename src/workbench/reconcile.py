@@ -1,0 +1,556 @@
+"""三一致 (registry, roster, aid and ledger agree): ID, identity and stage findings, per-person status, continuity.
+
+Which function yields which finding kinds (rules in rules/findings.yaml):
+    reconcile.findings(ws): id_invalid, id_precision_lost, duplicate_record, name_mismatch, sex_mismatch,
+                            birthdate_mismatch, stage_mismatch, missing_from_registry
+    dropout.findings(ws):   not_enrolled, exception_unverified
+Also: person_status(ws) (one row per person), continuity(ws) (per previous-term student).
+Every function takes a Workspace (or a dict of canonical frames plus as_of) and returns pandas frames; the set
+work is DuckDB SQL over the linked frames of `workbench.link` (kept to what Spark SQL also accepts).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from . import link
+from .findings import as_findings, empty_findings
+
+ENROLLED_STATUSES = ("在读", "转入")  # plus NA (design.md: NA means 在读)
+LEFT_STATUSES = ("转出", "毕业", "死亡")
+ID_REASON_LABELS = {
+    "empty": "身份证号为空",
+    "bad_length": "位数不正确（应为18位）",
+    "bad_chars": "含有非法字符",
+    "bad_region": "前6位地址码不存在",
+    "bad_birthdate": "第7-14位出生日期无效",
+    "bad_checksum": "校验位（第18位）不正确",
+    "precision_lost": "以数字格式保存，末几位已变为0",
+}
+INVALID_REASONS = ("bad_length", "bad_chars", "bad_region", "bad_birthdate", "bad_checksum")
+ID_SYSTEMS = ["registry", "aid", "roster", "ledger", "pairs", "activities", "struggling"]
+IDENTITY_SYSTEMS = ["registry", "roster", "aid", "ledger"]
+FINAL_GRADES = {"初中": 3, "高中": 3, "中职": 3}
+LABEL = link.SYSTEM_LABELS
+
+
+# --------------------------------------------------------------------------------------------- context
+@dataclass
+class Context:
+    """What every analysis needs from a Workspace: linked frames, as-of date and terms."""
+
+    tables: dict[str, pd.DataFrame]
+    linked: dict[str, pd.DataFrame]
+    as_of: dt.date
+    term: str
+    previous_term: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def frame(self, system: str) -> pd.DataFrame:
+        df = self.linked.get(system)
+        if df is None:
+            return pd.DataFrame({c: pd.Series(dtype="string") for c in ["id_number", "person_id", "name"]})
+        return df
+
+    def registry(self, term: str | None = None) -> pd.DataFrame:
+        """Linked registry rows of one term (default the as-of term)."""
+        reg = self.frame("registry")
+        term = term or self.term
+        if "term" not in reg.columns:
+            return reg if term == self.term else reg.iloc[:0]
+        return reg[reg["term"].astype("string").eq(term).fillna(False).to_numpy(bool)]
+
+    def enrolled(self, term: str | None = None) -> pd.DataFrame:
+        """Registry rows of a term whose status means enrolled (NA / 在读 / 转入)."""
+        reg = self.registry(term)
+        if "status" not in reg.columns:
+            return reg
+        st = reg["status"].astype("string")
+        return reg[(st.isna() | st.isin(ENROLLED_STATUSES)).to_numpy(bool)]
+
+
+def context(ws: Any, as_of: dt.date | None = None) -> Context:
+    """Context of a Workspace (or dict of frames): linked frames (cached by workbench.link), terms."""
+    tables, as_of, term = link._unpack(ws, as_of)
+    prev = getattr(ws, "previous_term", None) if not isinstance(ws, dict) else None
+    if callable(prev):
+        prev = prev()
+    prev = prev or link.previous_term(term)
+    linked = link.attach_person_ids(ws, as_of)
+    return Context(tables=tables, linked=linked, as_of=as_of, term=term, previous_term=prev)
+
+
+def _s(df: pd.DataFrame, col: str) -> pd.Series:
+    """A column as a string Series (NA when the frame lacks it)."""
+    if col in df.columns:
+        return df[col].astype("string")
+    return pd.Series(pd.NA, index=df.index, dtype="string")
+
+
+def _pid(df: pd.DataFrame) -> pd.Series:
+    """The person's ID on each row: person_id (own valid or linked), else the record's normalised ID."""
+    return _s(df, "person_id").fillna(_s(df, "id_number"))
+
+
+def _valid(df: pd.DataFrame) -> pd.Series:
+    if "id_valid" not in df.columns:
+        return pd.Series(False, index=df.index)
+    return df["id_valid"].astype("boolean").fillna(False).astype(bool)
+
+
+def _id_birth(ids: pd.Series) -> pd.Series:
+    return pd.to_datetime(ids.str.slice(6, 14), format="%Y%m%d", errors="coerce")
+
+
+def _id_sex(ids: pd.Series) -> pd.Series:
+    d = pd.to_numeric(ids.str.slice(16, 17), errors="coerce")
+    return pd.Series(pd.NA, index=ids.index, dtype="string").mask(d % 2 == 1, "男").mask(d % 2 == 0, "女")
+
+
+def _normalize_names(values: pd.Series) -> pd.Series:
+    uniq = pd.Series(values.dropna().unique(), dtype="string")
+    norm = link._normalize_names(uniq)
+    return values.map(dict(zip(uniq.tolist(), norm.tolist()))).astype("string")
+
+
+def places(ctx: Context) -> pd.DataFrame:
+    """Per person_id: town, village (roster, else ledger) and school (as-of registry), for filling findings."""
+    parts = []
+    ros = ctx.frame("roster")
+    if len(ros):
+        parts.append(pd.DataFrame({"pid": _pid(ros), "town": _s(ros, "town"), "village": _s(ros, "village"),
+                                   "school": pd.Series(pd.NA, index=ros.index, dtype="string"), "p": 0}))
+    reg = ctx.registry()
+    if len(reg):
+        parts.append(pd.DataFrame({"pid": _pid(reg), "town": _s(reg, "town"),
+                                   "village": pd.Series(pd.NA, index=reg.index, dtype="string"),
+                                   "school": _s(reg, "school_name"), "p": 1}))
+    led = ctx.frame("ledger")
+    if len(led):
+        parts.append(pd.DataFrame({"pid": _pid(led), "town": _s(led, "town"), "village": _s(led, "village"),
+                                   "school": pd.Series(pd.NA, index=led.index, dtype="string"), "p": 2}))
+    if not parts:
+        return pd.DataFrame(columns=["town", "village", "school"])
+    allp = pd.concat(parts, ignore_index=True).dropna(subset=["pid"]).sort_values("p", kind="stable")
+    g = allp.groupby("pid", sort=False)
+    return pd.DataFrame({"town": g["town"].first(), "village": g["village"].first(), "school": g["school"].first()})
+
+
+def _fill_places(out: pd.DataFrame, ctx: Context, key: str = "id_number") -> pd.DataFrame:
+    if out.empty:
+        return out
+    pl = places(ctx)
+    for col in ("town", "village", "school"):
+        if col not in out.columns:
+            out[col] = pd.NA
+        out[col] = out[col].astype("string").fillna(out[key].map(pl[col]).astype("string"))
+        if "suggested_id" in out.columns:
+            out[col] = out[col].fillna(out["suggested_id"].map(pl[col]).astype("string"))
+    return out
+
+
+# --------------------------------------------------------------------------------------------- ID kinds
+def _id_rows(ctx: Context) -> pd.DataFrame:
+    """Every record of the ID-carrying systems (registry: as-of term) with system, id, reason, name, place."""
+    parts = []
+    for system in ID_SYSTEMS:
+        df = ctx.registry() if system == "registry" else ctx.frame(system)
+        if df is None or not len(df) or "id_number" not in df.columns:
+            continue
+        name = _s(df, "name") if "name" in df.columns else _s(df, "student_name")
+        reason = _s(df, "id_reason")
+        empty_required = pd.Series(False, index=df.index)
+        if system == "registry":
+            empty_required = _s(df, "id_type").eq("居民身份证").fillna(False) & _s(df, "id_number").isna()
+        elif system == "roster":
+            empty_required = _s(df, "id_number").isna()
+        parts.append(pd.DataFrame({
+            "system": system, "id_number": _s(df, "id_number"), "reason": reason,
+            "empty_required": empty_required.astype(bool), "name": name,
+            "town": _s(df, "town"), "village": _s(df, "village"), "school": _s(df, "school_name"),
+            "suggested_id": _s(df, "suggested_id"), "link_evidence": _s(df, "link_evidence"),
+        }))
+    if not parts:
+        return pd.DataFrame(columns=["system", "id_number", "reason", "empty_required", "name", "town", "village",
+                                     "school", "suggested_id", "link_evidence"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def _id_findings(ctx: Context) -> pd.DataFrame:
+    rows = _id_rows(ctx)
+    invalid = rows["reason"].isin(INVALID_REASONS).fillna(False) | (
+        rows["reason"].eq("empty").fillna(False) & rows["empty_required"])
+    lost = rows["reason"].eq("precision_lost").fillna(False)
+    out = []
+    for kind, mask in (("id_invalid", invalid), ("id_precision_lost", lost)):
+        sub = rows[mask.to_numpy(bool)]
+        if sub.empty:
+            continue
+        sub = sub.assign(order=sub["system"].map({s: i for i, s in enumerate(ID_SYSTEMS)}))
+        sub = sub.sort_values(["order"], kind="stable")
+        key = sub["id_number"].fillna("").rename("_key")
+        g = sub.groupby(key, sort=False)
+        first = g.first()
+        systems = g["system"].agg(lambda s: ",".join(dict.fromkeys(s)))
+        sugg = g["suggested_id"].first()
+        evid = g["link_evidence"].first()
+        f = pd.DataFrame({
+            "kind": kind,
+            "systems": systems,
+            "id_number": first["id_number"].where(first.index != "", pd.NA),
+            "name": first["name"], "town": first["town"], "village": first["village"], "school": first["school"],
+            "suggested_id": sugg,
+        })
+        labels = systems.map(lambda s: "、".join(LABEL.get(x, x) for x in s.split(",")))
+        reason_txt = first["reason"].map(ID_REASON_LABELS).fillna("身份证号无效")
+        f["detail"] = ("身份证号" + first["id_number"].fillna("（空）") + "：" + reason_txt + "；出现在：" + labels)
+        f["suggestion"] = ("建议核对为 " + sugg + "：" + evid.fillna(""))
+        if kind == "id_invalid":
+            f["suggestion"] = f["suggestion"].fillna("未找到可信的候选人，请核对原始证件后更正")
+        else:
+            f["suggestion"] = f["suggestion"].fillna("请按原始证件重新录入（设置为文本格式）")
+        out.append(f.reset_index(drop=True))
+    return pd.concat(out, ignore_index=True) if out else empty_findings()
+
+
+# --------------------------------------------------------------------------------------------- duplicates
+def _duplicates(ctx: Context) -> pd.DataFrame:
+    out = []
+    reg = ctx.frame("registry")
+    if len(reg) and "id_number" in reg.columns:
+        v = reg[_valid(reg).to_numpy(bool)]
+        if len(v):
+            terms = _s(v, "term").fillna(ctx.term)
+            d = pd.DataFrame({"id_number": _s(v, "id_number"), "term": terms, "school": _s(v, "school_name"),
+                              "name": _s(v, "name"), "town": _s(v, "town")})
+            dup = d[d.duplicated(["id_number", "term"], keep=False)]
+            if len(dup):
+                g = dup.groupby(["id_number", "term"], sort=True)
+                agg = g.agg(name=("name", "first"), town=("town", "first"), school=("school", "first"),
+                            n=("school", "size"), schools=("school", lambda s: "、".join(s.fillna("（无学校）"))))
+                agg = agg.reset_index()
+                agg["detail"] = ("学籍" + agg["term"] + "中出现" + agg["n"].astype(str) + "次：" + agg["schools"])
+                agg["systems"] = "registry"
+                out.append(agg[["id_number", "name", "town", "school", "detail", "systems"]])
+    ros = ctx.frame("roster")
+    if len(ros) and "id_number" in ros.columns:
+        v = ros[_valid(ros).to_numpy(bool)]
+        d = pd.DataFrame({"id_number": _s(v, "id_number"), "name": _s(v, "name"), "town": _s(v, "town"),
+                          "village": _s(v, "village"), "household_no": _s(v, "household_no")})
+        dup = d[d.duplicated(["id_number"], keep=False)]
+        if len(dup):
+            g = dup.groupby("id_number", sort=True)
+            agg = g.agg(name=("name", "first"), town=("town", "first"), village=("village", "first"),
+                        n=("name", "size"),
+                        where=("village", lambda s: "、".join(s.fillna("（无村）")))).reset_index()
+            agg["detail"] = "建档立卡中出现" + agg["n"].astype(str) + "次：" + agg["where"]
+            agg["systems"] = "roster"
+            out.append(agg[["id_number", "name", "town", "village", "detail", "systems"]])
+    if not out:
+        return empty_findings()
+    f = pd.concat(out, ignore_index=True)
+    g = f.groupby("id_number", sort=False)
+    f = pd.DataFrame({
+        "systems": g["systems"].agg(lambda s: ",".join(dict.fromkeys(s))),
+        "name": g["name"].first(), "town": g["town"].first(),
+        "village": g["village"].first() if "village" in f.columns else pd.NA,
+        "school": g["school"].first() if "school" in f.columns else pd.NA,
+        "detail": g["detail"].agg("；".join),
+    }).reset_index()
+    f["kind"] = "duplicate_record"
+    f["suggestion"] = "请核实该人实际就读/所在位置，保留正确记录并删除多余记录"
+    return f
+
+
+# --------------------------------------------------------------------------------------------- identity
+def _identity_rows(ctx: Context) -> pd.DataFrame:
+    """Valid-ID records of registry (as-of term), roster, aid, ledger: system, id, name, sex, birth date."""
+    parts = []
+    for system in IDENTITY_SYSTEMS:
+        df = ctx.registry() if system == "registry" else ctx.frame(system)
+        if df is None or not len(df) or "id_number" not in df.columns:
+            continue
+        v = df[_valid(df).to_numpy(bool)]
+        parts.append(pd.DataFrame({
+            "system": system, "id_number": _s(v, "id_number"), "name_raw": _s(v, "name"),
+            "sex": _s(v, "sex") if system != "aid" else pd.Series(pd.NA, index=v.index, dtype="string"),
+            "birth_date": pd.to_datetime(v["birth_date"]) if "birth_date" in v.columns and system != "aid"
+            else pd.Series(pd.NaT, index=v.index, dtype="datetime64[us]"),
+            "town": _s(v, "town"), "village": _s(v, "village"), "school": _s(v, "school_name"),
+        }))
+    if not parts:
+        return pd.DataFrame(columns=["system", "id_number", "name_raw", "sex", "birth_date", "town", "village",
+                                     "school", "name"])
+    rows = pd.concat(parts, ignore_index=True)
+    rows["name"] = _normalize_names(rows["name_raw"])
+    return rows
+
+
+def _identity(ctx: Context) -> pd.DataFrame:
+    rows = _identity_rows(ctx)
+    if rows.empty:
+        return empty_findings()
+    out = []
+    # name_mismatch: more than one normalised name for one valid ID
+    nm = rows.dropna(subset=["name"])
+    n_names = nm.groupby("id_number")["name"].nunique()
+    bad = n_names.index[n_names > 1]
+    if len(bad):
+        sub = nm[nm["id_number"].isin(bad)].drop_duplicates(["id_number", "system", "name"])
+        sub = sub.assign(pair=sub["system"].map(LABEL) + "：" + sub["name"])
+        g = sub.groupby("id_number", sort=True)
+        f = pd.DataFrame({
+            "systems": g["system"].agg(lambda s: ",".join(dict.fromkeys(s))),
+            "name": g["name"].first(),
+            "detail": "同一身份证号姓名不同：" + g["pair"].agg("；".join),
+        }).reset_index()
+        f["kind"] = "name_mismatch"
+        f["suggestion"] = "请以户籍（身份证）登记的姓名为准，在有误的系统中更正"
+        out.append(f)
+    # sex_mismatch / birthdate_mismatch against the ID
+    id_sex = _id_sex(rows["id_number"])
+    id_birth = _id_birth(rows["id_number"])
+    sex_bad = rows["sex"].notna() & id_sex.notna() & rows["sex"].ne(id_sex).fillna(False)
+    birth_bad = rows["birth_date"].notna() & id_birth.notna() & (rows["birth_date"].dt.normalize() != id_birth)
+    for kind, mask, text in (
+        ("sex_mismatch", sex_bad, lambda s: LABEL_SYS(s) + "登记性别为" + s["sex"] + "，身份证号第17位表示"
+         + _id_sex(s["id_number"])),
+        ("birthdate_mismatch", birth_bad, lambda s: LABEL_SYS(s) + "登记出生日期为" + s["birth_date"].dt.strftime(
+            "%Y-%m-%d") + "，身份证号第7-14位为" + _id_birth(s["id_number"]).dt.strftime("%Y-%m-%d")),
+    ):
+        sub = rows[mask.to_numpy(bool)]
+        if sub.empty:
+            continue
+        sub = sub.assign(text=text(sub))
+        g = sub.groupby("id_number", sort=True)
+        f = pd.DataFrame({
+            "systems": g["system"].agg(lambda s: ",".join(dict.fromkeys(s))),
+            "name": g["name"].first(), "town": g["town"].first(), "village": g["village"].first(),
+            "school": g["school"].first(),
+            "detail": g["text"].agg(lambda s: "；".join(dict.fromkeys(s))),
+        }).reset_index()
+        f["kind"] = kind
+        f["suggestion"] = ("请核对身份证件，更正登记的性别" if kind == "sex_mismatch"
+                           else "请核对身份证件，更正登记的出生日期")
+        out.append(f)
+    return pd.concat(out, ignore_index=True) if out else empty_findings()
+
+
+def LABEL_SYS(s: pd.DataFrame) -> pd.Series:  # noqa: N802 - small helper used in lambdas above
+    return s["system"].map(LABEL).astype("string")
+
+
+# --------------------------------------------------------------------------------------------- stage
+def _stage_text(stage: pd.Series, grade: pd.Series) -> pd.Series:
+    """`初中2年级`, `小学`, `非在校生` (stage NA) for display."""
+    g = pd.Series(pd.to_numeric(grade, errors="coerce"), index=stage.index).astype("Int64").astype("string")
+    return stage.astype("string").fillna("非在校生") + (g + "年级").fillna("")
+
+
+def _stage_mismatch(ctx: Context) -> pd.DataFrame:
+    ros = ctx.frame("roster")
+    reg = ctx.enrolled()
+    if not len(ros) or not len(reg):
+        return empty_findings()
+    con = duckdb.connect()
+    try:
+        con.register("ros", pd.DataFrame({
+            "pid": _pid(ros), "name": _s(ros, "name"), "town": _s(ros, "town"), "village": _s(ros, "village"),
+            "stage": _s(ros, "stage"), "grade": pd.to_numeric(ros.get("grade"), errors="coerce"),
+            "raw": _s(ros, "school_status_raw")}))
+        con.register("reg", pd.DataFrame({
+            "pid": _pid(reg), "school": _s(reg, "school_name"), "stage": _s(reg, "stage"),
+            "grade": pd.to_numeric(reg.get("grade"), errors="coerce")}))
+        f = con.execute("""
+            WITH r AS (SELECT pid, min(school) AS school, min(stage) AS stage, min(grade) AS grade
+                       FROM reg WHERE pid IS NOT NULL GROUP BY pid)
+            SELECT o.pid AS id_number, o.name, o.town, o.village, r.school,
+                   o.stage AS roster_stage, o.grade AS roster_grade, o.raw AS roster_raw,
+                   r.stage AS registry_stage, r.grade AS registry_grade
+            FROM ros o JOIN r ON o.pid = r.pid
+            WHERE o.stage IS NULL OR o.stage = '学前' OR o.stage <> r.stage
+               OR (o.grade IS NOT NULL AND r.grade IS NOT NULL AND o.grade <> r.grade)
+        """).df()
+    finally:
+        con.close()
+    if f.empty:
+        return empty_findings()
+    f = f.drop_duplicates("id_number")
+    ros_txt = _s(f, "roster_raw").fillna(_stage_text(_s(f, "roster_stage"), f["roster_grade"]))
+    reg_txt = _stage_text(_s(f, "registry_stage"), f["registry_grade"])
+    f["detail"] = "建档立卡在校生状况：" + ros_txt + "；学籍（" + ctx.term + "）：" + reg_txt + "（" + \
+        _s(f, "school").fillna("") + "）"
+    f["suggestion"] = "请在扶贫系统将在校生状况更新为" + reg_txt
+    f["systems"] = "roster,registry"
+    f["kind"] = "stage_mismatch"
+    return f
+
+
+# --------------------------------------------------------------------------------------------- continuity
+CONTINUITY_LABELS = {
+    "promoted": "升级", "same_grade": "同年级在读", "graduated": "毕业", "transferred": "转出", "died": "死亡",
+    "left_with_ledger": "控辍保学台账登记", "missing": "学籍异常减少",
+}
+
+
+def continuity(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame:
+    """Per previous-term student (status NA/在读/转入): outcome in the as-of term (promoted, same_grade,
+    graduated, transferred, died, left_with_ledger, missing) with its Chinese label. Empty without last term."""
+    ctx = ws if isinstance(ws, Context) else context(ws, as_of)
+    prev_all = ctx.registry(ctx.previous_term)
+    cols = ["person_id", "name", "town", "school", "prev_stage", "prev_grade", "prev_status", "stage", "grade",
+            "current_school", "outcome", "outcome_label"]
+    if not len(prev_all):
+        return pd.DataFrame(columns=cols)
+    led = ctx.frame("ledger")
+    cur = ctx.registry()
+    con = duckdb.connect()
+    try:
+        con.register("prev_all", pd.DataFrame({
+            "pid": _pid(prev_all), "name": _s(prev_all, "name"), "town": _s(prev_all, "town"),
+            "school": _s(prev_all, "school_name"), "stage": _s(prev_all, "stage"),
+            "grade": pd.to_numeric(prev_all.get("grade"), errors="coerce"), "status": _s(prev_all, "status")}))
+        con.register("cur", pd.DataFrame({
+            "pid": _pid(cur), "school": _s(cur, "school_name"), "stage": _s(cur, "stage"),
+            "grade": pd.to_numeric(cur.get("grade"), errors="coerce")}))
+        con.register("led", pd.DataFrame({"pid": _pid(led) if len(led) else pd.Series(dtype="string")}))
+        final = " OR ".join(f"(p.stage = '{s}' AND p.grade >= {g})" for s, g in FINAL_GRADES.items())
+        left = ", ".join(f"'{s}'" for s in LEFT_STATUSES)
+        enrolled = ", ".join(f"'{s}'" for s in ENROLLED_STATUSES)
+        out = con.execute(f"""
+            WITH st AS (SELECT pid, max(CASE WHEN status = '死亡' THEN 1 ELSE 0 END) AS died,
+                               max(CASE WHEN status = '转出' THEN 1 ELSE 0 END) AS transferred,
+                               max(CASE WHEN status = '毕业' THEN 1 ELSE 0 END) AS graduated_status
+                        FROM prev_all WHERE status IN ({left}) GROUP BY pid),
+                 p AS (SELECT pid, min(name) AS name, min(town) AS town, min(school) AS school,
+                              min(stage) AS stage, min(grade) AS grade, min(status) AS status
+                       FROM prev_all WHERE pid IS NOT NULL AND (status IS NULL OR status IN ({enrolled}))
+                       GROUP BY pid),
+                 c AS (SELECT pid, min(school) AS school, min(stage) AS stage, min(grade) AS grade
+                       FROM cur WHERE pid IS NOT NULL GROUP BY pid),
+                 l AS (SELECT DISTINCT pid FROM led WHERE pid IS NOT NULL)
+            SELECT p.pid AS person_id, p.name, p.town, p.school, p.stage AS prev_stage, p.grade AS prev_grade,
+                   p.status AS prev_status, c.stage, c.grade, c.school AS current_school,
+                   CASE WHEN c.pid IS NOT NULL THEN
+                          CASE WHEN c.stage = p.stage AND c.grade = p.grade THEN 'same_grade' ELSE 'promoted' END
+                        WHEN st.died = 1 THEN 'died'
+                        WHEN st.transferred = 1 THEN 'transferred'
+                        WHEN st.graduated_status = 1 OR {final} THEN 'graduated'
+                        WHEN l.pid IS NOT NULL THEN 'left_with_ledger'
+                        ELSE 'missing' END AS outcome
+            FROM p LEFT JOIN c ON p.pid = c.pid LEFT JOIN st ON p.pid = st.pid LEFT JOIN l ON p.pid = l.pid
+            ORDER BY p.pid
+        """).df()
+    finally:
+        con.close()
+    out["outcome_label"] = out["outcome"].map(CONTINUITY_LABELS)
+    return out[cols]
+
+
+def _missing_from_registry(ctx: Context) -> pd.DataFrame:
+    cont = continuity(ctx)
+    miss = cont[cont["outcome"].eq("missing")]
+    if miss.empty:
+        return empty_findings()
+    f = pd.DataFrame({
+        "kind": "missing_from_registry", "systems": "registry", "id_number": miss["person_id"],
+        "name": miss["name"], "town": miss["town"], "school": miss["school"],
+        "detail": (ctx.previous_term + "在" + miss["school"].fillna("") + "就读（"
+                   + _stage_text(_s(miss, "prev_stage"), miss["prev_grade"]) + "），" + ctx.term
+                   + "学籍中查无此人，无毕业、转学、死亡或控辍保学台账记录"),
+        "suggestion": "请学校核查该生去向：转学的补办转学手续，辍学的登记控辍保学台账并劝返",
+    })
+    return f
+
+
+# --------------------------------------------------------------------------------------------- public
+def findings(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame:
+    """三一致 findings: id_invalid, id_precision_lost, duplicate_record, name_mismatch, sex_mismatch,
+    birthdate_mismatch, stage_mismatch, missing_from_registry (rules/findings.yaml), in the findings shape."""
+    ctx = ws if isinstance(ws, Context) else context(ws, as_of)
+    parts = [_id_findings(ctx), _duplicates(ctx), _identity(ctx), _stage_mismatch(ctx),
+             _missing_from_registry(ctx)]
+    parts = [p for p in parts if p is not None and len(p)]
+    if not parts:
+        return empty_findings()
+    f = pd.concat(parts, ignore_index=True)
+    f = _fill_places(f, ctx)
+    return as_findings(f)
+
+
+def person_status(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame:
+    """One row per person (every roster member and every enrolled student of the as-of term): identity, place,
+    presence per system, roster / registry stage and grade, boarding, ledger reason, school-age flag, aid items
+    received this term, and a `groups` placeholder (filled by workbench.groups)."""
+    ctx = ws if isinstance(ws, Context) else context(ws, as_of)
+    from . import terms
+
+    first, last = terms.school_age_bounds(ctx.as_of)
+    ros, reg, aid, led = ctx.frame("roster"), ctx.enrolled(), ctx.frame("aid"), ctx.frame("ledger")
+    if "term" in aid.columns:
+        aid = aid[aid["term"].astype("string").eq(ctx.term).fillna(False).to_numpy(bool)]
+
+    def part(df: pd.DataFrame, cols: dict[str, str]) -> pd.DataFrame:
+        out = pd.DataFrame({"pid": _pid(df)})
+        for new, old in cols.items():
+            if old == "grade":
+                out[new] = pd.to_numeric(df[old], errors="coerce") if old in df.columns else float("nan")
+            elif old == "birth_date":
+                out[new] = pd.to_datetime(df[old]) if old in df.columns else pd.NaT
+            else:
+                out[new] = _s(df, old)
+        return out
+
+    con = duckdb.connect()
+    try:
+        con.register("ros", part(ros, {"name": "name", "sex": "sex", "birth_date": "birth_date", "town": "town",
+                                       "village": "village", "stage": "stage", "grade": "grade",
+                                       "raw": "school_status_raw"}))
+        con.register("reg", part(reg, {"name": "name", "sex": "sex", "birth_date": "birth_date", "town": "town",
+                                       "school": "school_name", "stage": "stage", "grade": "grade",
+                                       "boarding": "boarding"}))
+        con.register("aid", part(aid, {"item": "item", "item_raw": "item_raw"}))
+        con.register("led", part(led, {"reason": "reason", "town": "town", "village": "village"}))
+        out = con.execute("""
+            WITH o AS (SELECT pid, min(name) name, min(sex) sex, min(birth_date) birth_date, min(town) town,
+                              min(village) village, min(stage) stage, min(grade) grade, min(raw) raw
+                       FROM ros WHERE pid IS NOT NULL GROUP BY pid),
+                 r AS (SELECT pid, min(name) name, min(sex) sex, min(birth_date) birth_date, min(town) town,
+                              min(school) school, min(stage) stage, min(grade) grade, min(boarding) boarding
+                       FROM reg WHERE pid IS NOT NULL GROUP BY pid),
+                 a AS (SELECT pid, string_agg(DISTINCT coalesce(item, item_raw), '、') items
+                       FROM aid WHERE pid IS NOT NULL GROUP BY pid),
+                 l AS (SELECT pid, string_agg(DISTINCT reason, '、') reason FROM led WHERE pid IS NOT NULL
+                       GROUP BY pid),
+                 people AS (SELECT pid FROM o UNION SELECT pid FROM r)
+            SELECT p.pid AS person_id, coalesce(o.name, r.name) AS name, coalesce(r.sex, o.sex) AS sex,
+                   coalesce(o.birth_date, r.birth_date) AS birth_date, coalesce(o.town, r.town) AS town,
+                   o.village, r.school,
+                   o.pid IS NOT NULL AS in_roster, r.pid IS NOT NULL AS in_registry,
+                   a.pid IS NOT NULL AS in_aid, l.pid IS NOT NULL AS in_ledger,
+                   coalesce(o.raw, o.stage) AS roster_school_status, o.stage AS roster_stage,
+                   o.grade AS roster_grade, r.stage AS registry_stage, r.grade AS registry_grade,
+                   r.boarding AS registry_boarding, l.reason AS ledger_reason, a.items AS aid_items
+            FROM people p LEFT JOIN o ON p.pid = o.pid LEFT JOIN r ON p.pid = r.pid
+                 LEFT JOIN a ON p.pid = a.pid LEFT JOIN l ON p.pid = l.pid
+            ORDER BY p.pid
+        """).df()
+    finally:
+        con.close()
+    birth = _id_birth(out["person_id"].astype("string")).fillna(pd.to_datetime(out["birth_date"]))
+    out["birth_date"] = birth
+    out["school_age"] = ((birth >= pd.Timestamp(first)) & (birth <= pd.Timestamp(last))).astype("boolean")
+    for c in ("in_roster", "in_registry", "in_aid", "in_ledger"):
+        out[c] = out[c].astype("boolean")
+    for c in ("roster_grade", "registry_grade"):
+        out[c] = pd.to_numeric(out[c], errors="coerce").astype("Int64")
+    for c in out.columns:
+        if out[c].dtype == object:
+            out[c] = out[c].astype("string")
+    out["groups"] = pd.Series(pd.NA, index=out.index, dtype="string")
+    return out
