@@ -214,3 +214,81 @@ def test_policy_selected_by_settings_absolute_path(tmp_path, monkeypatch):
 def test_missing_policy_file_is_reported_in_chinese(tmp_path):
     with pytest.raises(FileNotFoundError, match="资助标准文件不存在"):
         aid.policy(str(tmp_path / "nope.csv"))
+
+
+# --------------------------------------------------------------------------------------------------- answer key
+
+AID_KINDS = ["aid_missed", "aid_ineligible", "aid_duplicate", "aid_amount_mismatch"]
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+AS_OF = date(2019, 11, 30)
+
+
+def _module_ready(name: str, attr: str) -> bool:
+    try:
+        module = __import__(f"workbench.{name}", fromlist=[attr])
+    except ImportError:
+        return False
+    return hasattr(module, attr)
+
+
+def answer_key(path: Path) -> pd.DataFrame:
+    key = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    return key[key["kind"].isin(AID_KINDS)]
+
+
+def compare(found: pd.DataFrame, key: pd.DataFrame, kind: str) -> None:
+    def grains(df):
+        sub = df[df["kind"] == kind]
+        return set(zip(*(sub[c].astype("string").fillna("").tolist() for c in ("id_number", "item", "period"))))
+    got, want = grains(found), grains(key)
+    missing, extra = sorted(want - got), sorted(got - want)
+    recall = 1 - len(missing) / len(want) if want else 1.0
+    precision = 1 - len(extra) / len(got) if got else 1.0
+    detail = found[found["kind"] == kind].set_index(["id_number", "item", "period"])["detail"]
+    extra_detail = [detail.get(e) for e in extra[:5]]
+    assert not missing and not extra, (
+        f"{kind}: recall {recall:.1%} precision {precision:.1%}; missing {missing[:5]} extra {extra[:5]} "
+        f"{extra_detail}")
+
+
+@pytest.fixture(scope="module")
+def sample_findings() -> tuple[pd.DataFrame, pd.DataFrame]:
+    if not (SAMPLES / "answer_key.csv").exists():
+        pytest.skip("data/samples/ (generator output with answer_key.csv) not committed yet")
+    if not _module_ready("workspace", "load_folder"):
+        pytest.skip("workbench.workspace.load_folder (loader) not built yet")
+    from workbench.workspace import load_folder
+    ws = load_folder(str(SAMPLES), as_of=AS_OF, progress=False)
+    return aid.findings(ws), answer_key(SAMPLES / "answer_key.csv")
+
+
+@pytest.mark.parametrize("kind", AID_KINDS)
+def test_sample_county_matches_answer_key(sample_findings, kind):
+    found, key = sample_findings
+    assert (key["kind"] == kind).any(), f"answer key has no {kind}"
+    compare(found, key, kind)
+
+
+@pytest.fixture(scope="module")
+def generated_findings(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if not _module_ready("samples", "generate"):
+        pytest.skip("workbench.samples.generate (generator) not built yet")
+    if not _module_ready("workspace", "load_parquet_folder"):
+        pytest.skip("workbench.workspace.load_parquet_folder (loader) not built yet")
+    from workbench.samples import generate
+    from workbench.workspace import load_parquet_folder
+    out = tmp_path_factory.mktemp("county60k")
+    try:
+        generate(out, students=60000, seed=7, fmt="parquet")
+        ws = load_parquet_folder(out, AS_OF)
+        return aid.findings(ws), answer_key(out / "answer_key.csv")
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", AID_KINDS)
+def test_generated_60k_county_matches_answer_key(generated_findings, kind):
+    found, key = generated_findings
+    assert (key["kind"] == kind).any(), f"answer key has no {kind}"
+    compare(found, key, kind)
