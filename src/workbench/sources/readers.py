@@ -1,0 +1,291 @@
+"""Raw readers: one file -> sheets as grids of text (every cell a string, nothing guessed as a number).
+
+A grid is a DataFrame with integer columns 0..n-1 and index 0..m-1 where index i is Excel row i + 1 (leading
+empty rows kept, so row numbers are the ones Excel shows). Cells are pandas strings (pyarrow), stripped, NA when
+empty. `numeric_cells` says whether the source could hold number cells (xlsx / xls): only then can an ID have
+gone through a float.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as _dt
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+STRING = pd.StringDtype("pyarrow")
+
+EXCEL_EXTS = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
+TEXT_EXTS = {".csv", ".txt", ".tsv"}
+SUPPORTED_EXTS = EXCEL_EXTS | TEXT_EXTS
+
+
+class SourceError(Exception):
+    """A file that cannot be read at all; the message is Chinese and meant for the report."""
+
+
+@dataclass
+class RawSheet:
+    name: str
+    grid: pd.DataFrame | None
+    numeric_cells: bool
+    message: str = ""
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def clean_grid(df: pd.DataFrame) -> pd.DataFrame:
+    """Columns 0..n-1, strings (pyarrow), stripped of spaces / full-width spaces / tabs, NA when empty."""
+    out = {}
+    for j, col in enumerate(df.columns):
+        s = df[col]
+        if not (isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow"):
+            s = s.astype(STRING)
+        s = s.str.strip(" \t\r\n\u3000\u00a0\ufeff")
+        out[j] = s.mask(s == "")
+    g = pd.DataFrame(out, index=pd.RangeIndex(len(df)))
+    return g
+
+
+def _from_arrow(tbl: pa.Table) -> pd.DataFrame:
+    df = tbl.to_pandas(types_mapper=lambda t: STRING if pa.types.is_string(t) or pa.types.is_large_string(t)
+                       else None)
+    return clean_grid(df)
+
+
+def _cell_text(v) -> object:
+    """A python cell value (calamine / xlrd / openpyxl) -> the same text fastexcel would give."""
+    if v is None or v == "":
+        return None
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        if np.isfinite(v) and v == int(v) and abs(v) < 1e21:
+            return str(int(v))
+        return repr(v)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, _dt.datetime):
+        return v.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(v, _dt.date):
+        return v.strftime("%Y-%m-%d")
+    if isinstance(v, _dt.time):
+        return v.strftime("%H:%M:%S")
+    return str(v)
+
+
+def _grid_from_rows(rows: list[list]) -> pd.DataFrame:
+    width = max((len(r) for r in rows), default=0)
+    cols = {j: [(_cell_text(r[j]) if j < len(r) else None) for r in rows] for j in range(width)}
+    return clean_grid(pd.DataFrame(cols, index=pd.RangeIndex(len(rows))))
+
+
+# ------------------------------------------------------------------------------------------------ Excel
+def _looks_like_zip(head: bytes) -> bool:
+    return head[:4] == b"PK\x03\x04"
+
+
+def _looks_like_ole(head: bytes) -> bool:
+    return head[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def read_excel(path: Path) -> list[RawSheet]:
+    """Every sheet of a workbook: fastexcel first, python-calamine, then xlrd (.xls) / openpyxl (.xlsx)."""
+    head = path.read_bytes()[:8]
+    if not (_looks_like_zip(head) or _looks_like_ole(head)):
+        # some systems write text or HTML and name it .xls: read it as text when it decodes as text
+        try:
+            sheets = read_text(path)
+        except SourceError:
+            raise SourceError("文件已损坏、被截断或不是有效的 Excel 文件") from None
+        for s in sheets:
+            s.message = "该文件扩展名为 Excel，但内容是文本，已按文本读取"
+        return sheets
+    errors = []
+    try:
+        return _read_fastexcel(path)
+    except Exception as exc:  # noqa: BLE001 - every reader failure falls through to the next reader
+        errors.append(f"fastexcel: {exc}")
+    try:
+        return _read_calamine(path)
+    except Exception as exc:  # noqa: BLE001
+        errors.append(f"calamine: {exc}")
+    try:
+        if _looks_like_ole(head):
+            return _read_xlrd(path)
+        return _read_openpyxl(path)
+    except Exception as exc:  # noqa: BLE001
+        errors.append(f"{'xlrd' if _looks_like_ole(head) else 'openpyxl'}: {exc}")
+    raise SourceError("文件已损坏、被截断或不是有效的 Excel 文件（" + "；".join(e[:120] for e in errors) + "）")
+
+
+def _read_fastexcel(path: Path) -> list[RawSheet]:
+    import fastexcel
+
+    reader = fastexcel.read_excel(str(path))
+    out = []
+    for i, name in enumerate(reader.sheet_names):
+        try:
+            sheet = reader.load_sheet(i, header_row=None, skip_rows=0, dtypes="string")
+            tbl = sheet.to_arrow()
+        except Exception as exc:  # noqa: BLE001
+            msg = str(exc)
+            if "empty" in msg.lower() or "no data" in msg.lower():
+                out.append(RawSheet(str(name), None, True))
+                continue
+            # one bad sheet: try calamine for that sheet only
+            try:
+                rows = _calamine_rows(path, i)
+            except Exception:  # noqa: BLE001
+                raise exc from None
+            out.append(RawSheet(str(name), _grid_from_rows(rows) if rows else None, True))
+            continue
+        out.append(RawSheet(str(name), _from_arrow(tbl) if tbl.num_rows else None, True))
+    return out
+
+
+def _calamine_rows(path: Path, index: int) -> list[list]:
+    from python_calamine import CalamineWorkbook
+
+    wb = CalamineWorkbook.from_path(str(path))
+    sheet = wb.get_sheet_by_index(index)
+    return sheet.to_python(skip_empty_area=False)
+
+
+def _read_calamine(path: Path) -> list[RawSheet]:
+    from python_calamine import CalamineWorkbook
+
+    wb = CalamineWorkbook.from_path(str(path))
+    out = []
+    for i, name in enumerate(wb.sheet_names):
+        rows = wb.get_sheet_by_index(i).to_python(skip_empty_area=False)
+        out.append(RawSheet(str(name), _grid_from_rows(rows) if rows else None, True))
+    return out
+
+
+def _read_xlrd(path: Path) -> list[RawSheet]:
+    import xlrd
+
+    book = xlrd.open_workbook(str(path))
+    out = []
+    for sh in book.sheets():
+        rows = []
+        for r in range(sh.nrows):
+            row = []
+            for c in range(sh.ncols):
+                cell = sh.cell(r, c)
+                if cell.ctype == xlrd.XL_CELL_DATE:
+                    try:
+                        row.append(xlrd.xldate.xldate_as_datetime(cell.value, book.datemode))
+                    except Exception:  # noqa: BLE001
+                        row.append(cell.value)
+                elif cell.ctype == xlrd.XL_CELL_BOOLEAN:
+                    row.append(bool(cell.value))
+                elif cell.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
+                    row.append(None)
+                else:
+                    row.append(cell.value)
+            rows.append(row)
+        out.append(RawSheet(sh.name, _grid_from_rows(rows) if rows else None, True))
+    return out
+
+
+def _read_openpyxl(path: Path) -> list[RawSheet]:
+    import openpyxl
+
+    wb = openpyxl.load_workbook(str(path), read_only=True, data_only=True)
+    out = []
+    for ws in wb.worksheets:
+        rows = [list(r) for r in ws.iter_rows(values_only=True)]
+        out.append(RawSheet(ws.title, _grid_from_rows(rows) if rows else None, True))
+    wb.close()
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ text
+DELIMITERS = [",", "\t", ";", "|"]
+
+
+def decode_bytes(data: bytes) -> tuple[str, str]:
+    """(text, encoding): BOM UTF-8, UTF-16 LE/BE (BOM or NUL pattern), UTF-8, else GB18030; binary -> error."""
+    if data.startswith(codecs.BOM_UTF8):
+        return data[3:].decode("utf-8", errors="replace"), "utf-8-sig"
+    if data.startswith(codecs.BOM_UTF16_LE):
+        return data[2:].decode("utf-16-le", errors="replace"), "utf-16-le"
+    if data.startswith(codecs.BOM_UTF16_BE):
+        return data[2:].decode("utf-16-be", errors="replace"), "utf-16-be"
+    head = data[:4096]
+    if b"\x00" in head:
+        even, odd = head[0::2], head[1::2]
+        if odd.count(0) > 0.3 * len(odd) and even.count(0) < 0.05 * len(even):
+            return data.decode("utf-16-le", errors="replace"), "utf-16-le"
+        if even.count(0) > 0.3 * len(even) and odd.count(0) < 0.05 * len(odd):
+            return data.decode("utf-16-be", errors="replace"), "utf-16-be"
+        raise SourceError("不是文本文件（含二进制内容），无法按 CSV/文本读取")
+    try:
+        text, enc = data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        try:
+            text, enc = data.decode("gb18030"), "gb18030"
+        except UnicodeDecodeError:
+            text, enc = data.decode("gb18030", errors="replace"), "gb18030"
+            if text.count("\ufffd") > max(3, len(text) // 200):
+                raise SourceError("不是文本文件（无法识别的编码或二进制内容）") from None
+    sample = text[:20000]
+    ctrl = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\r\n")
+    if ctrl > max(2, len(sample) // 100):
+        raise SourceError("不是文本文件（含二进制内容），无法按 CSV/文本读取")
+    return text, enc
+
+
+def sniff_delimiter(lines: list[str]) -> str:
+    """The delimiter among , TAB ; | that splits the sample lines most consistently into several fields."""
+    best, best_score = ",", -1.0
+    sample = [ln for ln in lines if ln.strip()][:50]
+    for d in DELIMITERS:
+        counts = [ln.count(d) for ln in sample]
+        if not counts or max(counts) == 0:
+            continue
+        top = sorted(counts)[len(counts) // 2:]  # the upper half: header and data rows (title rows have none)
+        consistent = sum(1 for c in top if c == max(set(top), key=top.count))
+        score = max(counts) * consistent / len(top)
+        if score > best_score:
+            best, best_score = d, score
+    return best
+
+
+def read_text(path: Path) -> list[RawSheet]:
+    """A CSV / TXT export as one sheet (name "")."""
+    data = path.read_bytes()
+    if not data.strip():
+        return [RawSheet("", None, False)]
+    text, _enc = decode_bytes(data)
+    text = text.lstrip("\ufeff")
+    if not text.strip():
+        return [RawSheet("", None, False)]
+    lines = text.splitlines()
+    delim = sniff_delimiter(lines[:200])
+    width = 1 + max(ln.count(delim) for ln in lines) if lines else 1
+    try:
+        df = pd.read_csv(
+            io.StringIO(text), sep=delim, header=None, names=list(range(width)), dtype=str,
+            keep_default_na=False, na_filter=False, skip_blank_lines=False, engine="c", quotechar='"',
+        )
+    except Exception:  # noqa: BLE001 - irregular quoting: the csv module is more forgiving
+        rows = list(csv.reader(io.StringIO(text), delimiter=delim))
+        return [RawSheet("", _grid_from_rows(rows) if rows else None, False)]
+    return [RawSheet("", clean_grid(df), False)]
+
+
+def read_raw(path: Path) -> list[RawSheet]:
+    ext = path.suffix.lower()
+    if ext in EXCEL_EXTS:
+        return read_excel(path)
+    if ext in TEXT_EXTS:
+        return read_text(path)
+    raise SourceError(f"不支持的文件类型（{ext or '无扩展名'}），支持 .xlsx .xlsm .xls .csv .txt")
