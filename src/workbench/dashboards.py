@@ -31,7 +31,14 @@ COLUMN_LABELS: dict[str, str] = {
     "student_no": "学籍号", "teacher_name": "帮扶教师", "student_name": "学生姓名", "groups": "特殊群体",
     "activity": "活动", "date": "日期", "content": "内容", "status": "状态", "category": "问题类型",
     "description": "问题描述", "deadline": "整改期限", "issued_date": "下发日期", "overdue": "是否逾期",
-    "note": "备注", "reason": "原因", "verdict": "结论", "week": "周", "month": "月",
+    "note": "备注", "reason": "原因", "verdict": "结论", "week": "教学周", "month": "月份",
+    "group_students": "特殊群体学生", "paired_students": "已结对学生", "mentor_rate": "结对率",
+    "weekly_students": "应记录学生", "weekly_expected": "应有周记录", "weekly_present": "实有周记录",
+    "weekly_rate": "周记录完成率", "monthly_students": "应家访学生", "monthly_expected": "应家访（人次）",
+    "monthly_present": "实家访（人次）", "monthly_rate": "家访完成率", "rate": "综合完成率",
+    "teacher_school": "教师所在学校", "event": "事项", "teacher": "教师", "person_id": "身份证号",
+    "assigned_unit": "责任单位", "assigned_person": "责任人", "result": "核查结果", "n_evidence": "佐证材料数",
+    "seq": "序号", "list_id": "批次", "round": "轮次", "actor": "操作人", "at": "时间",
 }
 
 MASKED_COLUMNS = ("id_number", "suggested_id", "teacher_id_number", "name", "student_name")
@@ -111,7 +118,10 @@ def guard(action: str, target: Any = None) -> Iterator[None]:
 
 
 def show_error(message: str, target: Any = None) -> None:
-    if target is not None:
+    """Show a Chinese error: in a Progress (`fail`), an HTML widget (`value`) or as cell output."""
+    if target is not None and hasattr(target, "fail"):
+        target.fail(message)
+    elif target is not None:
         target.value = error_html(message)
     else:
         from IPython.display import HTML, display
@@ -177,6 +187,47 @@ def load_workspace(folder: str | os.PathLike[str], as_of: Any = None, progress: 
     if progress is not None:
         progress.step("读取完成")
     return ws
+
+
+def is_synthetic(folder: str | os.PathLike[str]) -> bool:
+    """A generated (sample) county: the bundled data/samples or any folder with the generator's answer_key.csv."""
+    path = Path(folder).resolve()
+    samples = Path(__file__).resolve().parents[2] / "data" / "samples"
+    return path == samples.resolve() or (path / "answer_key.csv").exists()
+
+
+def ledger_url(folder: str | os.PathLike[str]) -> str | None:
+    """Where the follow-up dashboard keeps its ledger: $WORKBENCH_LEDGER; for a sample county a database in the
+    user's cache (never inside the data folder); else None (the settings' followup.database)."""
+    if os.environ.get("WORKBENCH_LEDGER"):
+        return os.environ["WORKBENCH_LEDGER"]
+    if not is_synthetic(folder):
+        return None
+    import hashlib
+
+    cache = Path(os.environ.get("WORKBENCH_CACHE") or Path.home() / ".cache" / "workbench")
+    key = hashlib.sha1(str(Path(folder).resolve()).encode("utf-8")).hexdigest()[:12]
+    return str(cache / "dashboards" / f"followup-{key}.sqlite")
+
+
+def followup_ledger(ws: Any, folder: str | os.PathLike[str]):
+    """The follow-up ledger for a loaded folder; a sample county's empty ledger is seeded from its suspect lists."""
+    from .followup import Ledger
+
+    url = ledger_url(folder)
+    ledger = Ledger(url)
+    suspects = ws.tables.get("suspects") if hasattr(ws, "tables") else None
+    if url is not None and is_synthetic(folder) and suspects is not None and len(suspects) and \
+            not len(ledger.lists()):
+        if "list_id" in suspects.columns and suspects["list_id"].notna().any():
+            issued = suspects.groupby("list_id")["issued_date"].min() if "issued_date" in suspects.columns \
+                else suspects.groupby("list_id").size()
+            for list_id in issued.sort_values(kind="stable").index:  # earlier lists are earlier rounds
+                part = suspects[suspects["list_id"] == list_id]
+                ledger.import_list(part, actor="样例数据", list_id=str(list_id))
+        else:
+            ledger.import_list(suspects, actor="样例数据")
+    return ledger
 
 
 # ---------------------------------------------------------------- masking and tables
@@ -273,10 +324,15 @@ def xlsx_bytes(sheets: Mapping[str, pd.DataFrame]) -> bytes:
 
 def download_link_html(sheets: Mapping[str, pd.DataFrame], filename: str, text: str = "点击下载") -> str:
     """An <a download> link carrying the workbook as a data: URI (built on click, never at render time)."""
-    payload = base64.b64encode(xlsx_bytes(sheets)).decode("ascii")
+    return bytes_link_html(xlsx_bytes(sheets), filename, text)
+
+
+def bytes_link_html(content: bytes, filename: str, text: str = "点击下载", mime: str = XLSX_MIME) -> str:
+    """An <a download> link carrying `content` as a data: URI."""
+    payload = base64.b64encode(content).decode("ascii")
     name = html.escape(filename, quote=True)
     return (
-        f'<a class="wb-download" download="{name}" href="data:{XLSX_MIME};base64,{payload}" '
+        f'<a class="wb-download" download="{name}" href="data:{mime};base64,{payload}" '
         f'style="font-weight:bold">⬇ {html.escape(text)}：{html.escape(filename)}</a>'
     )
 
@@ -313,39 +369,76 @@ def options(values: Iterator[Any] | Sequence[Any] | pd.Series, with_all: bool = 
     return ([ALL] if with_all else []) + vals
 
 
-class GroupFilter:
-    """Filter for the five special groups (multi-select with 任一 / 全部), town, school and grade."""
+def grade_options(frame: pd.DataFrame) -> list[tuple[str, Any]]:
+    """Dropdown options (label, (stage, grade)) for the stage/grade pairs present, in school order, 全部 first."""
+    order = {s: i for i, s in enumerate(["学前", "小学", "初中", "高中", "中职", "高职", "大专及以上"])}
+    pairs = frame[["stage", "grade"]].dropna().drop_duplicates()
+    pairs = sorted(((str(s), int(g)) for s, g in pairs.itertuples(index=False)),
+                   key=lambda p: (order.get(p[0], 99), p[1]))
+    return [(ALL, None)] + [(f"{s}{g}年级", (s, g)) for s, g in pairs]
 
-    def __init__(self, groups: Sequence[str], towns: Sequence[str], schools: Sequence[str], grades: Sequence[str]):
+
+class GroupFilter:
+    """Filter for the five special groups (multi-select with 任一 / 同时属于), town, school and grade.
+
+    `students` has town, school, stage, grade columns; the school list follows the chosen town.
+    """
+
+    def __init__(self, groups: Sequence[str], students: pd.DataFrame):
         import ipywidgets as w
 
+        self.students = students
         self.group_boxes = {g: w.Checkbox(value=False, description=g, indent=False,
-                                          layout=w.Layout(width="auto")) for g in groups}
+                                          layout=w.Layout(width="70px")) for g in groups}
         self.mode = w.ToggleButtons(options=[("任一群体", "any"), ("同时属于", "all")], value="any",
                                     style={"button_width": "80px"})
-        self.town = w.Dropdown(options=options(towns), value=ALL, description="乡镇")
-        self.school = w.Dropdown(options=options(schools), value=ALL, description="学校")
-        self.grade = w.Dropdown(options=options(grades), value=ALL, description="年级")
+        self.town = w.Dropdown(options=options(students["town"]), value=ALL, description="乡镇")
+        self.school = w.Dropdown(options=options(students["school"]), value=ALL, description="学校",
+                                 layout=w.Layout(width="360px"))
+        self.grade = w.Dropdown(options=grade_options(students), value=None, description="年级")
+        self._callbacks: list[Callable[[Any], None]] = []
+        self._holding = False
+        self.town.observe(self._town_changed, names="value")
+        for widget in (*self.group_boxes.values(), self.mode, self.town, self.school, self.grade):
+            widget.observe(self._notify, names="value")
         self.widget = w.VBox([
-            w.HBox([w.HTML("<b>特殊群体：</b>"), *self.group_boxes.values(), self.mode]),
+            w.HBox([w.HTML("<b>特殊群体：</b>"), *self.group_boxes.values(), self.mode],
+                   layout=w.Layout(align_items="center")),
             w.HBox([self.town, self.school, self.grade]),
         ])
         self.widget.add_class("wb-group-filter")
+
+    def _town_changed(self, change: Any) -> None:
+        town = change["new"]
+        rows = self.students if town == ALL else self.students[self.students["town"] == town]
+        current = self.school.value
+        opts = options(rows["school"])
+        self._holding = True  # one update for the town change, not one per school-list change
+        try:
+            self.school.options = opts
+            self.school.value = current if current in opts else ALL
+        finally:
+            self._holding = False
+
+    def _notify(self, change: Any) -> None:
+        if not self._holding:
+            for callback in self._callbacks:
+                callback(change)
 
     @property
     def selected_groups(self) -> list[str]:
         return [g for g, box in self.group_boxes.items() if box.value]
 
     def value(self) -> dict[str, Any]:
-        pick = lambda d: None if d.value == ALL else d.value  # noqa: E731
-        return {"groups": self.selected_groups, "mode": self.mode.value, "town": pick(self.town),
-                "school": pick(self.school), "grade": pick(self.grade)}
+        stage, grade = self.grade.value if self.grade.value else (None, None)
+        return {"groups": self.selected_groups, "mode": self.mode.value,
+                "town": None if self.town.value == ALL else self.town.value,
+                "school": None if self.school.value == ALL else self.school.value,
+                "stage": stage, "grade": grade}
 
     def observe(self, callback: Callable[[Any], None]) -> None:
-        for box in self.group_boxes.values():
-            box.observe(callback, names="value")
-        for d in (self.mode, self.town, self.school, self.grade):
-            d.observe(callback, names="value")
+        """Call `callback` once per filter change."""
+        self._callbacks.append(callback)
 
 
 def figure_png(fig: Any) -> bytes:
@@ -423,6 +516,18 @@ def figures_html(figures: Mapping[str, Any]) -> str:
         for k, v in figures.items()
     )
     return f'<div class="wb-cards">{cards}</div>'
+
+
+def formatted(frame: pd.DataFrame) -> pd.DataFrame:
+    """Display copy: rate columns (fractions) as percentages, dates without time."""
+    out = frame.copy()
+    for col in out.columns:
+        if str(col).endswith("rate"):
+            vals = pd.to_numeric(out[col], errors="coerce").astype("Float64")
+            out[col] = (vals * 100).round(1).astype("string").str.cat(pd.Series("%", index=out.index))
+        elif pd.api.types.is_datetime64_any_dtype(out[col]):
+            out[col] = out[col].dt.strftime("%Y-%m-%d").astype("string")
+    return out
 
 
 def percent(part: float, whole: float) -> str:
