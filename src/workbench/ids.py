@@ -80,7 +80,8 @@ _EARLIEST = 19000101
 # Removed anywhere: whitespace incl. full-width / no-break spaces and zero-width characters. Removed at the start:
 # apostrophes (typed to force text in Excel) and backquotes mixed with leading whitespace.
 _JUNK = r"^[\s\p{Z}'‘’`]+|[\s\p{Z}\x{200B}-\x{200D}\x{2060}\x{FEFF}]+"
-_FLOAT_TEXT = r"^(?P<i>[0-9]*)(?:\.(?P<f>[0-9]*))?(?:[eE](?P<e>[+-]?[0-9]+))?$"
+# a number written as text by Excel or str(float): 6.10928E+17, 6.109282008010112e+17, 610928200801011.0
+_FLOAT_TEXT = r"^(?P<i>[0-9]*)(?:\.(?P<f>[0-9]*))?(?:[eE](?P<e>[+-]?[0-9]{1,3}))?$"
 
 
 # --------------------------------------------------------------------------------------------------- regions
@@ -132,7 +133,10 @@ def _as_series(values) -> pd.Series:
         return pd.Series(values)
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         values = [values]
-    return pd.Series(list(values), dtype=object)
+    values = values if isinstance(values, (list, tuple)) else list(values)
+    obj = np.empty(len(values), dtype=object)
+    obj[:] = values
+    return pd.Series(obj, copy=False)
 
 
 def _to_arrow(s: pd.Series) -> pa.StringArray:
