@@ -83,6 +83,28 @@ def category_keys(values: pd.Series) -> pd.Series:
     return values.astype("object").map(mapping).astype("string")
 
 
+def resolve_category_keys(frame: pd.DataFrame) -> pd.Series:
+    """The category key of each list row: from the 问题类型 text by this file's aliases; where that finds nothing,
+    the key the loader gave (which may be a finding kind, e.g. name_mismatch)."""
+    given = frame["category_key"].astype("string") if "category_key" in frame.columns else \
+        pd.Series(pd.NA, index=frame.index, dtype="string")
+    if "category" not in frame.columns:
+        return given
+    return category_keys(frame["category"]).fillna(given)
+
+
+def category_kinds(key: str | None) -> list[str]:
+    """The finding kinds that describe a category's problem (a finding kind used as key stands for itself)."""
+    if key is None or key is pd.NA:
+        return []
+    spec = categories().get(str(key))
+    if spec is not None:
+        return list(spec.get("kinds") or [])
+    from ..rules import finding_kinds
+
+    return [str(key)] if str(key) in finding_kinds() else []
+
+
 _FULLWIDTH = str.maketrans("０１２３４５６７８９ＸｘＸ", "0123456789XXX")
 
 

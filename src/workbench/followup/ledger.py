@@ -32,12 +32,12 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..rules import settings
 from .config import (
-    category_keys,
     event_kinds,
     followup_rules,
     json_safe,
     normalize_ids,
     normalize_names,
+    resolve_category_keys,
     stable_hash,
 )
 
@@ -304,12 +304,7 @@ class Ledger:
         if frame is None or len(frame) == 0:
             raise LedgerError("清单为空，没有可导入的条目")
         df = frame.reset_index(drop=True).copy()
-        if "category_key" not in df.columns or df["category_key"].isna().all():
-            df["category_key"] = category_keys(df["category"]) if "category" in df.columns else pd.NA
-        else:
-            missing = df["category_key"].isna()
-            if missing.any() and "category" in df.columns:
-                df.loc[missing, "category_key"] = category_keys(df.loc[missing, "category"])
+        df["category_key"] = resolve_category_keys(df)
         ident = item_identity(df)
         df["item_key"] = ident["item_key"]
         df["identity"] = ident["identity"]

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from .config import categories, category_keys, followup_rules, normalize_ids, normalize_names
+from .config import category_kinds, followup_rules, normalize_ids, normalize_names, resolve_category_keys
 
 SYSTEMS = ["registry", "roster", "aid", "ledger"]
 SYSTEM_LABELS = {"registry": "学籍", "roster": "建档立卡", "aid": "资助", "ledger": "控辍保学台账",
@@ -279,11 +279,7 @@ def triage(suspects: pd.DataFrame, ws: Any, findings: pd.DataFrame | None = None
     for col in ("name", "id_number", "town", "village", "school_name", "category", "description"):
         if col not in items.columns:
             items[col] = pd.NA
-    if "category_key" not in items.columns:
-        items["category_key"] = pd.NA
-    missing = items["category_key"].isna()
-    if missing.any():
-        items.loc[missing, "category_key"] = category_keys(items.loc[missing, "category"])
+    items["category_key"] = resolve_category_keys(items)
     if "extra" in items.columns and "birth_date" not in items.columns:
         births = items["extra"].map(lambda e: _extra_value(e, ("出生日期", "出生年月")))
         if births.notna().any():
@@ -426,7 +422,7 @@ def _assess(item: pd.Series, listed: pd.Series, match: pd.Series, rows: pd.DataF
     res["responsible_town"] = town or item.get("town")
 
     problems = _detect(item, listed, listed_id, listed_name, person, match, by_sys, enrolled, as_of)
-    wanted = (categories().get(cat) or {}).get("kinds") or [] if cat else []
+    wanted = category_kinds(cat)
     chosen = next((p for k in wanted for p in problems if p["cause"] == k), None)
     if chosen is None and not wanted and problems:
         chosen = problems[0]
@@ -501,7 +497,7 @@ def _detect(item, listed, listed_id, listed_name, person, match, by_sys, enrolle
     # 3. names
     names = {s: _first(g["name"]) for s, g in by_sys.items() if s != "registry_prev" and _first(g["name"])}
     if len(set(names.values())) > 1 or (listed_name and names and listed_name not in names.values()
-                                        and item.get("category_key") in ("id_name_mismatch", "info_mismatch")):
+                                        and "name_mismatch" in category_kinds(item.get("category_key"))):
         right, why = _right_name(names)
         wrong = {s: n for s, n in names.items() if n != right}
         detail = "、".join(f"{SYSTEM_LABELS[s]}为{n}" for s, n in names.items())
@@ -617,7 +613,6 @@ def _attach_findings(out: pd.DataFrame, listed: pd.DataFrame, findings: pd.DataF
         return out
     f = findings.copy()
     f["id_number"] = f["id_number"].astype("string")
-    kinds_of = {k: v.get("kinds") or [] for k, v in categories().items()}
     keys = pd.DataFrame({
         "row": out.index,
         "ids": [[v for v in (a, b, c) if _present(v)] for a, b, c in
@@ -631,7 +626,7 @@ def _attach_findings(out: pd.DataFrame, listed: pd.DataFrame, findings: pd.DataF
     if not len(hits):
         return out
     hits["category_key"] = hits["row"].map(out["category_key"])
-    hits["same"] = [kind in kinds_of.get(cat, []) if _present(cat) else False
+    hits["same"] = [kind in category_kinds(cat) if _present(cat) else False
                     for kind, cat in zip(hits["kind"], hits["category_key"])]
     same = hits[hits["same"]].drop_duplicates(["row", "kind", "item", "period"])
     labels = same.groupby("row")["label"].agg(lambda s: "、".join(dict.fromkeys(s.dropna())))
