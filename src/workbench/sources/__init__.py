@@ -206,7 +206,7 @@ def _grade_source(f: pd.DataFrame, system: str) -> pd.Series:
     labels = f["grade_label"].astype("string")
     if system == "aid" and "stage_raw" in f.columns:
         stage = f["stage_raw"].astype("string")
-        has_stage = labels.str.contains(r"小学|初中|高中|中职|高职|初[一二三]|高[一二三]|级", regex=True).fillna(False)
+        has_stage = labels.str.contains(r"小学|初中|高中|中职|高职|初[一二三]|高[一二三]|\d{4}级", regex=True).fillna(False)
         labels = labels.where(has_stage | stage.isna(), stage.fillna("") + labels.fillna(""))
         labels = labels.fillna(stage)
     return labels
@@ -447,7 +447,8 @@ def _check_ids(frame: pd.DataFrame, system: str, numeric_cells: bool) -> None:
                     floats[p] = float(v)
             if floats:
                 pos = np.array(list(floats))
-                re_chk = _ids.check(pd.Series(list(floats.values()), dtype="float64"))
+                # the float's shortest repr (6.10928200801011e+17): ids treats float-looking text as precision_lost
+                re_chk = _ids.check(pd.Series([repr(x) for x in floats.values()], dtype="string"))
                 for c in ("id_number", "valid", "reason"):
                     col = chk[c].copy()
                     col.iloc[pos] = re_chk[c].to_numpy()
@@ -477,7 +478,8 @@ def _derive(system: str, f: pd.DataFrame, raw: dict[str, pd.Series], default_ter
             term = term.fillna(default_term)
         f["term"] = term
         for c in ("school_year_raw", "semester_raw"):
-            f.drop(columns=[c], inplace=True, errors="ignore")
+            if c in f.columns:
+                del f[c]
     if system in ("registry", "aid", "struggling") and "grade_label" in f.columns:
         labels = _grade_source(f, system)
         if "term" in f.columns:

@@ -1,0 +1,344 @@
+"""A loaded folder of exports (工作区): one canonical table per system, the load report and the rejects.
+
+`load_folder(path, as_of=None)` reads every file under a folder (recursively) with `workbench.sources`, caches
+each parsed file as parquet keyed by its content hash and the rules version, and concatenates the tables of each
+system. `workbench load DIR [--as-of YYYY-MM-DD] [--json] [--no-cache]` prints the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from . import sources
+from .rules import rules_version
+from .sources import REJECT_COLUMNS, REPORT_COLUMNS, SheetResult, conform, empty_table, system_labels
+from .terms import previous_term as _previous_term
+from .terms import term_of, term_sort_key
+
+__all__ = ["Workspace", "load_folder", "load_parquet_folder", "infer_as_of", "cache_dir", "add_arguments", "run"]
+
+SYSTEM_KEYS = sources.SYSTEM_KEYS
+SKIPPED_NAMES = ("answer_key",)
+
+
+def cache_dir() -> Path:
+    """Parse cache folder: $WORKBENCH_CACHE, else ~/.cache/workbench."""
+    return Path(os.environ.get("WORKBENCH_CACHE") or Path.home() / ".cache" / "workbench").expanduser()
+
+
+class Workspace:
+    """One canonical DataFrame per system (`tables`), the load `report` (one row per file and sheet), `rejects`
+    (rows not loaded, with a Chinese reason) and `warnings` (values that could not be read and were set empty)."""
+
+    def __init__(self, tables: dict[str, pd.DataFrame], as_of, root=None, report: pd.DataFrame | None = None,
+                 rejects: pd.DataFrame | None = None, warnings: pd.DataFrame | None = None):
+        self.root = Path(root) if root is not None else None
+        self.as_of: _dt.date = _as_date(as_of) if as_of is not None else _dt.date.today()
+        self.term: str = term_of(self.as_of)
+        self.tables: dict[str, pd.DataFrame] = {k: tables.get(k, empty_table(k)) for k in SYSTEM_KEYS}
+        self.report = report if report is not None else pd.DataFrame(columns=REPORT_COLUMNS)
+        self.rejects = rejects if rejects is not None else pd.DataFrame(columns=REJECT_COLUMNS)
+        self.warnings = warnings if warnings is not None else pd.DataFrame(columns=REJECT_COLUMNS)
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{k}={len(v)}" for k, v in self.tables.items())
+        return f"Workspace(root={self.root}, as_of={self.as_of}, term={self.term}, {sizes})"
+
+    def table(self, key: str) -> pd.DataFrame:
+        """The canonical table of a system key (registry, aid, roster, ledger, pairs, activities, ...)."""
+        if key not in self.tables:
+            raise KeyError(f"未知的数据类型：{key}（可选：{'、'.join(SYSTEM_KEYS)}）")
+        return self.tables[key]
+
+    @property
+    def terms(self) -> list[str]:
+        """Registry terms present, oldest first."""
+        reg = self.tables["registry"]
+        return sorted(reg["term"].dropna().unique(), key=term_sort_key) if len(reg) else []
+
+    def registry_term(self, term: str | None = None) -> pd.DataFrame:
+        """The registry (学籍) of one term, default the as-of term."""
+        reg = self.tables["registry"]
+        t = term or self.term
+        return reg[(reg["term"] == t).fillna(False).to_numpy(dtype=bool)].reset_index(drop=True)
+
+    @property
+    def previous_term(self) -> str:
+        """Term code before the as-of term (`2019秋` -> `2019春`); its registry: `registry_term(ws.previous_term)`."""
+        return _previous_term(self.term)
+
+    def registry_previous(self) -> pd.DataFrame:
+        """The registry of the term before the as-of term."""
+        return self.registry_term(self.previous_term)
+
+    @classmethod
+    def from_tables(cls, tables: dict[str, pd.DataFrame], as_of=None, root=None) -> Workspace:
+        """A Workspace from canonical frames (tests, the generator's parquet output): missing columns filled."""
+        conformed = {}
+        for key in SYSTEM_KEYS:
+            frame = tables.get(key)
+            conformed[key] = empty_table(key) if frame is None else conform(frame, key)
+        if as_of is None:
+            as_of = infer_as_of(conformed)
+        ws = cls(conformed, as_of, root=root)
+        reg = ws.tables["registry"]
+        if len(reg) and reg["term"].isna().any():
+            reg.loc[reg["term"].isna(), "term"] = ws.term
+        return ws
+
+
+# ------------------------------------------------------------------------------------------------ as_of
+def _as_date(d) -> _dt.date:
+    if isinstance(d, _dt.datetime):
+        return d.date()
+    if isinstance(d, _dt.date):
+        return d
+    return pd.Timestamp(d).date()
+
+
+def infer_as_of(tables: dict[str, pd.DataFrame], today: _dt.date | None = None) -> _dt.date:
+    """The latest date the data implies: the month end of the latest activity or suspect-list date, capped at
+    today; else today."""
+    today = today or _dt.date.today()
+    latest = None
+    for key, col in (("activities", "date"), ("suspects", "issued_date")):
+        frame = tables.get(key)
+        if frame is None or col not in frame.columns or not len(frame):
+            continue
+        d = pd.to_datetime(frame[col], errors="coerce")
+        d = d[d.notna() & (d <= pd.Timestamp(today))]
+        if len(d):
+            m = d.max()
+            latest = m if latest is None or m > latest else latest
+    if latest is None:
+        return today
+    month_end = (latest + pd.offsets.MonthEnd(0)).date()
+    return min(month_end, today)
+
+
+# ------------------------------------------------------------------------------------------------ cache
+def _file_key(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    h.update(rules_version().encode())
+    h.update(sources.LOADER_VERSION.encode())
+    return h.hexdigest()[:40]
+
+
+def _cache_write(key: str, results: list[SheetResult]) -> None:
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        meta = []
+        for i, r in enumerate(results):
+            entry = {"system": r.system, "report": r.report,
+                     "rejects": r.rejects.astype(object).where(r.rejects.notna(), None).to_dict("records"),
+                     "warnings": r.warnings.astype(object).where(r.warnings.notna(), None).to_dict("records")}
+            if r.system is not None:
+                sources.extra_to_json(r.frame).to_parquet(folder / f"{key}_{i}.parquet", index=False)
+            meta.append(entry)
+        tmp = folder / f"{key}.json.tmp{os.getpid()}"
+        tmp.write_text(json.dumps(meta, ensure_ascii=False, default=str), encoding="utf-8")
+        tmp.replace(folder / f"{key}.json")
+    except OSError:
+        pass  # a read-only cache folder only costs speed
+
+
+def _cache_read(key: str) -> list[SheetResult] | None:
+    folder = cache_dir()
+    meta_path = folder / f"{key}.json"
+    if not meta_path.exists():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        out = []
+        for i, entry in enumerate(meta):
+            system = entry["system"]
+            if system is not None:
+                frame = sources.extra_from_json(pd.read_parquet(folder / f"{key}_{i}.parquet"))
+                frame = conform(frame, system)
+            else:
+                frame = pd.DataFrame()
+            rej = pd.DataFrame(entry["rejects"], columns=REJECT_COLUMNS)
+            warn = pd.DataFrame(entry["warnings"], columns=REJECT_COLUMNS)
+            out.append(SheetResult(system, frame, entry["report"], rej, warn))
+        return out
+    except Exception:  # noqa: BLE001 - a damaged cache entry is re-parsed
+        return None
+
+
+# ------------------------------------------------------------------------------------------------ loading
+def _is_skipped(path: Path) -> str | None:
+    name = path.name
+    low = name.lower()
+    if low.startswith("answer_key") or (low.endswith("_key.csv")):
+        return f"文件「{name}」是样例答案表（answer key），不是导出数据，已跳过"
+    return None
+
+
+def _files(root: Path) -> list[Path]:
+    out = []
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts):
+            continue  # hidden files and folders (.git, .ipynb_checkpoints ...)
+        if p.is_file() and not p.name.startswith("~$"):
+            out.append(p)
+    return out
+
+
+def load_folder(path, as_of=None, progress: bool = True, cache: bool = True) -> Workspace:
+    """Read every export under `path` (recursively) into a Workspace. Never raises for a bad file: it gets a
+    report line with a Chinese message and the rest of the folder loads."""
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"文件夹不存在：{root}")
+    files = [root] if root.is_file() else _files(root)
+    base = root.parent if root.is_file() else root
+    results: list[SheetResult] = []
+    iterator = files
+    if progress:
+        try:
+            from tqdm.auto import tqdm
+
+            iterator = tqdm(files, desc="读取导出文件", unit="个文件", leave=False)
+        except ImportError:  # pragma: no cover
+            pass
+    for p in iterator:
+        rel = p.relative_to(base).as_posix()
+        skip = _is_skipped(p)
+        if skip:
+            results.append(SheetResult(None, pd.DataFrame(), {**{c: None for c in REPORT_COLUMNS}, "file": rel,
+                                       "sheet": "", "rows_read": 0, "rows_loaded": 0, "rows_rejected": 0,
+                                       "message": skip, "skipped": True}))
+            continue
+        parsed = None
+        key = None
+        if cache:
+            try:
+                key = _file_key(p)
+                parsed = _cache_read(key)
+            except OSError:
+                parsed = None
+        if parsed is None:
+            parsed = sources.parse_file(p, base)
+            if cache and key:
+                _cache_write(key, parsed)
+        for r in parsed:  # the cache is keyed by content: the path is the current one
+            r.report["file"] = rel
+            if r.system is not None and len(r.frame):
+                r.frame["source_file"] = pd.Series(rel, index=r.frame.index, dtype="string")
+            for df in (r.rejects, r.warnings):
+                if len(df):
+                    df["file"] = rel
+        results.extend(parsed)
+
+    by_system: dict[str, list[pd.DataFrame]] = {k: [] for k in SYSTEM_KEYS}
+    for r in results:
+        if r.system is not None and len(r.frame):
+            by_system[r.system].append(r.frame)
+    if as_of is None:
+        prelim = {k: pd.concat(v, ignore_index=True) for k, v in by_system.items() if v and k in
+                  ("activities", "suspects")}
+        as_of = infer_as_of(prelim)
+    sources.finalize(results, as_of)
+    tables = {}
+    for key in SYSTEM_KEYS:
+        frames = [conform(r.frame, key) for r in results if r.system == key and len(r.frame)]
+        if not frames:
+            tables[key] = empty_table(key)
+        elif len(frames) == 1:
+            tables[key] = frames[0].reset_index(drop=True)
+        else:
+            tables[key] = pd.concat(frames, ignore_index=True)
+    report = pd.DataFrame([r.report for r in results])
+    for c in REPORT_COLUMNS:
+        if c not in report.columns:
+            report[c] = None
+    report = report[REPORT_COLUMNS + [c for c in report.columns if c not in REPORT_COLUMNS]]
+    rej = [r.rejects for r in results if len(r.rejects)]
+    warn = [r.warnings for r in results if len(r.warnings)]
+    rejects = pd.concat(rej, ignore_index=True) if rej else pd.DataFrame(columns=REJECT_COLUMNS)
+    warnings = pd.concat(warn, ignore_index=True) if warn else pd.DataFrame(columns=REJECT_COLUMNS)
+    return Workspace(tables, as_of, root=root, report=report, rejects=rejects, warnings=warnings)
+
+
+def load_parquet_folder(path, as_of=None) -> Workspace:
+    """A folder of canonical `<system>.parquet` files (`workbench samples --format parquet`) as a Workspace."""
+    root = Path(path).expanduser()
+    tables = {}
+    rows = []
+    for key in SYSTEM_KEYS:
+        p = root / f"{key}.parquet"
+        if p.exists():
+            frame = pd.read_parquet(p)
+            if key == "suspects" and "extra" in frame.columns and frame["extra"].map(
+                    lambda x: isinstance(x, str)).any():
+                frame = sources.extra_from_json(frame)
+            tables[key] = frame
+            rows.append({"file": p.name, "sheet": "", "system": key, "system_label": system_labels()[key],
+                         "rows_read": len(frame), "rows_loaded": len(frame), "rows_rejected": 0,
+                         "message": f"文件「{p.name}」：{system_labels()[key]} {len(frame)} 行（parquet）"})
+    ws = Workspace.from_tables(tables, as_of, root=root)
+    ws.report = pd.DataFrame(rows, columns=REPORT_COLUMNS)
+    return ws
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", help="导出文件所在文件夹（含子文件夹）")
+    p.add_argument("--as-of", dest="as_of", default=None, help="核查基准日 YYYY-MM-DD（默认由数据推断）")
+    p.add_argument("--json", action="store_true", help="以 JSON 输出读取报告和拒绝行")
+    p.add_argument("--no-cache", dest="no_cache", action="store_true", help="不使用解析缓存")
+
+
+_REPORT_HEADERS = {"file": "文件", "sheet": "工作表", "system_label": "数据类型", "term": "学期",
+                   "rows_read": "读取行数", "rows_loaded": "载入行数", "rows_rejected": "拒绝行数", "message": "说明"}
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        as_of = _as_date(args.as_of) if args.as_of else None
+    except ValueError:
+        print(f"无法识别的日期：{args.as_of}（应为 YYYY-MM-DD）", file=sys.stderr)
+        return 2
+    try:
+        ws = load_folder(args.dir, as_of=as_of, progress=not args.json, cache=not args.no_cache)
+    except FileNotFoundError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    if args.json:
+        def records(df: pd.DataFrame) -> list[dict]:
+            return df.astype(object).where(df.notna(), None).to_dict("records")
+
+        out = {"as_of": ws.as_of.isoformat(), "term": ws.term,
+               "tables": {k: len(v) for k, v in ws.tables.items()},
+               "report": records(ws.report), "rejects": records(ws.rejects), "warnings": records(ws.warnings)}
+        print(json.dumps(out, ensure_ascii=False, default=str, indent=1))
+        return 0
+    rep = ws.report[[c for c in _REPORT_HEADERS if c in ws.report.columns]].rename(columns=_REPORT_HEADERS)
+    with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 250,
+                           "display.max_colwidth", 120, "display.unicode.east_asian_width", True):
+        print(f"核查基准日：{ws.as_of.isoformat()}（{ws.term}学期）  文件夹：{ws.root}")
+        print(rep.fillna("").to_string(index=False))
+        print()
+        print("各类数据行数：" + "，".join(f"{system_labels()[k]} {len(v)}" for k, v in ws.tables.items()))
+        total_read = int(pd.to_numeric(ws.report["rows_read"], errors="coerce").fillna(0).sum())
+        print(f"共读取 {total_read} 行，载入 {sum(len(v) for v in ws.tables.values())} 行，拒绝 {len(ws.rejects)} 行；"
+              f"无法识别的文件/工作表 {int((ws.report['system'].isna() & ~ws.report.get('skipped', pd.Series(False, index=ws.report.index)).fillna(False).astype(bool)).sum())} 个")
+        if len(ws.rejects):
+            print()
+            print("拒绝的行（前 50 行）：")
+            print(ws.rejects.head(50).rename(columns={"file": "文件", "sheet": "工作表", "row": "行号", "column": "列",
+                                                      "value": "值", "reason": "原因"}).to_string(index=False))
+    return 0
