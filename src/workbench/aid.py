@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from .findings import as_findings, empty_findings
 from .rules import finding_kinds, rule_path, settings
@@ -91,13 +92,15 @@ def canonical_item(raw_names: pd.Series, table: pd.DataFrame | None = None) -> p
     """Map 资助项目 as written to the policy's item keys (through label and aliases); NA when unknown."""
     table = policy() if table is None else table
     lookup = _item_lookup(table)
-    raw = pd.Series(raw_names)
-    norm = _norm_text(raw)
-    out = norm.map(lookup)
+    raw = pd.Series(raw_names).astype("string")
+    distinct = pd.Series(raw.dropna().unique(), dtype="string")
+    norm = _norm_text(distinct)
+    found = norm.map(lookup)
     # second chance: drop a parenthetical suffix such as 普通高中国家助学金（特别困难） or 一补(寄宿生)
     stripped = norm.str.replace(r"[(\[【].*?[)\]】]", "", regex=True)
-    out = out.fillna(stripped.map(lookup))
-    return pd.Series(out, index=raw.index, dtype="string", name="item")
+    found = found.fillna(stripped.map(lookup))
+    mapping = dict(zip(distinct, found))
+    return pd.Series(raw.map(mapping), index=raw.index, dtype="string", name="item")
 
 
 def item_labels(table: pd.DataFrame | None = None) -> dict[str, str]:
@@ -184,14 +187,15 @@ def linked_frames(ws: Any) -> dict[str, pd.DataFrame]:
 
 def _prepare(frame: pd.DataFrame | None, system: str) -> pd.DataFrame:
     cols = SYSTEM_COLUMNS[system] + ["person_id", "id_reason"]
-    df = frame.copy() if frame is not None else pd.DataFrame()
-    for col in cols:
-        if col not in df.columns:
-            df[col] = pd.NA
-    df = df[cols].reset_index(drop=True)
+    frame = frame if frame is not None else pd.DataFrame()
+    df = pd.DataFrame({col: (frame[col].reset_index(drop=True) if col in frame.columns
+                             else pd.Series(pd.NA, index=pd.RangeIndex(len(frame)), dtype="object"))
+                       for col in cols}, index=pd.RangeIndex(len(frame)))
     for col in cols:
         if col not in ("grade", "amount", "source_row"):
             df[col] = df[col].astype("string")
+    if "source_row" in df.columns:
+        df["source_row"] = pd.to_numeric(df["source_row"], errors="coerce").astype("Int64")
     # the person key: the canonical ID where linked, else the record's normalised ID (never a truncated or empty one)
     own = df["id_number"].where(~df["id_reason"].isin(["precision_lost", "empty"]).fillna(False), pd.NA)
     df["pkey"] = df["person_id"].fillna(own).astype("string")
@@ -199,6 +203,8 @@ def _prepare(frame: pd.DataFrame | None, system: str) -> pd.DataFrame:
         df["grade"] = pd.to_numeric(df["grade"], errors="coerce").astype("Int64")
     if "term" in df.columns:
         df["season"] = df["term"].str[-1:]
+    if "amount" in df.columns:
+        df["amount"] = pd.to_numeric(df["amount"], errors="coerce").astype("float64")
     df["rid"] = pd.RangeIndex(len(df)).astype("int64")
     return df
 
@@ -352,81 +358,113 @@ FROM rec_judged j LEFT JOIN rec_amount am ON am.rid = j.rid
 """
 
 
-def _connect(ws: Any, table: pd.DataFrame | None = None) -> tuple[duckdb.DuckDBPyConnection, dict[str, Any]]:
+_SQL_DUPLICATES = """
+SELECT a.term, a.pkey, a.item, COUNT(*) AS n, MIN(a.name) AS name, MIN(a.town) AS town,
+       MIN(a.school_name) AS school,
+       STRING_AGG(COALESCE(a.school_name, '学校不明') || ' ' || COALESCE(CAST(a.amount AS VARCHAR), '空') || '元',
+                  '；' ORDER BY a.school_name, a.rid) AS schools,
+       MIN(p.village) AS village, MIN(e.town) AS reg_town
+FROM aid a
+LEFT JOIN poor p ON p.pkey = a.pkey
+LEFT JOIN enr e ON e.term = a.term AND e.pkey = a.pkey
+WHERE a.item IS NOT NULL AND a.pkey IS NOT NULL AND a.term IS NOT NULL
+GROUP BY a.term, a.pkey, a.item HAVING COUNT(*) > 1
+"""
+
+_SQL_ENTITLED = """
+SELECT e.term, e.pkey AS person_id, e.item, TRUE AS entitled, e.by_roster, e.std_amount,
+       n.stage, n.grade, n.boarding, n.school_name AS school, n.town, n.name,
+       c.item IS NOT NULL AS covered
+FROM ent e JOIN enr n ON n.term = e.term AND n.pkey = e.pkey
+LEFT JOIN covered c ON c.item = e.item AND c.term = e.term
+"""
+
+
+_ARROW_TO_PANDAS = {pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype(), pa.int64(): pd.Int64Dtype(),
+                    pa.int32(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
+
+
+def _fetch(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+    """A query's result as pandas through Arrow (much faster than .df() for text columns)."""
+    return con.sql(sql).to_arrow_table().to_pandas(types_mapper=_ARROW_TO_PANDAS.get)
+
+
+def _analyse(ws: Any, table: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Run the aid SQL once: every intermediate result the public functions need, as pandas frames."""
     frames = linked_frames(ws)
     table = policy() if table is None else table
     reg = _prepare(frames.get("registry"), "registry")
     aid = _prepare(frames.get("aid"), "aid")
     ros = _prepare(frames.get("roster"), "roster")
-    aid["amount"] = pd.to_numeric(aid["amount"], errors="coerce").astype("float64")
     if len(aid):
-        known = aid["item"].astype("string")
-        aid["item"] = known.fillna(canonical_item(aid["item_raw"], table)).astype("string")
+        aid["item"] = aid["item"].fillna(canonical_item(aid["item_raw"], table)).astype("string")
     pol, pol_status = _policy_rows(table)
     con = duckdb.connect()
-    for name, df in (("reg", reg), ("aid", aid), ("ros", ros), ("pol", pol), ("pol_status", pol_status),
-                     ("rstat", _record_statuses(aid))):
-        con.register(f"{name}_df", df)
-        con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {name}_df")
-        con.unregister(f"{name}_df")
-    con.execute(_SQL_BASE)
-    return con, {"policy": table, "aid": aid}
+    try:
+        for name, df in (("reg", reg), ("aid", aid), ("ros", ros), ("pol", pol), ("pol_status", pol_status),
+                         ("rstat", _record_statuses(aid))):
+            con.register(name, pa.Table.from_pandas(df, preserve_index=False))
+        con.execute(_SQL_BASE)
+        out = {name: _fetch(con, sql) for name, sql in (
+            ("missed", _SQL_MISSED), ("records", _SQL_RECORDS), ("duplicates", _SQL_DUPLICATES),
+            ("entitled", _SQL_ENTITLED), ("received", _SQL_RECEIVED),
+            ("covered", "SELECT item, term FROM covered"), ("terms", "SELECT term FROM reg_terms ORDER BY term"))}
+    finally:
+        con.close()
+    out["policy"] = table
+    out["labels"] = item_labels(table)
+    return out
 
 
 # --------------------------------------------------------------------------------------------------- public
 
 def _fmt_amount(values: pd.Series) -> pd.Series:
-    v = pd.to_numeric(values, errors="coerce")
-    text = v.map(lambda x: f"{x:.2f}".rstrip("0").rstrip("."), na_action="ignore")
-    return text.astype("string").fillna("空")
+    v = pd.to_numeric(values, errors="coerce").astype("float64")
+    text = v.round(2).astype("string").str.replace(r"\.0+$", "", regex=True)
+    return text.fillna("空")
 
 
 def _stage_text(df: pd.DataFrame) -> pd.Series:
     """学段年级（就读方式）, e.g. 初中2年级（住校）."""
     grade = pd.to_numeric(df["grade"], errors="coerce").astype("Int64").astype("string")
     text = df["stage"].astype("string").fillna("学段不明") + (grade + "年级").fillna("")
-    return text + df["boarding"].astype("string").map(lambda b: f"（{b}）", na_action="ignore").fillna("")
+    return text + ("（" + df["boarding"].astype("string") + "）").fillna("")
 
 
 def entitlements(ws: Any, table: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per person, item, term (应助): entitled (bool) with the reason, whether the data covers it, and receipt."""
-    con, ctx = _connect(ws, table)
-    labels = item_labels(ctx["policy"])
-    ent = con.execute("""
-        SELECT e.term, e.pkey AS person_id, e.item, TRUE AS entitled, e.by_roster, e.std_amount,
-               n.stage, n.grade, n.boarding, n.school_name AS school, n.town, n.name,
-               c.item IS NOT NULL AS covered
-        FROM ent e JOIN enr n ON n.term = e.term AND n.pkey = e.pkey
-        LEFT JOIN covered c ON c.item = e.item AND c.term = e.term
-    """).df()
-    rec = con.execute(_SQL_RECORDS).df()
-    received = con.execute(_SQL_RECEIVED).df()
-    con.close()
+    """Per person, item, term (应助): entitled (bool) with the reason, whether the data covers it, and receipt.
+
+    Rows: every entitlement of an enrolled student in a loaded registry term (covered by the aid lists or not),
+    plus every (person, item, term) received without entitlement."""
+    return _entitlements(_analyse(ws, table))
+
+
+def _entitlements(a: dict[str, Any]) -> pd.DataFrame:
+    labels = a["labels"]
+    keys = ["term", "person_id", "item"]
+    ent = a["entitled"]
     ent["reason"] = (ent["term"] + " " + _stage_text(ent) + "，"
                      + ent["by_roster"].map({1: "建档立卡户学生", 0: "全体学生"}).astype("string")
                      + "，应享受" + ent["item"].map(labels).astype("string"))
-    # records of people who are not entitled (received without entitlement)
-    inel = rec.groupby(["term", "pkey", "item"], as_index=False).agg(
-        ineligible=("ineligible", "max"), name=("name", "first"), school=("school_name", "first"),
-        town=("aid_town", "first"), stage=("stage", "first"), grade=("grade", "first"),
-        boarding=("boarding", "first")).rename(columns={"pkey": "person_id"})
-    out = ent.merge(received.rename(columns={"pkey": "person_id"})[["term", "person_id", "item", "n_records"]],
-                    on=["term", "person_id", "item"], how="outer")
-    extra = inel.drop(columns=["ineligible"])
-    out = out.merge(extra, on=["term", "person_id", "item"], how="left", suffixes=("", "_rec"))
+    rec = a["records"].rename(columns={"pkey": "person_id"})
+    extra = rec.sort_values("rid").groupby(keys, as_index=False).agg(
+        name=("name", "first"), school=("school_name", "first"), town=("aid_town", "first"),
+        stage=("stage", "first"), grade=("grade", "first"), boarding=("boarding", "first"))
+    received = a["received"].rename(columns={"pkey": "person_id"})[keys + ["n_records"]]
+    out = ent.drop(columns=["covered"]).merge(received, on=keys, how="outer")
+    out = out.merge(extra, on=keys, how="left", suffixes=("", "_rec"))
     for col in ("name", "school", "town", "stage", "grade", "boarding"):
         out[col] = out[col].astype(object).where(out[col].notna(), out[f"{col}_rec"].astype(object))
+    covered = a["covered"].assign(covered=True).rename(columns={})
+    out = out.merge(covered, on=["item", "term"], how="left")
+    out["covered"] = out["covered"].astype("boolean").fillna(False)
     out["entitled"] = out["entitled"].astype("boolean").fillna(False)
-    out["received"] = out["n_records"].fillna(0).astype("int64") > 0
-    covered_pairs = set(zip(rec["item"], rec["term"]))
-    out["covered"] = out["covered"].astype("boolean").fillna(
-        pd.Series([(i, t) in covered_pairs for i, t in zip(out["item"], out["term"])], index=out.index,
-                  dtype="boolean"))
-    out["reason"] = out["reason"].astype("string").fillna("不在应助范围（无学籍或学段、身份不符）")
+    out["n_records"] = out["n_records"].fillna(0).astype("int64")
+    out["received"] = out["n_records"] > 0
+    out["reason"] = out["reason"].astype("string").fillna("不在应助范围（无在读学籍，或学段、就读方式、身份不符）")
     out["item_label"] = out["item"].map(labels)
     cols = ["person_id", "name", "term", "item", "item_label", "entitled", "reason", "covered", "received",
             "n_records", "stage", "grade", "boarding", "school", "town"]
-    out["n_records"] = out["n_records"].fillna(0).astype("int64")
     out = out[cols].sort_values(["term", "item", "person_id"], kind="stable").reset_index(drop=True)
     for col in ("person_id", "name", "term", "item", "item_label", "stage", "boarding", "school", "town"):
         out[col] = out[col].astype("string")
@@ -441,15 +479,15 @@ def coverage(ws: Any, by: str = "student", table: pd.DataFrame | None = None) ->
     """资助 coverage: per student (by="student") or rolled up by "school", "town" or "item".
 
     Counts entitled, received, missed (应助未助), ineligible, duplicate, amount_mismatch and not_covered (entitled
-    but the loaded lists do not contain that item and term: 数据未覆盖). The item rollup also lists every policy item
-    x loaded term with its status (已覆盖 / 数据未覆盖).
+    but the loaded lists do not contain that item and term: 数据未覆盖). The item rollup lists every policy item
+    x loaded registry term with its status (已覆盖 / 数据未覆盖).
     """
     if by not in ("student", "school", "town", "item"):
         raise ValueError("by 只能是 student、school、town 或 item")
-    ent = entitlements(ws, table)
-    found = findings(ws, table)
+    a = _analyse(ws, table)
+    flags = _entitlements(a)
+    found = _findings(a)
     keys = ["person_id", "item", "term"]
-    flags = ent.rename(columns={}).copy()
     f = found.rename(columns={"id_number": "person_id", "period": "term"})
     for kind, flag in (("aid_missed", "missed"), ("aid_ineligible", "ineligible"), ("aid_duplicate", "duplicate"),
                        ("aid_amount_mismatch", "amount_mismatch")):
@@ -457,8 +495,7 @@ def coverage(ws: Any, by: str = "student", table: pd.DataFrame | None = None) ->
         flags = flags.merge(hit, on=keys, how="left")
         flags[flag] = flags[flag].astype("boolean").fillna(False)
     flags["not_covered"] = flags["entitled"] & ~flags["covered"]
-    flags["status"] = "已覆盖"
-    flags.loc[~flags["covered"], "status"] = NOT_COVERED
+    flags["status"] = pd.Series("已覆盖", index=flags.index, dtype="string").where(flags["covered"], NOT_COVERED)
     if by == "student":
         return flags
     group = {"school": ["town", "school"], "town": ["town"], "item": ["item", "item_label", "term"]}[by]
@@ -466,17 +503,12 @@ def coverage(ws: Any, by: str = "student", table: pd.DataFrame | None = None) ->
         group, dropna=False, as_index=False)[_FLAGS].sum()
     if by != "item":
         return counts.sort_values(group, kind="stable").reset_index(drop=True)
-    # every policy item x loaded term, so that items no list contains show as 数据未覆盖
-    table = policy() if table is None else table
-    frames = linked_frames(ws)
-    reg = frames.get("registry")
-    terms = sorted(set(reg["term"].dropna())) if reg is not None and "term" in reg.columns else []
-    labels = item_labels(table)
-    grid = pd.DataFrame([(i, labels[i], t) for i in labels for t in terms], columns=["item", "item_label", "term"])
-    aid = _connect(ws, table)[1]["aid"]
-    listed = set(zip(aid["item"].dropna(), aid.loc[aid["item"].notna(), "term"]))
-    grid["status"] = ["已覆盖" if (i, t) in listed else NOT_COVERED for i, t in zip(grid["item"], grid["term"])]
-    out = grid.merge(counts, on=["item", "item_label", "term"], how="left")
+    labels = a["labels"]
+    grid = pd.DataFrame({"item": list(labels), "item_label": list(labels.values())}).merge(a["terms"], how="cross")
+    grid = grid.merge(a["covered"].assign(listed=True), on=["item", "term"], how="left")
+    grid["status"] = pd.Series("已覆盖", index=grid.index, dtype="string").where(
+        grid["listed"].astype("boolean").fillna(False), NOT_COVERED)
+    out = grid.drop(columns=["listed"]).merge(counts, on=["item", "item_label", "term"], how="left")
     for c in _FLAGS:
         out[c] = out[c].fillna(0).astype("int64")
     return out.sort_values(["item", "term"], kind="stable").reset_index(drop=True)
@@ -490,25 +522,16 @@ def not_covered(ws: Any, table: pd.DataFrame | None = None) -> pd.DataFrame:
 
 
 def findings(ws: Any, table: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The four aid kinds of rules/findings.yaml: aid_missed, aid_ineligible, aid_duplicate, aid_amount_mismatch."""
-    con, ctx = _connect(ws, table)
-    labels = item_labels(ctx["policy"])
+    """The four aid kinds of rules/findings.yaml: aid_missed, aid_ineligible, aid_duplicate, aid_amount_mismatch.
+
+    id_number is the person's canonical ID (person_id) where linked, else the record's normalised ID."""
+    return _findings(_analyse(ws, table))
+
+
+def _findings(a: dict[str, Any]) -> pd.DataFrame:
+    labels = a["labels"]
     hints = {k: v.get("hint") for k, v in finding_kinds().items()}
-    missed = con.execute(_SQL_MISSED).df()
-    rec = con.execute(_SQL_RECORDS).df()
-    dups = con.execute("""
-        SELECT a.term, a.pkey, a.item, COUNT(*) AS n, MIN(a.name) AS name, MIN(a.town) AS town,
-               MIN(a.school_name) AS school, STRING_AGG(COALESCE(a.school_name, '学校不明') || ' '
-                   || COALESCE(CAST(a.amount AS VARCHAR), '空') || '元', '；' ORDER BY a.school_name, a.rid)
-                   AS schools,
-               MIN(p.village) AS village, MIN(e.town) AS reg_town
-        FROM aid a
-        LEFT JOIN poor p ON p.pkey = a.pkey
-        LEFT JOIN enr e ON e.term = a.term AND e.pkey = a.pkey
-        WHERE a.item IS NOT NULL AND a.pkey IS NOT NULL AND a.term IS NOT NULL
-        GROUP BY a.term, a.pkey, a.item HAVING COUNT(*) > 1
-    """).df()
-    con.close()
+    missed, rec, dups = a["missed"], a["records"], a["duplicates"]
     parts = []
     if len(missed):
         m = missed
