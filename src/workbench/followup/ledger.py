@@ -659,7 +659,7 @@ def derive_items(items: pd.DataFrame, rounds: pd.DataFrame, ev: pd.DataFrame, as
                  "first_list_id"]
     for col in text_cols:
         frame[col] = frame[col].map(_text_or_none).astype("string")
-    return frame.sort_values(["round", "town", "school", "seq", "item_key"], na_position="first",
+    return frame.sort_values(["round", "seq", "item_key"], na_position="last",
                              key=lambda s: s.map(_seq_sort) if s.name == "seq" else s,
                              kind="stable").reset_index(drop=True)
 
