@@ -81,7 +81,8 @@ _EARLIEST = 19000101
 # apostrophes (typed to force text in Excel) and backquotes mixed with leading whitespace.
 _JUNK = r"^[\s\p{Z}'‘’`]+|[\s\p{Z}\x{200B}-\x{200D}\x{2060}\x{FEFF}]+"
 # a number written as text by Excel or str(float): 6.10928E+17, 6.109282008010112e+17, 610928200801011.0
-_FLOAT_TEXT = r"^(?P<i>[0-9]*)(?:\.(?P<f>[0-9]*))?(?:[eE](?P<e>[+-]?[0-9]{1,3}))?$"
+_FLOAT_TEXT = r"^(?P<s>[+-]?)(?P<i>[0-9]*)(?:\.(?P<f>[0-9]*))?(?:[eE](?P<e>[+-]?[0-9]{1,3}))?$"
+_FLOAT_WORDS = r"^[+-]?(?i:inf|infinity|nan)$"  # str() of float('inf'); NaN itself is NA
 
 
 # --------------------------------------------------------------------------------------------------- regions
@@ -200,6 +201,7 @@ def _clean(arr: pa.StringArray, flt: np.ndarray) -> tuple[pa.StringArray, np.nda
     # numbers that went through a float: 6.10928E+17, 610928200801011.0 -> their integer digits, flagged
     maybe = np.flatnonzero(
         _np_mask(pc.match_substring(arr, ".")) | _np_mask(pc.match_substring(arr, "E", ignore_case=True))
+        | _np_mask(pc.match_substring(arr, "inf", ignore_case=True))
     )
     if len(maybe):
         sub = arr.take(pa.array(maybe))
@@ -210,13 +212,15 @@ def _clean(arr: pa.StringArray, flt: np.ndarray) -> tuple[pa.StringArray, np.nda
             pc.greater(pc.binary_length(pc.struct_field(parts, "f")), 0)
         )
         matched &= has_digit
+        unsigned = _np_mask(pc.equal(pc.struct_field(parts, "s"), ""))
+        flt[maybe[_np_mask(pc.match_substring_regex(sub, _FLOAT_WORDS))]] = True
         flt[maybe[matched]] = True
         frac = pc.utf8_rtrim(pc.struct_field(parts, "f"), characters="0")
         exp_txt = pc.utf8_ltrim(pc.struct_field(parts, "e"), characters="+")
         exp = pc.cast(pc.if_else(pc.equal(exp_txt, ""), "0", exp_txt), pa.int64())
         zeros = pc.subtract(exp, pc.binary_length(frac))
         zeros_np = pc.fill_null(zeros, -1).to_numpy()
-        integral = matched & (zeros_np >= 0) & (zeros_np <= 30)  # else keep the text as written
+        integral = matched & unsigned & (zeros_np >= 0) & (zeros_np <= 30)  # else keep the text as written
         if integral.any():
             rows = np.flatnonzero(integral)
             take = pa.array(rows)
@@ -249,7 +253,7 @@ def _normalize_arrow(values) -> tuple[pd.Index, pa.StringArray, np.ndarray]:
     s = _as_series(values)
     index = s.index
     float_input = pd.api.types.is_float_dtype(s.dtype) and not isinstance(s.dtype, pd.StringDtype)
-    flt = s.notna().to_numpy() if float_input else np.zeros(len(s), dtype=bool)
+    flt = s.notna().to_numpy().copy() if float_input else np.zeros(len(s), dtype=bool)
     arr = _to_arrow(s)
     # fast path: 18 bytes of digits with a final digit or X are already normal; clean the rest
     lens = pc.fill_null(pc.binary_length(arr), -1).to_numpy()
