@@ -98,17 +98,15 @@ def _normalize_names(values: pd.Series) -> pd.Series:
 
         return names.normalize(values).astype("string")
     except (ImportError, AttributeError):
-        def one(v: Any) -> Any:
-            if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
-                return pd.NA
-            s = str(v)
-            for dot in "・•‧･·":
-                s = s.replace(dot, "\u00b7")
-            s = unicodedata.normalize("NFKC", s).replace("\u00b7", "·")
-            s = "".join(s.split())
-            return s or pd.NA
+        import pyarrow as pa
+        import pyarrow.compute as pc
 
-        return pd.Series([one(v) for v in values], index=values.index, dtype="string")
+        arr = pa.array(values.astype("string").to_numpy(dtype=object, na_value=None), type=pa.string())
+        arr = pc.replace_substring_regex(arr, "[・•‧･·]", "\u00b7")
+        arr = pc.utf8_normalize(arr, "NFKC")
+        arr = pc.replace_substring_regex(arr, r"\s+", "")
+        out = pd.Series(arr.to_pandas(), index=values.index).astype("string")
+        return out.mask(out.eq(""))
 
 
 def _char_pinyin(chars: list[str]) -> dict[str, str]:
@@ -191,26 +189,45 @@ def _records_sql(system: str, df: pd.DataFrame, view: str, term: str) -> str:
 
 
 def _build_records(con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFrame], systems: list[str],
-                   term: str) -> None:
-    """Create table `recs` (distinct record keys of every system) and `names_map` in the connection."""
-    parts = []
+                   cand_systems: list[str], term: str) -> None:
+    """Create table `raw` (distinct record keys of every system) and `names_map` (normalised name and pinyin key
+    per written name) in the connection. Rows of non-candidate systems (pairs, activities, ...) are kept only
+    when their ID is invalid or unknown to the candidate systems."""
+    cand_parts, other_parts = [], []
     for system in systems:
         df = tables.get(system)
         if df is None or "id_number" not in df.columns or not len(df):
             continue
         view = f"src_{system}"
         con.register(view, df)
-        parts.append(_records_sql(system, df, view, term))
-    if not parts:
-        parts.append("SELECT NULL::VARCHAR system, NULL::VARCHAR source, NULL::VARCHAR k_id, NULL::VARCHAR k_name, "
-                     "NULL::DATE k_birth, NULL::VARCHAR k_school, NULL::VARCHAR id_reason, false id_valid, "
-                     "NULL::VARCHAR sex_raw, NULL::VARCHAR town, NULL::VARCHAR student_no WHERE false")
-    con.execute("CREATE OR REPLACE TEMP TABLE raw AS SELECT DISTINCT * FROM (" + " UNION ALL ".join(parts) + ")")
+        (cand_parts if system in cand_systems else other_parts).append(_records_sql(system, df, view, term))
+    empty = ("SELECT NULL::VARCHAR system, NULL::VARCHAR source, NULL::VARCHAR k_id, NULL::VARCHAR k_name, "
+             "NULL::DATE k_birth, NULL::VARCHAR k_school, NULL::VARCHAR id_reason, false id_valid, "
+             "NULL::VARCHAR sex_raw, NULL::VARCHAR town, NULL::VARCHAR student_no WHERE false")
+    con.execute("CREATE OR REPLACE TEMP TABLE raw AS SELECT DISTINCT * FROM ("
+                + " UNION ALL ".join(cand_parts or [empty]) + ")")
+    if other_parts:
+        con.execute("CREATE OR REPLACE TEMP TABLE known AS SELECT DISTINCT k_id FROM raw WHERE id_valid")
+        con.execute("INSERT INTO raw SELECT DISTINCT o.* FROM (" + " UNION ALL ".join(other_parts) + ") o "
+                    "LEFT JOIN known k ON o.k_id = k.k_id WHERE NOT o.id_valid OR k.k_id IS NULL")
     names = con.execute("SELECT DISTINCT k_name FROM raw WHERE k_name IS NOT NULL").df()["k_name"].astype("string")
     norm = _normalize_names(names)
-    names_map = pd.DataFrame({"k_name": names, "name": norm, "name_key": name_keys(norm)})
-    con.register("names_map_df", names_map)
-    con.execute("CREATE OR REPLACE TEMP TABLE names_map AS SELECT * FROM names_map_df")
+    con.register("names_norm_df", pd.DataFrame({"k_name": names, "name": norm}))
+    con.execute("CREATE OR REPLACE TEMP TABLE names_norm AS SELECT * FROM names_norm_df")
+    # pinyin key: per distinct character (pypinyin), assembled in SQL in character order
+    chars = con.execute("SELECT DISTINCT unnest(string_split(name, '')) AS c FROM names_norm "
+                        "WHERE name IS NOT NULL").df()["c"].astype(str).tolist()
+    table = _char_pinyin(sorted(chars))
+    con.register("char_py_df", pd.DataFrame({"c": list(table), "py": list(table.values())}))
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE names_map AS
+        WITH ch AS (SELECT name, unnest(string_split(name, '')) AS c,
+                           generate_subscripts(string_split(name, ''), 1) AS pos
+                    FROM (SELECT DISTINCT name FROM names_norm WHERE name IS NOT NULL)),
+             keys AS (SELECT ch.name, string_agg(coalesce(p.py, ch.c), ' ' ORDER BY ch.pos) AS name_key
+                      FROM ch LEFT JOIN char_py_df p ON ch.c = p.c GROUP BY ch.name)
+        SELECT n.k_name, n.name, k.name_key FROM names_norm n LEFT JOIN keys k ON n.name = k.name
+    """)
 
 
 def _comparison_sql(weights: dict[str, float], confident_when: list[str]) -> str:
@@ -295,12 +312,10 @@ def _evidence(frame: pd.DataFrame, record_names: pd.Series) -> pd.Series:
     return (sys_label + "：" + body).astype("string")
 
 
-def _score(con: duckdb.DuckDBPyConnection, lrecs: pd.DataFrame) -> pd.DataFrame:
-    """Block and score the records in `lrecs` (columns lid, link_kind, id_number, id_reason, name, name_key,
-    birth_date, sex, town, school, student_no) against table `cands`; ranked candidates with evidence."""
+def _score(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Block and score the records of table `lrecs` (lid, link_kind, system_group, id_number, id_reason, name,
+    name_key, birth_date, sex, town, school, student_no) against table `cands`; ranked candidates with evidence."""
     cfg = link_settings()
-    con.register("lrecs_df", lrecs)
-    con.execute("CREATE OR REPLACE TEMP TABLE lrecs AS SELECT * FROM lrecs_df")
     blocks = []
     for rule in cfg["blocking_rules"]:
         kinds = ", ".join(f"'{k}'" for k in rule.get("kinds", ["bad", "lost", "alone"]))
@@ -310,30 +325,31 @@ def _score(con: duckdb.DuckDBPyConnection, lrecs: pd.DataFrame) -> pd.DataFrame:
                 + " UNION ALL ".join(blocks) + ")")
     sql = _comparison_sql(cfg["weights"], cfg.get("confident_when", []))
     scored = con.execute(f"""
-        SELECT * FROM ({sql}) WHERE score >= {float(cfg.get('min_score', 0))} OR confident
+        SELECT s.*, l.name AS record_name FROM ({sql}) s JOIN lrecs l ON s.lid = l.lid
+        WHERE s.score >= {float(cfg.get('min_score', 0))} OR s.confident
     """).df()
     if scored.empty:
         return pd.DataFrame(columns=["lid", "candidate_id", "score", "confident", "rank", "evidence",
-                                     "candidate_name", "candidate_systems"])
+                                     "candidate_name", "candidate_systems", "record_name"])
     scored = scored.sort_values(["lid", "confident", "score", "candidate_id"], ascending=[True, False, False, True])
     scored["rank"] = scored.groupby("lid").cumcount() + 1
     scored = scored[scored["rank"] <= int(cfg.get("max_candidates", 5))].copy()
-    rnames = scored["lid"].map(lrecs.set_index("lid")["name"])
-    scored["evidence"] = _evidence(scored, rnames)
+    scored["evidence"] = _evidence(scored, scored["record_name"])
     return scored.reset_index(drop=True)
 
 
-def _prepare(con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFrame], term: str) -> pd.DataFrame:
-    """Build `cands` in the connection and return the records to link (lrecs) with their key columns."""
+def _prepare(con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFrame], term: str,
+             with_records: bool = True) -> None:
+    """Build tables `cands` (candidates) and, with_records, `lrecs` (the records to link) in the connection."""
     cfg = link_settings()
     cand_systems = list(cfg.get("candidate_systems", ["registry", "roster", "aid", "ledger"]))
     rec_systems = list(dict.fromkeys(cfg.get("record_systems", list(SYSTEM_LABELS)) + cand_systems))
-    _build_records(con, tables, rec_systems, term)
+    _build_records(con, tables, rec_systems, cand_systems, term)
     cand_in = ", ".join(f"'{s}'" for s in cand_systems)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE recs AS
         SELECT r.*, m.name, m.name_key,
-               coalesce(r.k_birth, {_id_birth_sql('r.k_id')}) AS birth_date,
+               CASE WHEN r.k_birth IS NOT NULL THEN r.k_birth ELSE {_id_birth_sql('r.k_id')} END AS birth_date,
                coalesce(r.sex_raw, {_id_sex_sql('r.k_id')}) AS sex,
                r.k_school AS school, r.k_id AS id_number
         FROM raw r LEFT JOIN names_map m ON r.k_name = m.k_name
@@ -343,12 +359,17 @@ def _prepare(con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFrame], te
         CREATE OR REPLACE TEMP TABLE cands AS
         SELECT row_number() OVER () AS rid, * FROM (
           SELECT DISTINCT id_number, system, source AS system_group_excl, name, name_key,
-                 {_id_birth_sql('id_number')} AS birth_date, {_id_sex_sql('id_number')} AS sex,
+                 make_date(CAST(substr(id_number, 7, 4) AS INTEGER), CAST(substr(id_number, 11, 2) AS INTEGER),
+                           CAST(substr(id_number, 13, 2) AS INTEGER)) AS birth_date,
+                 {_id_sex_sql('id_number')} AS sex,
                  town, school, student_no
           FROM recs WHERE id_valid AND system IN ({cand_in}))
     """)
+    if not with_records:
+        return
     alone = "true" if cfg.get("link_unmatched_valid", True) else "false"
-    lrecs = con.execute(f"""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE lrecs AS
         WITH srcs AS (SELECT id_number, count(DISTINCT system) AS n_sys,
                              count(DISTINCT system_group_excl) AS n_src FROM cands GROUP BY id_number)
         SELECT row_number() OVER () AS lid, * FROM (
@@ -362,8 +383,7 @@ def _prepare(con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFrame], te
           WHERE NOT r.id_valid
              OR ({alone} AND (s.id_number IS NULL
                  OR (s.n_sys = 1 AND r.system IN ({cand_in}) AND s.n_src = 1))))
-    """).df()
-    return lrecs
+    """)
 
 
 # --------------------------------------------------------------------------------------------- public API
@@ -382,8 +402,13 @@ def _link_state(ws_or_tables: Any, as_of: dt.date | None = None) -> dict[str, An
     tables, as_of, term = _unpack(ws_or_tables, as_of)
     con = duckdb.connect()
     try:
-        lrecs = _prepare(con, tables, term)
-        scored = _score(con, lrecs) if len(lrecs) else _score(con, lrecs.iloc[:0])
+        _prepare(con, tables, term)
+        scored = _score(con)
+        con.register("scored_lids_df", pd.DataFrame({"lid": scored["lid"].astype("int64").unique()}))
+        lrecs = con.execute("""
+            SELECT lid, system, k_id, k_name, k_birth, k_school, link_kind FROM lrecs
+            WHERE link_kind <> 'alone' OR lid IN (SELECT lid FROM scored_lids_df)
+        """).df()
     finally:
         con.close()
     state = _decide(tables, lrecs, scored)
@@ -531,7 +556,7 @@ def suggest_for(name: str | None, id_number: str | None, birth_date: Any = None,
     })
     con = duckdb.connect()
     try:
-        _prepare(con, tables, term)
+        _prepare(con, tables, term, with_records=False)
         if lrec["birth_date"].isna().all() and norm_id:
             lrec["birth_date"] = con.execute(f"SELECT {_id_birth_sql('?')}", [norm_id]).fetchone()[0]
             lrec["birth_date"] = pd.to_datetime(lrec["birth_date"])
@@ -539,7 +564,9 @@ def suggest_for(name: str | None, id_number: str | None, birth_date: Any = None,
             lrec["sex"] = con.execute(f"SELECT {_id_sex_sql('?')}", [norm_id]).fetchone()[0]
         exact = con.execute("SELECT DISTINCT id_number, system, name FROM cands WHERE id_number = ?",
                             [norm_id]).df() if norm_id else pd.DataFrame()
-        scored = _score(con, lrec)
+        con.register("lrec_df", lrec)
+        con.execute("CREATE OR REPLACE TEMP TABLE lrecs AS SELECT * FROM lrec_df")
+        scored = _score(con)
     finally:
         con.close()
     cols = ["candidate_id", "candidate_name", "candidate_systems", "score", "confident", "rank", "evidence"]
