@@ -53,7 +53,7 @@ def filled(tmp_path):
 
 
 def test_response_workbook_reopens_with_text_ids_and_one_row_per_item(filled):
-    ledger, keys, tmp = filled
+    ledger, _, tmp = filled
     out = tmp / "反馈表.xlsx"
     table = ledger.export_response(out)
     wb = openpyxl.load_workbook(out)

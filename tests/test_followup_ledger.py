@@ -13,8 +13,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from workbench.followup import Ledger, LedgerError, item_identity
-from workbench.followup import _workers
+from workbench.followup import Ledger, LedgerError, _workers, item_identity
 
 
 def make_list(list_id: str = "2019-第1批", n: int = 12, deadline: str = "2019-11-25") -> pd.DataFrame:

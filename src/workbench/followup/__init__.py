@@ -11,7 +11,7 @@ from __future__ import annotations
 from .cli import add_arguments, run
 from .ledger import Ledger, LedgerError, item_identity
 
-__all__ = ["Ledger", "LedgerError", "add_arguments", "item_identity", "run", "triage_list", "read_list"]
+__all__ = ["Ledger", "LedgerError", "add_arguments", "item_identity", "read_list", "run", "triage_list"]
 
 
 def __getattr__(name: str):  # lazy: triage pulls in the analyses only when used

@@ -274,7 +274,7 @@ def _none(v: Any) -> Any:
 def triage(suspects: pd.DataFrame, ws: Any, findings: pd.DataFrame | None = None,
            as_of: dt.date | None = None) -> pd.DataFrame:
     """The list with the triage columns (TRIAGE_COLUMNS) added, one row per item, same order."""
-    tables, as_of, term = _unpack(ws, as_of)
+    _, as_of, _ = _unpack(ws, as_of)
     items = suspects.reset_index(drop=True).copy()
     for col in ("name", "id_number", "town", "village", "school_name", "category", "description"):
         if col not in items.columns:
@@ -397,9 +397,8 @@ def _assess(item: pd.Series, listed: pd.Series, match: pd.Series, rows: pd.DataF
             parts += [v for v in (_first(g["town"]), _first(g["village"])) if v]
             raw = _first(g["school_status_raw"]) or stage_label(_first(g["stage"]), _first(g["grade"]))
             parts.append(f"在校生状况{raw or '未填'}")
-        elif s == "ledger":
-            if _first(g["reason"]):
-                parts.append(f"未在校原因{_first(g['reason'])}")
+        elif s == "ledger" and _first(g["reason"]):
+            parts.append(f"未在校原因{_first(g['reason'])}")
         wrong = g[g["rec_id"].notna() & (g["rec_id"] != person)] if person else g.iloc[0:0]
         if len(wrong):
             parts.append(f"身份证号记为{_first(wrong['rec_id'])}")
