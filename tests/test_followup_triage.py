@@ -35,8 +35,12 @@ P = {  # the people (all synthetic)
     "dropout": ("孙丽", pid("2008-07-09", 24), "女", "2008-07-09"),
     "sex": ("周杰", pid("2010-08-10", 17), "男", "2010-08-10"),
     "ledger": ("吴敏", pid("2009-09-11", 26), "女", "2009-09-11"),
+    "double": ("郑好", pid("2010-10-12", 19), "男", "2010-10-12"),
+    "hidden": ("冯雪", pid("2011-11-13", 28), "女", "2011-11-13"),
 }
 TYPO_ID = typo(P["typo"][1])
+HIDDEN_TYPO = typo(P["hidden"][1], 14)
+ADULT_BAD = "619028" + pid("1980-01-01", 31)[6:]  # a region code that never existed
 
 
 def registry() -> pd.DataFrame:
@@ -46,24 +50,31 @@ def registry() -> pd.DataFrame:
         ("李娜", P["stage"][1], "女", "2007-05-07", J, "初中", 1),
         ("赵强", P["enrolled"][1], "男", "2009-06-08", S, "小学", 5),
         ("周杰", P["sex"][1], "女", "2010-08-10", S, "小学", 4),
+        ("郑好", P["double"][1], "男", "2010-10-12", S, "小学", 4),
+        ("郑好", P["double"][1], "男", "2010-10-12", "旬阳县吕河镇中心小学", "小学", 4),
+        ("冯雪", HIDDEN_TYPO, "女", "2011-11-13", S, "小学", 3),
     ]
     df = pd.DataFrame(rows, columns=["name", "id_number", "sex", "birth_date", "school_name", "stage", "grade"])
     df["birth_date"] = pd.to_datetime(df["birth_date"])
     df["term"] = "2019秋"
-    df["town"] = "蜀河镇"
+    df["town"] = ["蜀河镇"] * 6 + ["吕河镇", "蜀河镇"]
+    prev = df.iloc[[5]].assign(term="2019春", grade=3)  # last term: the double-enrolled pupil was at S only
+    df = pd.concat([df.drop(columns="town"), prev.drop(columns="town")], ignore_index=True)
+    df["town"] = ["蜀河镇"] * 6 + ["吕河镇", "蜀河镇", "蜀河镇"]
     df["status"] = pd.NA
     return df.astype({"id_number": "string", "name": "string"})
 
 
 def roster() -> pd.DataFrame:
-    rows = [(n, i, s, b) for n, i, s, b in P.values()]
+    rows = [(n, i, s, b) for n, i, s, b in P.values()] + [("钱大", ADULT_BAD, "男", "1980-01-01")]
     df = pd.DataFrame(rows, columns=["name", "id_number", "sex", "birth_date"])
     df["birth_date"] = pd.to_datetime(df["birth_date"])
     df["town"] = "蜀河镇"
     df["village"] = "一村"
-    df["school_status_raw"] = ["小学", "小学", "小学", "小学", "非在校生", "小学", "非在校生"]
-    df["stage"] = ["小学", "小学", "小学", "小学", pd.NA, "小学", pd.NA]
-    df["grade"] = pd.array([pd.NA] * 7, dtype="Int64")
+    df["school_status_raw"] = ["小学", "小学", "小学", "小学", "非在校生", "小学", "非在校生", "小学", "小学",
+                               "非在校生"]
+    df["stage"] = ["小学", "小学", "小学", "小学", pd.NA, "小学", pd.NA, "小学", "小学", pd.NA]
+    df["grade"] = pd.array([pd.NA] * 10, dtype="Int64")
     return df.astype({"id_number": "string", "name": "string"})
 
 
@@ -89,6 +100,9 @@ def suspects() -> pd.DataFrame:
         ("钱多多", pid("2010-01-01", 99), "学籍系统无此人"),
         ("周杰", P["sex"][1], "人员信息不一致"),
         ("吴敏", P["ledger"][1], "疑似辍学"),
+        ("钱大", ADULT_BAD, "身份证号错误"),
+        ("郑好", P["double"][1], "身份证件号重复"),
+        ("冯雪", P["hidden"][1], "学籍系统无此人"),
     ]
     df = pd.DataFrame(rows, columns=["name", "id_number", "category"])
     df["seq"] = [str(i + 1) for i in range(len(df))]
@@ -116,11 +130,11 @@ def result() -> pd.DataFrame:
 
 
 def test_every_item_is_matched_or_explicitly_not_found(result):
-    assert len(result) == 8
+    assert len(result) == 11
     assert result["match"].notna().all()
     assert result["match"].tolist()[5] == "本地未找到"
     assert result["likely_result"].tolist()[5] == "本地未找到"
-    assert (result["match"] != "本地未找到").sum() == 7
+    assert (result["match"] != "本地未找到").sum() == 10
 
 
 def test_id_typo_suggests_the_linked_id_with_evidence(result):
@@ -168,3 +182,21 @@ def test_local_findings_are_reported():
     assert out.iloc[1]["local_finding"] == "是：姓名不一致"
     assert out.iloc[4]["cause"] == "aid_missed" and out.iloc[4]["likely_result"] == "属实"
     assert out.iloc[0]["local_finding"] == "否"
+
+
+def test_an_invalid_id_nobody_else_holds_is_reported_without_a_guess(result):
+    row = result.iloc[8]
+    assert (row["cause"], row["likely_result"]) == ("id_invalid", "属实")
+    assert pd.isna(row["suggested_id"]) and "地区码不存在" in row["suggestion"]
+
+
+def test_double_enrolment_keeps_last_terms_school(result):
+    row = result.iloc[9]
+    assert (row["cause"], row["suggested_value"]) == ("duplicate_record", S)
+    assert "上学期" in row["suggestion"]
+
+
+def test_missing_from_registry_explained_by_a_registry_id_typo(result):
+    row = result.iloc[10]
+    assert (row["cause"], row["suggested_id"]) == ("id_invalid", P["hidden"][1])
+    assert "学籍" in row["suggestion"]

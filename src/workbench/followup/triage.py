@@ -25,6 +25,7 @@ ID_REASON_LABELS = {
 }
 ENROLLED_STATUSES = {"在读", "转入", "在校"}
 NOT_FOUND = "本地未找到"
+ENROLMENT_CATEGORIES = ("not_enrolled", "not_in_registry", "missing_from_registry")
 
 TRIAGE_COLUMNS = [
     "match", "person_id", "in_registry", "in_roster", "in_aid", "in_ledger", "local_name", "local_school",
@@ -320,13 +321,23 @@ def _extra_value(extra: Any, keys: tuple[str, ...]) -> Any:
 
 
 def _local_findings(ws: Any) -> pd.DataFrame | None:
-    try:
-        from .. import findings as findings_module
+    """findings.all_findings(ws) when present, else whatever the analyses that have landed return."""
+    import importlib
 
-        fn = getattr(findings_module, "all_findings", None)
-        return fn(ws) if fn is not None and not isinstance(ws, dict) else None
+    try:
+        fn = getattr(importlib.import_module("workbench.findings"), "all_findings", None)
+        if fn is not None:
+            return fn(ws)
     except Exception:  # noqa: BLE001 - triage works without the local findings
-        return None
+        pass
+    parts = []
+    for name in ("reconcile", "dropout", "aid"):
+        try:
+            parts.append(importlib.import_module(f"workbench.{name}").findings(ws))
+        except Exception:  # noqa: BLE001, S112 - an analysis that is missing or fails is skipped
+            continue
+    parts = [p for p in parts if p is not None and len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else None
 
 
 def _facts(match: pd.DataFrame, local: pd.DataFrame) -> dict[int, pd.DataFrame]:
@@ -423,9 +434,13 @@ def _assess(item: pd.Series, listed: pd.Series, match: pd.Series, rows: pd.DataF
     problems = _detect(item, listed, listed_id, listed_name, person, match, by_sys, enrolled, as_of)
     wanted = category_kinds(cat)
     chosen = next((p for k in wanted for p in problems if p["cause"] == k), None)
+    if chosen is None and cat in ENROLMENT_CATEGORIES:
+        # the province found no enrolment because the registry holds the pupil under a wrong ID
+        chosen = next((p for p in problems if p["cause"] in ("id_invalid", "id_precision_lost")
+                       and "registry" in p.get("_systems", [])), None)
     if chosen is None and not wanted and problems:
         chosen = problems[0]
-    if chosen is None and cat in ("not_enrolled", "not_in_registry"):
+    if chosen is None and cat in ENROLMENT_CATEGORIES:
         chosen = _enrolment_answer(cat, reg, led, prev, enrolled)
     if chosen is None and cat in ("aid_missed", "aid_duplicate", "aid_ineligible"):
         chosen = None  # decided from the local findings below (aid rules live in workbench.aid)
@@ -435,7 +450,7 @@ def _assess(item: pd.Series, listed: pd.Series, match: pd.Series, rows: pd.DataF
             "；另发现：" + "；".join(p["cause_label"] for p in others) if others else "")
         chosen = {"cause": "不属实", "cause_label": "本地数据未发现所列问题", "likely_result": "不属实",
                   "suggestion": note + "。请核对后按不属实反馈，并附学籍等系统截图"}
-    res.update(chosen)
+    res.update({k: v for k, v in chosen.items() if not k.startswith("_")})
     return res
 
 
@@ -467,6 +482,14 @@ def _detect(item, listed, listed_id, listed_name, person, match, by_sys, enrolle
         wrong_sys = [(s, rid, rsn) for (s, rid, rsn) in bad[["system", "rec_id", "id_reason"]].drop_duplicates()
                      .itertuples(index=False)]
     listed_wrong = person is not None and listed_id is not None and listed_id != person
+    if person is None and listed_id is not None and not bool(listed["valid"]):
+        kind = "id_precision_lost" if listed["reason"] == "precision_lost" else "id_invalid"
+        where = [SYSTEM_LABELS.get(s, s) for s in by_sys if s != "registry_prev"]
+        out.append({"cause": kind, "cause_label": "身份证号错误" if kind == "id_invalid" else "身份证号被Excel截断",
+                    "likely_result": "属实", "suggested_field": "身份证号", "_systems": list(by_sys),
+                    "suggestion": f"所列身份证号{ID_REASON_LABELS.get(listed['reason'], '无效')}，"
+                                  f"{'、'.join(where)}中也登记为此号；本地其他系统中未找到此人的正确身份证号，"
+                                  "请按户口簿或身份证核对后更正"})
     if person is not None and (listed_wrong or wrong_sys or (listed_id is not None and not bool(listed["valid"]))):
         reason = listed["reason"] if listed_wrong else (wrong_sys[0][2] if wrong_sys else listed["reason"])
         kind = "id_precision_lost" if reason == "precision_lost" else "id_invalid"
@@ -478,15 +501,17 @@ def _detect(item, listed, listed_id, listed_name, person, match, by_sys, enrolle
         systems = "、".join(dict.fromkeys(where)) or "学籍"
         out.append({"cause": kind, "cause_label": "身份证号错误" if kind == "id_invalid" else "身份证号被Excel截断",
                     "likely_result": "属实", "suggested_id": person, "suggested_field": "身份证号",
+                    "_systems": [s for s, _, _ in wrong_sys],
                     "suggested_value": person,
                     "suggestion": f"建议核对为 {person}：{evidence}；{what}，请在{systems}中按户口簿更正"})
     # 2. the same person enrolled twice in the term
     if reg is not None and reg["school"].nunique() > 1:
         schools = list(dict.fromkeys(reg["school"].dropna()))
+        right, why = _right_school(schools, reg, by_sys)
+        keep = f"建议保留{right}的学籍（{why}），注销其余" if right else "请核实实际就读学校，保留正确学籍并注销其余"
         out.append({"cause": "duplicate_record", "cause_label": "身份证件号重复（一人多籍）", "likely_result": "属实",
-                    "suggested_field": "学校",
-                    "suggestion": f"学籍中同一身份证号在{'、'.join(schools)}重复在籍，请核实实际就读学校，"
-                                  f"保留正确学籍并注销其余"})
+                    "suggested_field": "学校", "suggested_value": right,
+                    "suggestion": f"学籍中同一身份证号在{'、'.join(schools)}重复在籍；{keep}"})
     elif reg is not None and len(reg) > 1:
         out.append({"cause": "duplicate_record", "cause_label": "重复记录", "likely_result": "属实",
                     "suggestion": f"学籍中同一人在{_first(reg['school'])}有{len(reg)}条记录，请删除多余记录"})
@@ -554,6 +579,24 @@ def _detect(item, listed, listed_id, listed_name, person, match, by_sys, enrolle
     if enrolled and item.get("category_key") in ("not_enrolled", "not_in_registry"):
         pass  # answered by _enrolment_answer
     return out
+
+
+def _right_school(schools: list[str], reg: pd.DataFrame, by_sys: dict[str, pd.DataFrame]) -> tuple[str | None, str]:
+    """The school a doubly enrolled pupil most likely attends: last term's school, else the aid list's school,
+    else the school in the town where the household is registered."""
+    for system, why in (("registry_prev", "上学期在该校在籍"), ("aid", "资助名单中为该校")):
+        g = by_sys.get(system)
+        if g is not None:
+            hits = [x for x in dict.fromkeys(g["school"].dropna()) if x in schools]
+            if len(hits) == 1:
+                return hits[0], why
+    ros = by_sys.get("roster")
+    if ros is not None and _first(ros["town"]):
+        town = _first(ros["town"])
+        hits = list(dict.fromkeys(reg.loc[reg["town"] == town, "school"].dropna()))
+        if len(hits) == 1:
+            return hits[0], f"户籍在{town}"
+    return None, ""
 
 
 def _school_age(person: str | None, ros: pd.DataFrame, as_of: dt.date) -> bool:
