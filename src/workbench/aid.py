@@ -396,8 +396,8 @@ def _analyse(ws: Any, table: pd.DataFrame | None = None) -> dict[str, Any]:
     reg = _prepare(frames.get("registry"), "registry")
     aid = _prepare(frames.get("aid"), "aid")
     ros = _prepare(frames.get("roster"), "roster")
-    if len(aid):
-        aid["item"] = aid["item"].fillna(canonical_item(aid["item_raw"], table)).astype("string")
+    if len(aid):  # the policy in force decides item names (a cached parse may predate an edited alias list)
+        aid["item"] = canonical_item(aid["item_raw"], table).fillna(aid["item"]).astype("string")
     pol, pol_status = _policy_rows(table)
     con = duckdb.connect()
     try:
