@@ -66,8 +66,11 @@ def school_age_children(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame:
                       else float("nan")})
     r = r.dropna(subset=["person_id"]).drop_duplicates("person_id")
     led = _ledger(ctx).dropna(subset=["pid"])
-    lg = led.groupby("pid").agg(ledger_reason=("reason", lambda s: "、".join(dict.fromkeys(s.dropna()))),
-                                dropout_status=("dropout_status", "first"))
+    reasons = led.dropna(subset=["reason"]).drop_duplicates(["pid", "reason"])
+    lg = pd.DataFrame({
+        "ledger_reason": reasons.groupby("pid")["reason"].agg("、".join),
+        "dropout_status": led.groupby("pid")["dropout_status"].first(),
+    })
     kids = kids.merge(r, on="person_id", how="left")
     kids["enrolled"] = kids["school"].notna() | kids["person_id"].isin(r["person_id"])
     kids = kids.join(lg, on="person_id")

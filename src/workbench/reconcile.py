@@ -59,8 +59,14 @@ class Context:
 
     def registry(self, term: str | None = None) -> pd.DataFrame:
         """Linked registry rows of one term (default the as-of term)."""
-        reg = self.frame("registry")
         term = term or self.term
+        key = ("registry", term)
+        if key not in self.extra:
+            self.extra[key] = self._registry(term)
+        return self.extra[key]
+
+    def _registry(self, term: str) -> pd.DataFrame:
+        reg = self.frame("registry")
         if "term" not in reg.columns:
             return reg if term == self.term else reg.iloc[:0]
         return reg[reg["term"].astype("string").eq(term).fillna(False).to_numpy(bool)]
@@ -75,7 +81,22 @@ class Context:
 
 
 def context(ws: Any, as_of: dt.date | None = None) -> Context:
-    """Context of a Workspace (or dict of frames): linked frames (cached by workbench.link), terms."""
+    """Context of a Workspace (or dict of frames): linked frames (cached by workbench.link), terms. Cached on
+    the Workspace object so that reconcile, dropout and person_status share one context."""
+    cached = getattr(ws, "_reconcile_context", None) if not isinstance(ws, dict) else None
+    linked_now = link.attach_person_ids(ws, as_of)
+    if cached is not None and cached.linked is linked_now and (as_of is None or cached.as_of == as_of):
+        return cached
+    ctx = _new_context(ws, as_of)
+    if not isinstance(ws, dict):
+        try:
+            ws._reconcile_context = ctx
+        except AttributeError:
+            pass
+    return ctx
+
+
+def _new_context(ws: Any, as_of: dt.date | None = None) -> Context:
     tables, as_of, term = link._unpack(ws, as_of)
     prev = getattr(ws, "previous_term", None) if not isinstance(ws, dict) else None
     if callable(prev):
@@ -120,6 +141,12 @@ def _normalize_names(values: pd.Series) -> pd.Series:
 
 def places(ctx: Context) -> pd.DataFrame:
     """Per person_id: town, village (roster, else ledger) and school (as-of registry), for filling findings."""
+    if "places" not in ctx.extra:
+        ctx.extra["places"] = _places(ctx)
+    return ctx.extra["places"]
+
+
+def _places(ctx: Context) -> pd.DataFrame:
     parts = []
     ros = ctx.frame("roster")
     if len(ros):
