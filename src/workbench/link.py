@@ -225,7 +225,8 @@ def _build_records(con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFram
                            generate_subscripts(string_split(name, ''), 1) AS pos
                     FROM (SELECT DISTINCT name FROM names_norm WHERE name IS NOT NULL)),
              keys AS (SELECT ch.name, string_agg(coalesce(p.py, ch.c), ' ' ORDER BY ch.pos) AS name_key
-                      FROM ch LEFT JOIN char_py_df p ON ch.c = p.c GROUP BY ch.name)
+                      FROM ch LEFT JOIN char_py_df p ON ch.c = p.c
+                      WHERE coalesce(p.py, ch.c) <> '' GROUP BY ch.name)
         SELECT n.k_name, n.name, k.name_key FROM names_norm n LEFT JOIN keys k ON n.name = k.name
     """)
 

@@ -1,0 +1,142 @@
+"""Benchmark: reconciliation (link + 三一致 + 控辍保学 findings) after load, next to a naive pandas merge.
+
+One run prints, per county size, the time and peak memory (VmHWM of a fresh child process) of
+  - generating the county straight to canonical parquet (`workbench samples DIR --format parquet`), for reference,
+  - loading it (load_parquet_folder),
+  - the naive equivalent: pandas outer merges of registry, roster and aid on the raw ID columns plus a rollup,
+  - reconciling: link.attach_person_ids + reconcile.findings + dropout.findings (the same Workspace).
+Goals (issue 3): 60,000 students < 1 s, 600,000 < 10 s, 6,000,000 < 120 s and < 12 GiB.
+
+    python benchmarks/bench_reconcile.py                 # 60,000 and 600,000
+    python benchmarks/bench_reconcile.py --sizes 60000 600000 6000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+GOALS = {60_000: 1.0, 600_000: 10.0, 6_000_000: 120.0}
+
+
+def vm_hwm_mib() -> float:
+    """Peak resident memory of this process (VmHWM) in MiB."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def child_generate(folder: str, students: int) -> dict:
+    from workbench import samples
+
+    t = time.perf_counter()
+    samples.generate(folder, students=students, seed=11, fmt="parquet")
+    return {"seconds": time.perf_counter() - t, "peak_mib": vm_hwm_mib()}
+
+
+def _load(folder: str):
+    import datetime as dt
+
+    from workbench.workspace import load_parquet_folder
+
+    return load_parquet_folder(folder, dt.date(2019, 11, 30))
+
+
+def child_naive(folder: str) -> dict:
+    """The spreadsheet way: merge the systems on the ID columns as read, count per town."""
+    import pandas as pd
+
+    ws = _load(folder)
+    t = time.perf_counter()
+    reg = ws.tables["registry"]
+    reg = reg[reg["term"] == ws.term][["id_number", "name", "town", "school_name", "stage", "grade"]]
+    ros = ws.tables["roster"][["id_number", "name", "town", "village", "stage", "grade"]]
+    aid = ws.tables["aid"][["id_number", "item", "amount"]]
+    led = ws.tables["ledger"][["id_number", "reason"]]
+    m = reg.merge(ros, on="id_number", how="outer", suffixes=("_reg", "_ros"), indicator="where")
+    m = m.merge(aid.groupby("id_number", as_index=False)["amount"].sum(), on="id_number", how="left")
+    m = m.merge(led, on="id_number", how="left")
+    m["town"] = m["town_ros"].fillna(m["town_reg"])
+    roll = m.groupby(["town", "where"], observed=True).size().unstack(fill_value=0)
+    secs = time.perf_counter() - t
+    return {"seconds": secs, "peak_mib": vm_hwm_mib(), "rows": int(len(m)), "towns": int(len(roll))}
+
+
+def child_reconcile(folder: str) -> dict:
+    from workbench import dropout, link, reconcile
+
+    ws = _load(folder)
+    load_peak = vm_hwm_mib()
+    t = time.perf_counter()
+    link.attach_person_ids(ws)
+    t_link = time.perf_counter() - t
+    f1 = reconcile.findings(ws)
+    f2 = dropout.findings(ws)
+    secs = time.perf_counter() - t
+    counts = {**f1["kind"].value_counts().to_dict(), **f2["kind"].value_counts().to_dict()}
+    return {"seconds": secs, "link_seconds": t_link, "peak_mib": vm_hwm_mib(), "load_peak_mib": load_peak,
+            "findings": int(len(f1) + len(f2)), "counts": {k: int(v) for k, v in counts.items()},
+            "students": int((ws.tables["registry"]["term"] == ws.term).sum())}
+
+
+def run_child(step: str, folder: str, students: int) -> dict:
+    cmd = [sys.executable, __file__, "--child", step, "--folder", folder, "--students", str(students)]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        return {"error": (out.stderr or out.stdout).strip().splitlines()[-1:] or ["失败"]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--sizes", type=int, nargs="+", default=[60_000, 600_000])
+    p.add_argument("--child", choices=["generate", "naive", "reconcile"])
+    p.add_argument("--folder")
+    p.add_argument("--students", type=int, default=60_000)
+    p.add_argument("--keep", help="reuse / keep generated counties under this folder")
+    args = p.parse_args()
+    if args.child:
+        fn = {"generate": lambda: child_generate(args.folder, args.students),
+              "naive": lambda: child_naive(args.folder),
+              "reconcile": lambda: child_reconcile(args.folder)}[args.child]
+        print(json.dumps(fn()))
+        return 0
+
+    base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_reconcile_"))
+    print(f"machine: {os.cpu_count()} cores; counties under {base}")
+    failed = False
+    for n in args.sizes:
+        folder = base / f"county_{n}"
+        if not (folder / "registry.parquet").exists():
+            g = run_child("generate", str(folder), n)
+            print(f"[{n:>9,} students] generate to parquet: {g}")
+        naive = run_child("naive", str(folder), n)
+        rec = run_child("reconcile", str(folder), n)
+        if "error" in rec:
+            print(f"[{n:>9,} students] reconcile FAILED: {rec['error']}")
+            failed = True
+            continue
+        goal = GOALS.get(n)
+        ratio = rec["seconds"] / naive["seconds"] if naive.get("seconds") else float("nan")
+        print(f"[{n:>9,} students] naive pandas merge on raw IDs: {naive.get('seconds', float('nan')):7.2f} s, "
+              f"peak {naive.get('peak_mib', float('nan')):8.0f} MiB")
+        print(f"[{n:>9,} students] reconcile (link {rec['link_seconds']:.2f} s + findings): {rec['seconds']:7.2f} s, "
+              f"peak {rec['peak_mib']:8.0f} MiB (after load {rec['load_peak_mib']:.0f} MiB); "
+              f"{rec['findings']} findings; {ratio:.1f}x the naive merge"
+              + (f"; goal < {goal:g} s: {'OK' if rec['seconds'] < goal else 'MISSED'}" if goal else ""))
+        print(f"           findings per kind: {rec['counts']}")
+        if n >= 6_000_000:
+            print(f"           memory goal < 12 GiB: {'OK' if rec['peak_mib'] < 12 * 1024 else 'MISSED'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
