@@ -1,0 +1,75 @@
+"""Follow-up ledger figures: import, concurrent appends, derived item state. Prints figures; asserts nothing.
+
+    python benchmarks/bench_followup.py [--items 2000] [--processes 8] [--events 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from workbench.followup import Ledger, _workers
+
+
+def make_list(n: int, list_id: str) -> pd.DataFrame:
+    towns = ["城关镇", "蜀河镇", "吕河镇", "神河镇"]
+    cats = ["身份证号错误", "疑似辍学", "人员信息不一致", "应助未助", "在校生状况与学籍不一致"]
+    return pd.DataFrame({
+        "list_id": list_id, "seq": [str(i + 1) for i in range(n)], "town": [towns[i % 4] for i in range(n)],
+        "school_name": "测试学校", "name": [f"测试{i}" for i in range(n)],
+        "id_number": [f"{610928200000000000 + i * 7919:018d}" for i in range(n)],
+        "category": [cats[i % 5] for i in range(n)], "deadline": pd.Timestamp("2019-12-05"),
+        "issued_date": pd.Timestamp("2019-11-28"), "extra": [{"备注": ""}] * n,
+    })
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--items", type=int, default=2000)
+    ap.add_argument("--processes", type=int, default=8)
+    ap.add_argument("--events", type=int, default=200)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        db = str(Path(tmp) / "bench.sqlite")
+        ledger = Ledger(db)
+        t = time.perf_counter()
+        res = ledger.import_list(make_list(args.items, "第1批"), actor="bench")
+        t_import = time.perf_counter() - t
+        t = time.perf_counter()
+        ledger.import_list(make_list(args.items, "第1批"), actor="bench")
+        t_again = time.perf_counter() - t
+        t = time.perf_counter()
+        ledger.import_list(make_list(args.items + args.items // 2, "第2批"), actor="bench")
+        t_round2 = time.perf_counter() - t
+        keys = list(res["item_key"])
+        total = args.processes * args.events
+        t = time.perf_counter()
+        with mp.get_context("spawn").Pool(args.processes) as pool:
+            spans = pool.starmap(_workers.append_events_timed,
+                                 [(db, keys[i::args.processes], args.events, f"w{i}")
+                                  for i in range(args.processes)])
+        t_append = time.perf_counter() - t
+        t_span = max(e for _, _, e in spans) - min(s for _, s, _ in spans)
+        t = time.perf_counter()
+        items = ledger.items()
+        t_items = time.perf_counter() - t
+        n_events = len(ledger.events())
+        t = time.perf_counter()
+        ledger.export_response(Path(tmp) / "out.xlsx")
+        t_export = time.perf_counter() - t
+    print(f"import {args.items} items: {t_import:.2f} s ({args.items / t_import:.0f} items/s)")
+    print(f"import same list again (no-op): {t_again:.2f} s")
+    print(f"import round 2 ({args.items + args.items // 2} items, {args.items} repeats): {t_round2:.2f} s")
+    print(f"{args.processes} processes x {args.events} events: {t_append:.2f} s wall incl. process start "
+          f"; appends themselves {t_span:.2f} s ({total / t_span:.0f} events/s)")
+    print(f"items() over {len(items)} items / {n_events} events: {t_items:.2f} s")
+    print(f"export_response {len(items)} rows: {t_export:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
