@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .rules import load_yaml, settings
 
@@ -70,21 +72,36 @@ def cached(ws: Any, name: str, build: Callable[[], Any]) -> Any:
 
 
 def norm_name(values: pd.Series) -> pd.Series:
-    """Names for matching: the project's name normaliser when present, else NFKC fold and no whitespace."""
+    """Names for matching: the project's name normaliser (per distinct value) when present, else NFKC fold."""
+    s = pd.Series(values).astype("string")
     try:
         from .names import normalize
-
-        return pd.Series(normalize(values), index=values.index).astype("string")
-    except Exception:  # names module missing or failing: a local equivalent
-        return _fold(values)
+    except ImportError:
+        return _fold(s)
+    codes, uniques = pd.factorize(s)
+    u = pd.Series(normalize(pd.Series(uniques, dtype="string")), dtype="string").reset_index(drop=True)
+    u = u.str.replace(r"\s+", "", regex=True)
+    return pd.Series(u.array.take(codes, allow_fill=True), index=s.index, dtype="string")
 
 
 def _fold(values: pd.Series) -> pd.Series:
-    s = pd.Series(values, dtype="object").map(
-        lambda v: unicodedata.normalize("NFKC", v) if isinstance(v, str) else v
-    )
-    s = s.astype("string").str.replace(r"\s+", "", regex=True)
-    return s.mask(s == "", pd.NA)
+    """NFKC fold and remove whitespace; done once per distinct value (columns repeat a lot)."""
+    s = pd.Series(values).astype("string")
+    codes, uniques = pd.factorize(s)
+    u = pd.Series(uniques, dtype="string").str.normalize("NFKC").str.replace(r"\s+", "", regex=True)
+    u = u.mask(u == "", pd.NA)
+    return pd.Series(u.array.take(codes, allow_fill=True), index=s.index, dtype="string")
+
+
+def isin(values: pd.Series, members: Any) -> np.ndarray:
+    """Boolean array: values (text) found in members (any iterable of text); NA is never found. Uses Arrow."""
+    arr = pa.array(pd.Series(values).astype("string"), from_pandas=True).cast(pa.large_string())
+    if isinstance(members, pd.Series):
+        members = members.dropna().astype("string")
+    else:
+        members = pd.Series([m for m in members if isinstance(m, str)], dtype="string")
+    vs = pa.array(members, from_pandas=True).cast(pa.large_string())
+    return pc.fill_null(pc.is_in(arr, value_set=vs), False).to_numpy(zero_copy_only=False)
 
 
 def norm_school(values: pd.Series) -> pd.Series:
@@ -207,16 +224,17 @@ def match_keys(df: pd.DataFrame, students: pd.DataFrame, name_col: str, school_c
     a pair with the same name and teacher); else the row's own key (possibly NA)."""
     key = record_keys(df)
     has_pid = _col(df, "person_id").notna().to_numpy()
-    known = key.isin(set(students["student_key"].dropna())).fillna(False).to_numpy()
+    known = isin(key, students["student_key"])
     need = ~(has_pid | known)
     if not need.any() or df.empty:
         return key
+    rows = np.flatnonzero(need)
     sub = pd.DataFrame({
-        "row": np.flatnonzero(need),
-        "name_norm": norm_name(_col(df, name_col).astype("string")).to_numpy()[need],
+        "row": rows,
+        "name_norm": norm_name(_col(df, name_col).iloc[rows].astype("string")).to_numpy(),
     })
     if school_col is not None:
-        sub["school_norm"] = norm_school(_col(df, school_col).astype("string")).to_numpy()[need]
+        sub["school_norm"] = norm_school(_col(df, school_col).iloc[rows].astype("string")).to_numpy()
         cand = students[["student_key", "name_norm", "school_norm"]].drop_duplicates()
         cand = cand.dropna(subset=["name_norm", "school_norm"])
         uniq = cand.groupby(["name_norm", "school_norm"])["student_key"].agg(["first", "nunique"]).reset_index()
@@ -228,12 +246,13 @@ def match_keys(df: pd.DataFrame, students: pd.DataFrame, name_col: str, school_c
         key = out
     if extra is not None and len(extra):
         still = key.isna().to_numpy() | need
-        still &= ~key.isin(set(students["student_key"].dropna())).fillna(False).to_numpy()
+        still &= ~isin(key, students["student_key"])
         if still.any():
+            rows2 = np.flatnonzero(still)
             sub2 = pd.DataFrame({
-                "row": np.flatnonzero(still),
-                "name_norm": norm_name(_col(df, name_col).astype("string")).to_numpy()[still],
-                "teacher_norm": norm_name(_col(df, "teacher_name").astype("string")).to_numpy()[still],
+                "row": rows2,
+                "name_norm": norm_name(_col(df, name_col).iloc[rows2].astype("string")).to_numpy(),
+                "teacher_norm": norm_name(_col(df, "teacher_name").iloc[rows2].astype("string")).to_numpy(),
             })
             cand = extra[["student_key", "name_norm", "teacher_norm"]].dropna().drop_duplicates()
             uniq = cand.groupby(["name_norm", "teacher_norm"])["student_key"].agg(["first", "nunique"]).reset_index()
@@ -295,13 +314,13 @@ def memberships(ws: Any) -> pd.DataFrame:
             dt_ = _col(aid, "difficulty_type").astype("string").str.strip()
             has_type = (dt_.notna() & (dt_ != "")).fillna(False).to_numpy()
             poor |= set(record_keys(aid)[has_type].dropna())
-        flags["贫困"] = reg["student_key"].isin(poor).fillna(False)
+        flags["贫困"] = isin(reg["student_key"], poor)
         # 学困
         struggling = tables.get("struggling")
         weak: set[str] = set()
         if struggling is not None and len(struggling):
             weak = set(match_keys(struggling, reg, "name", "school_name").dropna())
-        flags["学困"] = reg["student_key"].isin(weak).fillna(False)
+        flags["学困"] = isin(reg["student_key"], weak)
 
         base = reg[["person_id", "id_number", "name", "school", "town", "stage", "grade", "class_name",
                     "student_key"]].copy()

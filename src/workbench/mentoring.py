@@ -18,7 +18,7 @@ import pandas as pd
 from . import terms_calendar
 from .findings import as_findings, combine, empty_findings
 from .groups import (
-    _col, cached, enrolled_registry, linked_tables, match_keys, memberships, mentoring_rules, norm_name,
+    _col, cached, enrolled_registry, isin, linked_tables, match_keys, memberships, mentoring_rules, norm_name,
     norm_school, record_keys,
 )
 from .rules import finding_kinds
@@ -59,10 +59,12 @@ def canonical_activity(values: pd.Series) -> pd.Series:
     """Map activity names through the aliases of rules/mentoring.yaml (after NFKC folding); unknown -> NA."""
     from .groups import _fold
 
-    folded = _fold(values.astype("string"))
-    table = {k: v for k, v in activity_aliases().items()}
-    table.update({_fold(pd.Series([k], dtype="string")).iloc[0]: v for k, v in activity_aliases().items()})
-    return folded.map(table).astype("string")
+    aliases = activity_aliases()
+    table = dict(zip(_fold(pd.Series(list(aliases), dtype="string")), aliases.values()))
+    table.update(aliases)
+    codes, uniques = pd.factorize(pd.Series(values).astype("string"))
+    mapped = _fold(pd.Series(uniques, dtype="string")).map(table).astype("string")
+    return pd.Series(mapped.array.take(codes, allow_fill=True), index=values.index, dtype="string")
 
 
 def _teacher_key(df: pd.DataFrame) -> pd.Series:
@@ -131,7 +133,7 @@ def pairs(ws: Any) -> pd.DataFrame:
     p["teacher_shape"] = p["teacher_shape"].astype("string")
     reg = enrolled_registry(ws)
     first_school = reg.drop_duplicates("student_key").set_index("student_key")["school"]
-    p["enrolled"] = p["student_key"].isin(set(reg["student_key"])).fillna(False).astype(bool)
+    p["enrolled"] = isin(p["student_key"], reg["student_key"])
     p["student_school"] = p["student_key"].map(first_school).astype("string")
     keep = ["school_name", "town", "teacher_name", "teacher_id_number", "teacher_school", "teacher_key",
             "student_name", "id_number", "person_id", "group_raw", "start_date", "end_date", "active",
@@ -213,7 +215,7 @@ expected AS (
 ),
 present AS (
     SELECT a.student_key, x.period, COUNT(*) AS n
-    FROM acts a JOIN periods x ON a.date >= x.period_start AND a.date <= x.period_end
+    FROM acts a JOIN periods x ON CAST(date_trunc('{unit}', a.date) AS TIMESTAMP) = x.period_start
     WHERE a.activity = ?
     GROUP BY a.student_key, x.period
 )
@@ -249,7 +251,8 @@ def coverage_grid(ws: Any) -> dict[str, pd.DataFrame]:
             for name, periods in specs:
                 rule = rules.get(name, {})
                 con.register("periods", periods[["period", "period_start", "period_end", "first_day"]])
-                grid = con.execute(GRID_SQL, [str(rule.get("activity"))]).df()
+                unit = "week" if name == "weekly" else "month"
+                grid = con.execute(GRID_SQL.replace("{unit}", unit), [str(rule.get("activity"))]).df()
                 con.unregister("periods")
                 grid["records"] = grid["records"].astype("int64")
                 grid["present"] = grid["records"] >= int(rule.get("min", 1))
@@ -272,12 +275,19 @@ def _finding_id(keys: pd.Series) -> pd.Series:
     return k.mask(k.str.startswith("nm:").fillna(False), pd.NA)
 
 
-def _teacher_text(p: pd.DataFrame) -> pd.Series:
-    """student_key -> '教师甲、教师乙' for active pairs."""
-    a = p[p["student_key"].notna()]
-    a = a.sort_values(["student_key", "teacher_name"], kind="stable")
-    return a.drop_duplicates(["student_key", "teacher_key"]).groupby("student_key")["teacher_name"].agg(
-        lambda s: "、".join(str(x) for x in s if pd.notna(x)))
+def _teacher_text(p: pd.DataFrame, keys: pd.Series) -> pd.Series:
+    """student_key -> '教师甲、教师乙' (teachers of the student's pairs), for the given keys only."""
+    a = p[isin(p["student_key"], keys.drop_duplicates()) & p["teacher_name"].notna().to_numpy()]
+    a = a.sort_values(["student_key", "teacher_name"], kind="stable").drop_duplicates(["student_key", "teacher_key"])
+    a = a.assign(n=a.groupby("student_key").cumcount())
+    wide = a.pivot(index="student_key", columns="n", values="teacher_name")
+    if wide.empty:
+        return pd.Series(dtype="string")
+    text = wide[0].astype("string")
+    for k in wide.columns[1:]:
+        more = wide[k].astype("string")
+        text = text.where(more.isna(), text + "、" + more)
+    return text
 
 
 def findings(ws: Any) -> pd.DataFrame:
@@ -319,7 +329,7 @@ def record_gaps(ws: Any, which: str = "weekly") -> pd.DataFrame:
     rule = mentoring_rules().get(which, {})
     m = memberships(ws).set_index("student_key")
     keys = gaps["student_key"]
-    teachers = keys.map(_teacher_text(_pairs_frame(ws))).fillna("")
+    teachers = keys.map(_teacher_text(_pairs_frame(ws), keys)).fillna("")
     start = gaps["period_start"]
     if which == "weekly":
         what = gaps["period"] + "（" + start.dt.strftime("%-m月%-d日") + "—" + gaps["period_end"].dt.strftime(
@@ -345,14 +355,13 @@ def pair_stale(ws: Any) -> pd.DataFrame:
     p = _pairs_frame(ws)
     p = p[p["active"]].copy()
     reg = enrolled_registry(ws)
-    enrolled = set(reg["student_key"])
-    schools = reg.dropna(subset=["school_norm"]).groupby("student_key")["school_norm"].agg(frozenset)
-    p["enrolled"] = p["student_key"].isin(enrolled).fillna(False).astype(bool)
-    same = pd.Series([
-        (t in s) if isinstance(s, frozenset) and pd.notna(t) else True
-        for t, s in zip(p["teacher_school_norm"], p["student_key"].map(schools))
-    ], index=p.index, dtype=bool) if len(p) else pd.Series([], dtype=bool)
-    p["same_school"] = same
+    p["enrolled"] = isin(p["student_key"], reg["student_key"])
+    known = reg.dropna(subset=["school_norm"])[["student_key", "school_norm"]].drop_duplicates()
+    hit = p[["pair_no", "student_key", "teacher_school_norm"]].merge(
+        known.rename(columns={"school_norm": "teacher_school_norm"}), on=["student_key", "teacher_school_norm"],
+        how="inner")["pair_no"]
+    comparable = isin(p["student_key"], known["student_key"]) & p["teacher_school_norm"].notna().to_numpy()
+    p["same_school"] = ~comparable | p["pair_no"].isin(hit).to_numpy()
     bad = p[~p["enrolled"] | ~p["same_school"]].copy()
     if bad.empty:
         return empty_findings()
