@@ -24,13 +24,15 @@ from workbench import id_cases, ids
 AS_OF = dt.date(2019, 11, 30)
 
 
-def _best(fn, repeat: int = 3) -> float:
-    times = []
+def _best(fn, repeat: int = 3) -> tuple[float, float]:
+    """(best wall seconds, best CPU seconds of this process) over `repeat` runs: the machine may be shared."""
+    walls, cpus = [], []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+        walls.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - c)
+    return min(walls), min(cpus)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,9 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  total                          {total:>9,}")
     print(f"  agreeing                       {agree:>9,}  ({agree / total:.3%})")
     print(f"  disagreeing                    {total - agree:>9,}")
-    print(f"    stdnum birth-year rule       {birth_year:>9,}  (code existed, not in the birth year: we accept)")
+    print(
+        f"    stdnum birth-year rule       {birth_year:>9,}  (code existed, not in the birth year: we accept)"
+    )
     by_rule = cmp[cmp["category"] == "workbench_stricter"].groupby("reason").size()
-    print(f"    workbench stricter rules     {stricter:>9,}  " + ", ".join(f"{k} {v:,}" for k, v in by_rule.items()))
+    print(
+        f"    workbench stricter rules     {stricter:>9,}  "
+        + ", ".join(f"{k} {v:,}" for k, v in by_rule.items())
+    )
     print(f"    other                        {other:>9,}")
     base = total - birth_year - stricter
     print(f"  agreement outside those rules  {agree / base if base else 1:.3%}  ({agree:,} of {base:,})")
@@ -78,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     clean_series = pd.Series(np.resize(valid.to_numpy(dtype=str), args.n), dtype=pd.StringDtype("pyarrow"))
     ids.check(mixed_list[:1000], as_of=AS_OF)  # warm-up (region table)
 
-    print(f"\nthroughput on {args.n:,} values (best of 3):")
+    print(
+        f"\nthroughput on {args.n:,} values (best of 3; CPU = this process's CPU time, for a shared machine):"
+    )
     rows = [
         ("normalize, mixed list (str/int/float/None)", lambda: ids.normalize(mixed_list)),
         ("check (normalize+check), mixed list", lambda: ids.check(mixed_list, as_of=AS_OF)),
@@ -87,12 +96,16 @@ def main(argv: list[str] | None = None) -> int:
     ]
     check_rates = []
     for label, fn in rows:
-        sec = _best(fn)
-        rate = args.n / sec
+        wall, cpu = _best(fn)
+        rate = args.n / wall
         if label.startswith("check"):
             check_rates.append(rate)
-        print(f"  {label:<48} {sec:7.3f} s  {rate:>12,.0f} IDs/s")
-    print(f"  goal >= 1,000,000 IDs/s for check: {'met' if min(check_rates) >= 1_000_000 else 'NOT met'}")
+        print(
+            f"  {label:<46} {wall:6.3f} s {rate:>11,.0f} IDs/s   CPU {cpu:6.3f} s {args.n / cpu:>11,.0f} IDs/s"
+        )
+    print(
+        f"  goal >= 1,000,000 IDs/s (wall) for every check row: {'met' if min(check_rates) >= 1e6 else 'NOT met'}"
+    )
     return 1 if other else 0
 
 

@@ -34,14 +34,27 @@ def test_standard_example_is_valid_female_born_1949():
 
 
 def test_check_char_of_standard_example_is_x():
-    assert ids.check_char(pd.Series(["11010519491231002", "1101051949123100", None])).tolist() == ["X", pd.NA, pd.NA]
+    assert ids.check_char(pd.Series(["11010519491231002", "1101051949123100", None])).tolist() == [
+        "X",
+        pd.NA,
+        pd.NA,
+    ]
 
 
 @pytest.mark.parametrize(
     "raw",
-    ["11010519491231002x", " 11010519491231002X ", "'11010519491231002X", "\t11010519491231002X",
-     "\t'11010519491231002X", "110105 19491231 002X", "\u300011010519491231002X\u3000",
-     "１１０１０５１９４９１２３１００２Ｘ", "１１０１０５１９４９１２３１００２ｘ", "11010519491231002X\u00a0"],
+    [
+        "11010519491231002x",
+        " 11010519491231002X ",
+        "'11010519491231002X",
+        "\t11010519491231002X",
+        "\t'11010519491231002X",
+        "110105 19491231 002X",
+        "\u300011010519491231002X\u3000",
+        "１１０１０５１９４９１２３１００２Ｘ",
+        "１１０１０５１９４９１２３１００２ｘ",
+        "11010519491231002X\u00a0",
+    ],
 )
 def test_decorated_forms_normalise_to_the_standard_example(raw):
     assert normalize_one(raw) == "11010519491231002X"
@@ -178,8 +191,13 @@ def test_output_is_aligned_with_the_input_index_and_typed():
 
 def test_accepts_numpy_arrays_lists_and_string_series():
     values = ["11010519491231002X", "110105194912310021"]
-    for v in (values, np.array(values), pd.Series(values, dtype="string"), pd.Series(values, dtype=object),
-              pd.Series(values, dtype=pd.StringDtype("pyarrow", na_value=np.nan))):
+    for v in (
+        values,
+        np.array(values),
+        pd.Series(values, dtype="string"),
+        pd.Series(values, dtype=object),
+        pd.Series(values, dtype=pd.StringDtype("pyarrow", na_value=np.nan)),
+    ):
         assert ids.check(v)["reason"].tolist() == ["ok", "bad_checksum"]
 
 
@@ -282,8 +300,13 @@ def test_property_fifteen_to_eighteen_round_trip(parts):
 
 
 @PROPS
-@given(valid_parts, st.lists(st.sampled_from([" ", "\t", "\u3000", "\u00a0"]), max_size=3),
-       st.booleans(), st.booleans(), st.booleans())
+@given(
+    valid_parts,
+    st.lists(st.sampled_from([" ", "\t", "\u3000", "\u00a0"]), max_size=3),
+    st.booleans(),
+    st.booleans(),
+    st.booleans(),
+)
 def test_property_full_width_and_whitespace_variants_normalise_alike(parts, spaces, full, lower, apostrophe):
     value = _compose(parts)
     v = value.lower() if lower else value

@@ -64,7 +64,9 @@ def test_pinyin_key_on_many_rows_repeats_per_distinct_name():
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.one_of(st.text(alphabet="张王李欧阳娜·・•. \u3000\tＡa", max_size=8), st.none()), max_size=10))
+@given(
+    st.lists(st.one_of(st.text(alphabet="张王李欧阳娜·・•. \u3000\tＡa", max_size=8), st.none()), max_size=10)
+)
 def test_property_normalize_is_idempotent(values):
     once = names.normalize(values)
     pd.testing.assert_series_equal(once, names.normalize(once))

@@ -75,7 +75,9 @@ def _matrix(values: pd.Series) -> np.ndarray:
 
 def _strings(m: np.ndarray) -> np.ndarray:
     width = m.shape[1]
-    return np.frombuffer(np.ascontiguousarray(m).tobytes(), dtype=f"S{width}").astype(f"U{width}").astype(object)
+    return (
+        np.frombuffer(np.ascontiguousarray(m).tobytes(), dtype=f"S{width}").astype(f"U{width}").astype(object)
+    )
 
 
 def _fix_check(m: np.ndarray) -> np.ndarray:
@@ -83,7 +85,9 @@ def _fix_check(m: np.ndarray) -> np.ndarray:
     return m
 
 
-def generate_cases(n: int = 100_000, seed: int = 20191130, as_of: _dt.date = _dt.date(2019, 11, 30)) -> pd.DataFrame:
+def generate_cases(
+    n: int = 100_000, seed: int = 20191130, as_of: _dt.date = _dt.date(2019, 11, 30)
+) -> pd.DataFrame:
     """n test values: columns `value` (object: str, int, float, None), `case` (see CASE_SHARES), `true_id`
     (the valid ID the value was made from; NA for values made up from nothing)."""
     rng = np.random.default_rng(seed)
@@ -101,7 +105,9 @@ def generate_cases(n: int = 100_000, seed: int = 20191130, as_of: _dt.date = _dt
     return out
 
 
-def _make(case: str, m: np.ndarray, rng: np.random.Generator, as_of: _dt.date) -> tuple[np.ndarray, np.ndarray]:
+def _make(
+    case: str, m: np.ndarray, rng: np.random.Generator, as_of: _dt.date
+) -> tuple[np.ndarray, np.ndarray]:
     """(values, the valid IDs they were made from; None where they were not made from one)."""
     k = len(m)
     rows = np.arange(k)
@@ -138,7 +144,9 @@ def _make(case: str, m: np.ndarray, rng: np.random.Generator, as_of: _dt.date) -
         m[feb29, 6:14] = np.frombuffer(b"20190229" * int(feb29.sum()), dtype=np.uint8).reshape(-1, 8)
         return _strings(_fix_check(m)), true
     if case == "date_bounds":
-        years = np.where(rng.random(k) < 0.5, rng.integers(1800, 1900, k), rng.integers(as_of.year + 1, 2100, k))
+        years = np.where(
+            rng.random(k) < 0.5, rng.integers(1800, 1900, k), rng.integers(as_of.year + 1, 2100, k)
+        )
         y = np.char.zfill(years.astype("U4"), 4).astype("S4")
         m[:, 6:10] = np.frombuffer(y.tobytes(), dtype=np.uint8).reshape(k, 4)
         return _strings(_fix_check(m)), true
@@ -162,7 +170,10 @@ def _make(case: str, m: np.ndarray, rng: np.random.Generator, as_of: _dt.date) -
         forms = ["'{}", " {} ", "\t{}", "{}\t", "\u3000{}\u3000", "{} ", "'{}  ", "{}\u00a0", "\t'{}"]
         pick = rng.integers(0, len(forms), k)
         inner = rng.random(k) < 0.25
-        out = [t[:6] + " " + t[6:14] + " " + t[14:] if i else forms[p].format(t) for p, t, i in zip(pick, true, inner)]
+        out = [
+            t[:6] + " " + t[6:14] + " " + t[14:] if i else forms[p].format(t)
+            for p, t, i in zip(pick, true, inner)
+        ]
         return np.array(out, dtype=object), true
     if case == "fifteen":
         old = _valid_matrix(rng, k, _dt.date(1999, 12, 31), lo_year=1900)
@@ -170,10 +181,14 @@ def _make(case: str, m: np.ndarray, rng: np.random.Generator, as_of: _dt.date) -
         return np.array([t[:6] + t[8:17] for t in true], dtype=object), true
     if case == "empty":
         forms = [None, np.nan, "", " ", "\t", "\u3000", pd.NA]
-        return np.array([forms[i] for i in rng.integers(0, len(forms), k)], dtype=object), np.full(k, None, object)
+        return np.array([forms[i] for i in rng.integers(0, len(forms), k)], dtype=object), np.full(
+            k, None, object
+        )
     if case == "wrong_length":
         cut = rng.integers(1, 21, k)
-        return np.array([t[:c] if c < 15 else t + "1" * (c - 14) for t, c in zip(true, cut)], dtype=object), true
+        return np.array(
+            [t[:c] if c < 15 else t + "1" * (c - 14) for t, c in zip(true, cut)], dtype=object
+        ), true
     if case == "letters":
         letters = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ-", dtype=np.uint8)
         pos = rng.integers(0, 17, k)
@@ -191,10 +206,15 @@ def _numeric(case: str, m: np.ndarray, text: np.ndarray) -> np.ndarray:
     if case == "float64":  # pandas read the text column as float64
         return np.array([float(t) for t in text], dtype=object)
     if case == "float_text":  # a float written back as text; half of them 15-digit old numbers
-        return np.array([str(float(t)) if i % 2 else str(float(t[:15])) for i, t in enumerate(text)], dtype=object)
+        return np.array(
+            [str(float(t)) if i % 2 else str(float(t[:15])) for i, t in enumerate(text)], dtype=object
+        )
     if case == "scientific":  # what Excel shows in a General cell
         return np.array(
-            [f"{t[0]}.{t[1:6]}E+17" if i % 2 else f"{t[0]}.{t[1:15].rstrip('0')}E+17" for i, t in enumerate(text)],
+            [
+                f"{t[0]}.{t[1:6]}E+17" if i % 2 else f"{t[0]}.{t[1:15].rstrip('0')}E+17"
+                for i, t in enumerate(text)
+            ],
             dtype=object,
         )
     if case == "zeros_text":  # the digits of an Excel float, kept as text
@@ -253,6 +273,7 @@ def compare_with_stdnum(values, as_of: _dt.date = _dt.date(2019, 11, 30)) -> pd.
         born = _dt.datetime.strptime(out["id_number"].iat[i][6:14], "%Y%m%d").date()
         bounds.iat[i] = born < _dt.date(1900, 1, 1) or born > as_of
     stricter |= bounds
-    out["category"] = np.select([agree, birth_year, stricter], ["agree", "birth_year_rule", "workbench_stricter"],
-                                default="other")
+    out["category"] = np.select(
+        [agree, birth_year, stricter], ["agree", "birth_year_rule", "workbench_stricter"], default="other"
+    )
     return out

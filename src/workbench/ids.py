@@ -38,13 +38,13 @@ import pyarrow.compute as pc
 __all__ = [
     "REASONS",
     "REASON_LABELS",
-    "normalize",
     "check",
-    "is_valid",
     "check_char",
     "compose",
-    "region_codes",
+    "is_valid",
+    "normalize",
     "region_birth_year_anomaly",
+    "region_codes",
 ]
 
 REASONS = (
@@ -172,7 +172,9 @@ def _fixed_strings(mat: np.ndarray) -> pa.StringArray:
     """uint8 matrix (n, w) of ASCII bytes -> pyarrow string array of n values, without a Python loop."""
     n, w = mat.shape
     offsets = np.arange(0, (n + 1) * w, w, dtype=np.int32)
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(mat).tobytes()))
+    return pa.StringArray.from_buffers(
+        n, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(mat).tobytes())
+    )
 
 
 def _check_bytes(d17: np.ndarray) -> np.ndarray:
@@ -189,7 +191,7 @@ def _replace(arr: pa.Array, rows: np.ndarray, new_values: pa.Array) -> pa.Array:
 # --------------------------------------------------------------------------------------------------- normalize
 def _clean(arr: pa.StringArray, flt: np.ndarray) -> tuple[pa.StringArray, np.ndarray]:
     """The clean-up of `normalize` on a string array; flt (went through a float) is updated."""
-    n = len(arr)
+    len(arr)
     # full-width digits / Ｘ / spaces -> ASCII, only where needed (NFKC is the slow part)
     nonascii = np.flatnonzero(~_np_mask(pc.string_is_ascii(arr)) & ~_np_mask(pc.is_null(arr)))
     if len(nonascii):
@@ -199,10 +201,7 @@ def _clean(arr: pa.StringArray, flt: np.ndarray) -> tuple[pa.StringArray, np.nda
     arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
 
     # numbers that went through a float: 6.10928E+17, 610928200801011.0 -> their integer digits, flagged
-    maybe = np.flatnonzero(
-        _np_mask(pc.match_substring(arr, ".")) | _np_mask(pc.match_substring(arr, "E", ignore_case=True))
-        | _np_mask(pc.match_substring(arr, "inf", ignore_case=True))
-    )
+    maybe = np.flatnonzero(_np_mask(pc.match_substring_regex(arr, r"[.eEnN]")))
     if len(maybe):
         sub = arr.take(pa.array(maybe))
         parts = pc.extract_regex(sub, _FLOAT_TEXT)

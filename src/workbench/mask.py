@@ -23,11 +23,11 @@ __all__ = [
     "NAME_COLUMNS",
     "PHONE_COLUMNS",
     "TEXT_COLUMNS",
+    "mask_frame",
     "mask_id",
     "mask_name",
     "mask_phone",
     "mask_text",
-    "mask_frame",
     "unmask_allowed",
 ]
 

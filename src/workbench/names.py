@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["MIDDLE_DOT", "normalize", "pinyin_key", "is_homophone"]
+__all__ = ["MIDDLE_DOT", "is_homophone", "normalize", "pinyin_key"]
 
 MIDDLE_DOT = "·"  # U+00B7, the form the registers use
 # variants of the middle dot seen in exports (after NFKC): katakana middle dot, bullets, operators, hyphenation point
