@@ -54,6 +54,9 @@ def test_check_char_of_standard_example_is_x():
         "１１０１０５１９４９１２３１００２Ｘ",
         "１１０１０５１９４９１２３１００２ｘ",
         "11010519491231002X\u00a0",
+        '="11010519491231002X"',
+        '"11010519491231002X"',
+        "\u200b11010519491231002X",
     ],
 )
 def test_decorated_forms_normalise_to_the_standard_example(raw):

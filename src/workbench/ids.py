@@ -197,6 +197,10 @@ def _clean(arr: pa.StringArray, flt: np.ndarray) -> tuple[pa.StringArray, np.nda
     if len(nonascii):
         arr = _replace(arr, nonascii, pc.utf8_normalize(arr.take(pa.array(nonascii)), form="NFKC"))
     arr = pc.replace_substring_regex(arr, _JUNK, "")
+    quoted = np.flatnonzero(_np_mask(pc.match_substring(arr, '"')))
+    if len(quoted):  # ="610928…" (the CSV way to force text) or "610928…"
+        sub = pc.replace_substring_regex(arr.take(pa.array(quoted)), r'^=?"([^"]*)"$', r"\1")
+        arr = _replace(arr, quoted, pc.replace_substring_regex(sub, r"^'+", ""))
     arr = pc.replace_substring(arr, "x", "X")
     arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
 
@@ -276,8 +280,8 @@ def _series(arr: pa.Array, index: pd.Index) -> pd.Series:
 
 
 def normalize(values) -> pd.Series:
-    """Normalised ID column (pandas string, NA when empty): spaces, tabs, a leading apostrophe and full-width
-    forms removed, x -> X, 15 digits upgraded to 18; a number that went through a float is shown as its
+    """Normalised ID column (pandas string, NA when empty): spaces, tabs, a leading apostrophe, ="…" quoting and
+    full-width forms removed, x -> X, 15 digits upgraded to 18; a number that went through a float is shown as its
     integer digits (6.10928E+17 -> 610928000000000000), never repaired."""
     index, arr, _ = _normalize_arrow(values)
     return _series(arr, index)
