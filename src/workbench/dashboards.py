@@ -41,7 +41,9 @@ COLUMN_LABELS: dict[str, str] = {
     "seq": "序号", "list_id": "批次", "round": "轮次", "actor": "操作人", "at": "时间",
 }
 
-MASKED_COLUMNS = ("id_number", "suggested_id", "teacher_id_number", "name", "student_name")
+# Person columns the analyses add beyond the ones `workbench.mask` knows.
+EXTRA_ID_COLUMNS = ("person_id", "pid", "student_key")
+EXTRA_NAME_COLUMNS = ("local_name", "teacher")
 
 
 class DashboardError(Exception):
@@ -72,9 +74,9 @@ def data_dir(default: str | os.PathLike[str]) -> Path:
 
 def unmask_allowed() -> bool:
     """Whether the settings allow showing full IDs and names (mask.allow_unmask)."""
-    from .rules import settings
+    from . import mask
 
-    return bool(settings().get("mask", {}).get("allow_unmask", False))
+    return bool(mask.unmask_allowed())
 
 
 # ---------------------------------------------------------------- errors
@@ -183,7 +185,7 @@ def load_workspace(folder: str | os.PathLike[str], as_of: Any = None, progress: 
     if progress is not None:
         progress.step(f"正在读取 {path.name} 中的导出文件…")
     as_of_date = pd.Timestamp(as_of).date() if as_of else None
-    ws = workspace.load_folder(path, as_of=as_of_date)
+    ws = workspace.load_folder(path, as_of=as_of_date, progress=False)
     if progress is not None:
         progress.step("读取完成")
     return ws
@@ -219,6 +221,12 @@ def followup_ledger(ws: Any, folder: str | os.PathLike[str]):
     suspects = ws.tables.get("suspects") if hasattr(ws, "tables") else None
     if url is not None and is_synthetic(folder) and suspects is not None and len(suspects) and \
             not len(ledger.lists()):
+        try:  # the triage's likely cause and suggestion travel with each item into the ledger
+            from .followup import triage_list
+
+            suspects = triage_list(suspects, ws)
+        except Exception:  # noqa: BLE001 - the list itself is enough to follow up
+            log.debug("triage failed; importing the raw list", exc_info=True)
         if "list_id" in suspects.columns and suspects["list_id"].notna().any():
             issued = suspects.groupby("list_id")["issued_date"].min() if "issued_date" in suspects.columns \
                 else suspects.groupby("list_id").size()
@@ -234,12 +242,16 @@ def followup_ledger(ws: Any, folder: str | os.PathLike[str]):
 
 
 def masked(frame: pd.DataFrame, unmask: bool = False) -> pd.DataFrame:
-    """The frame with IDs and names masked (610928********123X, 张*), unless unmasking is asked for and allowed."""
-    if unmask and unmask_allowed():
-        return frame
+    """The frame with IDs and names masked (610928********123X, 张*) by `workbench.mask`, unless unmasking is
+    asked for and the settings allow it. Also masks the person keys and names the analyses add."""
     from . import mask
 
-    return mask.mask_frame(frame)
+    if unmask and mask.unmask_allowed():
+        return frame
+    cols = set(frame.columns)
+    ids = [c for c in (*mask.ID_COLUMNS, *EXTRA_ID_COLUMNS) if c in cols]
+    names = [c for c in (*mask.NAME_COLUMNS, *EXTRA_NAME_COLUMNS) if c in cols]
+    return mask.mask_frame(frame, id_columns=ids, name_columns=names)
 
 
 def labelled(frame: pd.DataFrame, labels: Mapping[str, str] | None = None) -> pd.DataFrame:
@@ -375,7 +387,7 @@ def grade_options(frame: pd.DataFrame) -> list[tuple[str, Any]]:
     pairs = frame[["stage", "grade"]].dropna().drop_duplicates()
     pairs = sorted(((str(s), int(g)) for s, g in pairs.itertuples(index=False)),
                    key=lambda p: (order.get(p[0], 99), p[1]))
-    return [(ALL, None)] + [(f"{s}{g}年级", (s, g)) for s, g in pairs]
+    return [(ALL, ALL)] + [(f"{s}{g}年级", (s, g)) for s, g in pairs]
 
 
 class GroupFilter:
@@ -395,7 +407,7 @@ class GroupFilter:
         self.town = w.Dropdown(options=options(students["town"]), value=ALL, description="乡镇")
         self.school = w.Dropdown(options=options(students["school"]), value=ALL, description="学校",
                                  layout=w.Layout(width="360px"))
-        self.grade = w.Dropdown(options=grade_options(students), value=None, description="年级")
+        self.grade = w.Dropdown(options=grade_options(students), value=ALL, description="年级")
         self._callbacks: list[Callable[[Any], None]] = []
         self._holding = False
         self.town.observe(self._town_changed, names="value")
@@ -430,7 +442,7 @@ class GroupFilter:
         return [g for g, box in self.group_boxes.items() if box.value]
 
     def value(self) -> dict[str, Any]:
-        stage, grade = self.grade.value if self.grade.value else (None, None)
+        stage, grade = (None, None) if self.grade.value == ALL else self.grade.value
         return {"groups": self.selected_groups, "mode": self.mode.value,
                 "town": None if self.town.value == ALL else self.town.value,
                 "school": None if self.school.value == ALL else self.school.value,
