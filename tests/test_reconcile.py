@@ -241,11 +241,26 @@ def score_against_key(found: pd.DataFrame, answer: pd.DataFrame) -> dict[str, tu
     return out
 
 
+def is_typo(bad: str, true: str) -> bool:
+    """One wrong character, two adjacent characters swapped, or the 15-digit prefix of an Excel-mangled ID."""
+    if len(bad) != 18 or len(true) != 18:
+        return False
+    diff = [i for i in range(18) if bad[i] != true[i]]
+    if len(diff) == 1:
+        return True
+    if len(diff) == 2 and diff[1] == diff[0] + 1:
+        i = diff[0]
+        return bad[i] == true[i + 1] and bad[i + 1] == true[i]
+    return bad.endswith("000") and bad[:15] == true[:15]
+
+
 def suggestion_hit_rate(found: pd.DataFrame, answer: pd.DataFrame) -> tuple[int, int]:
-    typos = answer[(answer["kind"].isin(["id_invalid", "id_precision_lost"])) & (answer["true_id"] != "")]
-    sugg = found.set_index(["kind", "id_number"])["suggested_id"]
-    hits = sum(sugg.get((k, i), None) == t for k, i, t in typos[["kind", "id_number", "true_id"]].to_numpy())
-    return hits, len(typos)
+    """(right first suggestions, injected ID typos): the suggested ID of the finding on a typo'd ID is the real one."""
+    typos = answer[answer["kind"].isin(["id_invalid", "id_precision_lost"]) & answer["true_id"].ne("")]
+    typos = typos[[is_typo(b, t) for b, t in zip(typos["id_number"], typos["true_id"])]]
+    sugg = found.drop_duplicates(["kind", "id_number"]).set_index(["kind", "id_number"])["suggested_id"]
+    hits = sum(str(sugg.get((k, i), "")) == t for k, i, t in typos[["kind", "id_number", "true_id"]].to_numpy())
+    return int(hits), len(typos)
 
 
 def test_sample_county_matches_answer_key():
