@@ -8,6 +8,7 @@ then damaged the ways real exports damage them (typos, transpositions, Excel flo
 from __future__ import annotations
 
 import datetime as _dt
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -44,28 +45,38 @@ _FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
 def _valid_matrix(rng: np.random.Generator, n: int, as_of: _dt.date, lo_year: int = 1930) -> np.ndarray:
     """(n, 18) uint8 matrix of valid IDs: half Shaanxi codes, half any code that ever existed; about 90 % use a
     code in force in the birth year, the rest any code (python-stdnum's birth-year rule rejects some of those)."""
-    known, start, end = ids._region_data()
-    codes = np.flatnonzero(known)
+    codes, alive = _codes_in_force()
+    shaanxi_code = codes // 10000 == 61
     first = pd.Timestamp(f"{lo_year}-01-01")
     span = (pd.Timestamp(as_of) - first).days
     dates = first + pd.to_timedelta(rng.integers(0, span + 1, n), unit="D")
     years = dates.year.to_numpy()
+    # a code per row, uniform within its pool: Shaanxi or anywhere, in force in the birth year or any year
     region = np.empty(n, dtype=np.int64)
     shaanxi = rng.random(n) < 0.5
     in_force = rng.random(n) < 0.9
     for year in np.unique(years):  # a loop over the few distinct birth years
-        alive = codes[((start[codes] <= year) & (year <= end[codes])).any(axis=1)]
-        pools = {
-            (True, True): alive[alive // 10000 == 61],
-            (False, True): alive,
-            (True, False): codes[codes // 10000 == 61],
-            (False, False): codes,
-        }
-        for (sx, inf), pool in pools.items():
-            sel = (years == year) & (shaanxi == sx) & (in_force == inf)
-            if sel.any():
-                region[sel] = rng.choice(pool, int(sel.sum()))
+        in_year = alive[min(max(year, _FIRST_YEAR), _LAST_YEAR) - _FIRST_YEAR]
+        for sx in (True, False):
+            for inf in (True, False):
+                sel = (years == year) & (shaanxi == sx) & (in_force == inf)
+                if sel.any():
+                    ok = (shaanxi_code if sx else np.ones(len(codes), bool)) & (in_year if inf else True)
+                    region[sel] = rng.choice(codes[ok], int(sel.sum()))
     return _matrix(ids.compose(region, dates, rng.integers(0, 1000, n)))
+
+
+_FIRST_YEAR, _LAST_YEAR = 1800, 2100
+
+
+@cache
+def _codes_in_force() -> tuple[np.ndarray, np.ndarray]:
+    """(codes, alive[year - 1800, code index]): which address codes were in force in each year 1800-2100."""
+    known, start, end = ids._region_data()
+    codes = np.flatnonzero(known)
+    years = np.arange(_FIRST_YEAR, _LAST_YEAR + 1)[:, None, None]
+    alive = ((start[codes][None] <= years) & (years <= end[codes][None])).any(axis=2)
+    return codes, alive
 
 
 def _matrix(values: pd.Series) -> np.ndarray:
