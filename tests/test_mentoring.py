@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -234,3 +235,61 @@ def test_timeline_lists_pairs_records_gaps_and_groups():
     assert t["event"].tolist() == ["五类特殊群体", "结对", "家访", "周帮扶记录缺失"]
     assert t["detail"].iloc[0].startswith("留守") and t["date"].iloc[1] == pd.Timestamp("2019-11-12")
     assert mentoring.timeline(ws, E).empty
+
+
+# ------------------------------------------------------------------------------------------------ answer key
+
+MENTORING_KINDS = ["mentor_missing", "weekly_record_gap", "home_visit_gap", "pair_stale"]
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "data" / "samples"
+
+
+def _grain(frame: pd.DataFrame) -> set[tuple]:
+    cols = ["kind", "id_number", "item", "period"]
+    f = frame.reindex(columns=cols).astype("string").fillna("")
+    return set(map(tuple, f.to_numpy().tolist()))
+
+
+def _compare(found: pd.DataFrame, key: pd.DataFrame) -> None:
+    """100 % precision and recall per kind on (kind, id_number, item, period)."""
+    for kind in MENTORING_KINDS:
+        want = _grain(key[key["kind"] == kind])
+        got = _grain(found[found["kind"] == kind])
+        assert want, f"answer key has no {kind}"
+        assert got == want, (f"{kind}: missed {sorted(want - got)[:5]} ({len(want - got)}), "
+                             f"extra {sorted(got - want)[:5]} ({len(got - want)})")
+
+
+def _answer_key(folder: Path) -> pd.DataFrame:
+    return pd.read_csv(folder / "answer_key.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+
+
+def test_sample_county_matches_answer_key():
+    if not (SAMPLES / "answer_key.csv").exists():
+        pytest.skip("data/samples 尚无样例县（样例生成器 workbench.samples 未提交 answer_key.csv）")
+    from workbench.workspace import load_folder
+
+    ws = load_folder(SAMPLES, progress=False)
+    _compare(mentoring.findings(ws), _answer_key(SAMPLES))
+
+
+@pytest.fixture(scope="module")
+def county_60k(tmp_path_factory):
+    try:
+        from workbench.samples import generate
+        from workbench.workspace import load_parquet_folder
+    except ImportError as exc:
+        pytest.skip(f"样例生成器或 parquet 载入尚不可用：{exc}")
+    out = tmp_path_factory.mktemp("county60k")
+    generate(out, students=60000, seed=1, fmt="parquet")
+    return load_parquet_folder(out), _answer_key(out)
+
+
+@pytest.mark.slow
+def test_generated_60k_county_matches_answer_key(county_60k):
+    ws, key = county_60k
+    _compare(mentoring.findings(ws), key)
+    # coverage agrees with the findings: every missing cell is one gap finding
+    grid = mentoring.coverage_grid(ws)
+    assert int((~grid["weekly"]["present"]).sum()) == int((key["kind"] == "weekly_record_gap").sum())
+    assert len(grid["weekly"]) > 100_000 and len(ws.tables["activities"]) >= 500_000
