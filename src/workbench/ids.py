@@ -294,8 +294,8 @@ def _as_of_int(as_of) -> int:
 
 
 def _horner(t: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """The number written by digit rows lo..hi-1 of a (18, k) int32 digit matrix."""
-    out = t[lo].copy()
+    """The number (int32) written by digit rows lo..hi-1 of an (18, k) digit matrix."""
+    out = t[lo].astype(np.int32)
     for j in range(lo + 1, hi):
         out *= 10
         out += t[j]
@@ -306,15 +306,15 @@ def _fields(m: np.ndarray) -> dict[str, np.ndarray]:
     """Parts of (k, 18) uint8 ID matrices: chars17 (first 17 are digits), chars_ok, check_ok, region, y/m/d.
 
     Works on the transposed digit matrix so that every step is a contiguous numpy vector operation."""
-    t8 = np.ascontiguousarray((m - 48).T)  # uint8: non-digits wrap to values >= 10
-    chars17 = t8[:17].max(axis=0) < 10
+    t = np.ascontiguousarray((m - 48).T)  # uint8: non-digits wrap to values >= 10
+    chars17 = t[:17].max(axis=0) < 10
     last = m[:, 17]
-    last_digit = t8[17] < 10
-    t = t8.astype(np.int32)
-    t[:, ~chars17] = 0  # keep the arithmetic in range for rows that fail anyway
-    total = np.zeros(len(m), dtype=np.int32)
+    last_digit = t[17] < 10
+    if not chars17.all():
+        t[:, ~chars17] = 0  # keep the arithmetic in range for rows that fail anyway
+    total = np.zeros(len(m), dtype=np.int16)  # at most 9 * 100
     for j, w in enumerate(WEIGHTS):
-        total += t[j] * int(w)
+        total += t[j] * np.int16(w)
     return {
         "last_digit": last_digit,
         "chars17": chars17,
@@ -330,7 +330,7 @@ def _fields(m: np.ndarray) -> dict[str, np.ndarray]:
 
 def _date_ok(year: np.ndarray, month: np.ndarray, day: np.ndarray, as_of_int: int) -> np.ndarray:
     """A real calendar date within [1900-01-01, as_of]."""
-    year, month, day = (np.asarray(a, dtype=np.int64) for a in (year, month, day))
+    year, month, day = (np.asarray(a, dtype=np.int32) for a in (year, month, day))
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     month_ok = (month >= 1) & (month <= 12)
     dim = _DAYS_IN_MONTH[np.where(month_ok, month, 0)] + ((month == 2) & leap)
@@ -340,13 +340,13 @@ def _date_ok(year: np.ndarray, month: np.ndarray, day: np.ndarray, as_of_int: in
 
 def _epoch_days(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
     """Days since 1970-01-01 of valid Gregorian dates (H. Hinnant's days_from_civil), vectorised."""
-    year, month, day = (np.asarray(a, dtype=np.int64) for a in (year, month, day))
+    year, month, day = (np.asarray(a, dtype=np.int32) for a in (year, month, day))
     y = year - (month <= 2)
     era = y // 400
     yoe = y - era * 400
     doy = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
     doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
+    return (era * 146097 + doe - 719468).astype(np.int64)
 
 
 def check(values, as_of=None) -> pd.DataFrame:
