@@ -12,6 +12,8 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = ["parse_dates", "parse_year_month", "EXCEL_EPOCH", "SERIAL_MIN", "SERIAL_MAX"]
 
@@ -20,16 +22,6 @@ SERIAL_MIN = 3000   # 1908-03-18: smaller numbers (e.g. a bare year 2019) are no
 SERIAL_MAX = 73050  # 2099-12-31
 
 _FULLWIDTH = str.maketrans("０１２３４５６７８９／－．：　", "0123456789/-.: ")
-
-# named groups: y, m, d (d optional -> year-month)
-_PATTERNS = [
-    r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})$",
-    r"^(?P<y>\d{4})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*日?(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$",
-    r"^(?P<y>\d{4})(?P<m>\d{2})$",
-    r"^(?P<y>\d{4})\s*[-/.年]\s*(?P<m>\d{1,2})\s*月?$",
-]
-_SERIAL = r"^(?P<serial>\d{4,5}(?:\.\d+)?)$"
-
 
 def _as_series(values: Iterable | pd.Series) -> pd.Series:
     if isinstance(values, pd.Series):
@@ -65,39 +57,69 @@ def _parse_unique(uniq: pd.Series) -> tuple[pd.Series, pd.Series]:
     return out, ym
 
 
+_DATE_RE = (
+    r"^(?P<y>\d{4})(?:(?P<m1>\d{2})(?P<d1>\d{2})?"
+    r"|\s*[-/.年]\s*(?P<m2>\d{1,2})\s*(?:[-/.月]\s*(?P<d2>\d{1,2})\s*日?(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?|月)?)$"
+)
+_SERIAL_RE = r"^\d{4,5}(?:\.\d+)?$"
+_DIM = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
+def _digits(parts, name: str) -> np.ndarray:
+    """A captured group as int64 (0 when the group is empty)."""
+    g = pc.struct_field(parts, name)
+    g = pc.if_else(pc.equal(g, ""), "0", g)
+    return pc.cast(pc.fill_null(g, "0"), pa.int64()).to_numpy(zero_copy_only=False)
+
+
+def _present(parts, name: str) -> np.ndarray:
+    g = pc.struct_field(parts, name)
+    return pc.fill_null(pc.greater(pc.binary_length(g), 0), False).to_numpy(zero_copy_only=False)
+
+
 def _parse_text(text: pd.Series) -> tuple[pd.Series, pd.Series]:
-    t = text.str.translate(_FULLWIDTH).str.strip().str.lstrip("'")
-    # fastexcel renders datetime cells as "2008-01-01 00:00:00": handled by the second pattern
-    result = pd.Series(pd.NaT, index=t.index, dtype="datetime64[ns]")
-    ym = pd.Series(False, index=t.index)
-    todo = pd.Series(True, index=t.index)
-    for i, pat in enumerate(_PATTERNS):
-        if not todo.any():
-            break
-        m = t[todo].str.extract(pat)
-        hit = m["y"].notna()
-        if not hit.any():
-            continue
-        m = m[hit]
-        day = m["d"] if "d" in m else pd.Series("1", index=m.index)
-        ts = pd.to_datetime(
-            pd.DataFrame({"year": m["y"].astype(int), "month": m["m"].astype(int), "day": day.astype(int)}),
-            errors="coerce",
-        )
-        ok = ts.notna()
-        result[ts.index[ok]] = ts[ok].astype("datetime64[ns]")
-        todo[ts.index] = False  # matched the shape: a bad month/day is NaT, not retried as another format
-        if "d" not in m:
-            ym[ts.index[ok]] = True
-    if todo.any():
-        s = t[todo].str.extract(_SERIAL)["serial"].dropna()
-        if not s.empty:
-            num = s.astype(float)
-            num = num[(num >= SERIAL_MIN) & (num <= SERIAL_MAX)]
-            result[num.index] = (EXCEL_EPOCH + pd.to_timedelta(np.floor(num.to_numpy()), unit="D")).astype(
+    """Vectorised (pyarrow regex + numpy) parse of text dates."""
+    arr = pa.array(text.tolist(), type=pa.string())
+    nonascii = np.flatnonzero(~pc.fill_null(pc.string_is_ascii(arr), True).to_numpy(zero_copy_only=False))
+    if len(nonascii):
+        vals = arr.to_pylist()
+        for i in nonascii:
+            vals[i] = vals[i].translate(_FULLWIDTH)
+        arr = pa.array(vals, type=pa.string())
+    arr = pc.utf8_trim(arr, characters=" '\t")
+    n = len(arr)
+    result = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+    ym = np.zeros(n, dtype=bool)
+    parts = pc.extract_regex(arr, _DATE_RE)
+    hit = pc.fill_null(pc.is_valid(parts), False).to_numpy(zero_copy_only=False)
+    if hit.any():
+        y = _digits(parts, "y")
+        m = np.where(_present(parts, "m1"), _digits(parts, "m1"), _digits(parts, "m2"))
+        d = np.where(_present(parts, "d1"), _digits(parts, "d1"), _digits(parts, "d2"))
+        no_day = hit & ~_present(parts, "d1") & ~_present(parts, "d2")
+        d = np.where(no_day, 1, d)
+        leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+        month_ok = (m >= 1) & (m <= 12)
+        dim = _DIM[np.where(month_ok, m, 0)] + ((m == 2) & leap)
+        ok = hit & month_ok & (d >= 1) & (d <= dim) & (y >= 1800) & (y <= 2200)
+        if ok.any():
+            days = (
+                (y[ok] - 1970).astype("datetime64[Y]").astype("datetime64[M]") + (m[ok] - 1)
+            ).astype("datetime64[D]") + (d[ok] - 1)
+            result[ok] = days.astype("datetime64[ns]")
+            ym[ok] = no_day[ok]
+    rest = ~hit
+    if rest.any():
+        serial = pc.fill_null(pc.match_substring_regex(arr, _SERIAL_RE), False).to_numpy(zero_copy_only=False)
+        serial &= rest
+        if serial.any():
+            num = pc.cast(arr.filter(pa.array(serial)), pa.float64()).to_numpy(zero_copy_only=False)
+            good = (num >= SERIAL_MIN) & (num <= SERIAL_MAX)
+            pos = np.flatnonzero(serial)[good]
+            result[pos] = (np.datetime64("1899-12-30") + np.floor(num[good]).astype("timedelta64[D]")).astype(
                 "datetime64[ns]"
             )
-    return result, ym
+    return pd.Series(result, index=text.index), pd.Series(ym, index=text.index)
 
 
 def _parse(values) -> tuple[pd.Series, pd.Series]:
@@ -107,12 +129,12 @@ def _parse(values) -> tuple[pd.Series, pd.Series]:
         return d.dt.normalize().astype("datetime64[ns]"), pd.Series(False, index=s.index)
     if isinstance(s.dtype, pd.StringDtype) or (s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty")):
         key = s.astype("string").str.strip()
-        key = key.where(key != "", pd.NA).astype(object).where(key.notna() & (key != ""), None)
+        key = key.mask(key == "")
     else:
         obj = s.astype(object).where(s.notna(), None)
         key = obj.map(lambda v: v if v is None or not isinstance(v, str) else (v.strip() or None))
     codes, uniques = pd.factorize(key, use_na_sentinel=True)
-    uniq = pd.Series(uniques, dtype=object)
+    uniq = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
     parsed, ym = _parse_unique(uniq)
     codes = np.asarray(codes)
     valid = codes >= 0
@@ -135,6 +157,9 @@ def parse_dates_flagged(values) -> tuple[pd.Series, pd.Series]:
 
 def parse_year_month(values) -> pd.Series:
     """Parse year-months (入学年月: 201909, 2019-09, 2019年9月, or a full date) -> `YYYY-MM` text (string dtype)."""
-    d = parse_dates(values)
-    out = d.dt.strftime("%Y-%m")
-    return out.astype("string").where(d.notna(), pd.NA)
+    s = _as_series(values)
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    d = parse_dates(pd.Series(np.asarray(uniques, dtype=object), dtype=object))
+    text = pd.array([None if pd.isna(x) else f"{x.year:04d}-{x.month:02d}" for x in d] + [None], dtype="string")
+    codes = np.where(codes < 0, len(d), codes)
+    return pd.Series(text.take(codes), index=s.index)

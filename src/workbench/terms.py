@@ -203,7 +203,7 @@ def _label_to_stage_grade(label: str, sy: int | None) -> tuple[object, object]:
 
 def _map_unique(values, func) -> pd.DataFrame:
     s = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
-    codes, uniques = pd.factorize(s.astype(object), use_na_sentinel=True)
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
     pairs = [func(u) for u in uniques]  # a loop over the few distinct labels, not over rows
     stage_u = np.array([p[0] for p in pairs] + [pd.NA], dtype=object)
     grade_u = np.array([p[1] for p in pairs] + [pd.NA], dtype=object)

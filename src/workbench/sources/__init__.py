@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .. import ids as _ids
 from ..dates import parse_dates, parse_year_month
@@ -85,8 +87,11 @@ class SheetResult:
     warnings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REJECT_COLUMNS))
 
 
+_EMPTY_REJECTS = pd.DataFrame({c: pd.Series(dtype="Int64" if c == "row" else "string") for c in REJECT_COLUMNS})
+
+
 def _empty_rejects() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="Int64" if c == "row" else "string") for c in REJECT_COLUMNS})
+    return _EMPTY_REJECTS.copy()
 
 
 def _report(file: str, sheet: str, system: str | None, message: str, **kw) -> dict:
@@ -275,8 +280,7 @@ def _build_frame(spec: SystemSpec, data: pd.DataFrame, rows: np.ndarray, header:
     idx = pd.RangeIndex(n)
     raw: dict[str, pd.Series] = {}
     for j, col in mapping.items():
-        s = data[j]
-        raw[col] = pd.Series(s.to_numpy(), index=idx, dtype=s.dtype)
+        raw[col] = data[j].reset_index(drop=True)
     rej_rows: dict[int, tuple[str, str, str]] = {}   # position -> (column header, value, reason)
     warn: list[tuple[int, str, str, str]] = []
     col_header = {col: header.texts[j] or col for j, col in mapping.items()}
@@ -296,7 +300,7 @@ def _build_frame(spec: SystemSpec, data: pd.DataFrame, rows: np.ndarray, header:
     first_cols = sorted(data.columns)[:6]
     for j in first_cols:
         s = data[j]
-        hit = s.str.replace(r"\s", "", regex=True).str.match(_TOTAL.pattern).fillna(False).to_numpy(dtype=bool)
+        hit = _np_bool(pc.match_substring_regex(_arr(s), r"^\s*(合\s*计|小\s*计|总\s*计|共\s*计|总合计)"))
         for p in np.flatnonzero(hit):
             if int(p) not in rej_rows:
                 h = header.texts[j] if j < len(header.texts) and header.texts[j] else f"第{j + 1}列"
@@ -414,25 +418,42 @@ def _flag(bad: np.ndarray, col: str, s: pd.Series, spec: SystemSpec, rej_rows: d
 _ID_TEXT = re.compile(r'^="?(.*?)"?$')
 
 
+def _arr(s: pd.Series) -> pa.Array:
+    """The pyarrow string array behind a string Series (converted when needed)."""
+    a = s.array
+    if isinstance(a, pd.arrays.ArrowStringArray) or isinstance(s.dtype, pd.ArrowDtype):
+        arr = a._pa_array
+    else:
+        arr = pa.array(s.astype(object).where(s.notna(), None).to_numpy(dtype=object), type=pa.string(),
+                       from_pandas=True)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return arr if pa.types.is_string(arr.type) else arr.cast(pa.string())
+
+
+def _np_bool(arr) -> np.ndarray:
+    return pc.fill_null(arr, False).to_numpy(zero_copy_only=False).astype(bool)
+
+
 def _clean_id_text(s: pd.Series) -> pd.Series:
-    """ID-like text columns (学籍号, 户编号 …): no apostrophe / ="…" wrapper / inner spaces, full width folded."""
-    s = s.astype("string")
-    if s.isna().all():
-        return s
-
-    def one(v: str):
-        t = normalize_value(v).lstrip("'`")
-        m = _ID_TEXT.match(t)
-        if m and t.startswith("="):
-            t = m.group(1)
-        return re.sub(r"\s+", "", t) or None
-
-    return map_unique(s, one, "string")
+    """ID-like text columns (学籍号, 户编号 …): no apostrophe / ="…" wrapper / spaces, full width folded."""
+    arr = _arr(s)
+    nonascii = np.flatnonzero(~_np_bool(pc.string_is_ascii(arr)) & _np_bool(pc.is_valid(arr)))
+    if len(nonascii):
+        fixed = pc.utf8_normalize(arr.take(pa.array(nonascii)), form="NFKC")
+        full = arr.to_pylist()
+        for i, v in zip(nonascii, fixed.to_pylist()):
+            full[i] = v
+        arr = pa.array(full, type=pa.string())
+    arr = pc.replace_substring_regex(arr, r'^=?"(.*)"$', r"\1")
+    arr = pc.replace_substring_regex(arr, r"^['`‘’]+|\s+", "")
+    arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+    return pd.Series(pd.arrays.ArrowStringArray(arr), index=s.index, copy=False)
 
 
 def _check_ids(frame: pd.DataFrame, system: str, numeric_cells: bool) -> None:
-    vals = frame["id_number"].astype("string")
-    vals = vals.str.replace(r'^="?|"$', "", regex=True)
+    arr = pc.replace_substring_regex(_arr(frame["id_number"]), r'^=?"(.*)"$', r"\1")
+    vals = pd.Series(pd.arrays.ArrowStringArray(arr), index=frame.index, copy=False)
     chk = _ids.check(vals)
     reason = chk["reason"].astype("string").to_numpy(dtype=object)
     if numeric_cells:

@@ -17,11 +17,10 @@ def map_unique(s: pd.Series, func: Callable[[str], object], dtype: str) -> pd.Se
     """Apply `func` to each distinct non-NA value of `s` and broadcast (a loop over distinct values only)."""
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
     mapped = [func(u) for u in uniques]
-    arr = np.array([*mapped, None], dtype=object)
+    mapped = [None if (m is None or m is pd.NA or (isinstance(m, float) and m != m)) else m for m in mapped]
+    arr = pd.array([*mapped, None], dtype=dtype)
     codes = np.where(codes < 0, len(mapped), codes)
-    out = pd.Series(arr[codes], index=s.index)
-    out = out.where(out.notna(), None)
-    return out.astype(dtype)
+    return pd.Series(arr.take(codes), index=s.index)
 
 
 def _code_table(set_name: str) -> tuple[dict[str, str], dict[str, str], bool, str, str | None]:

@@ -33,6 +33,14 @@ def _row_values(grid: pd.DataFrame, r: int) -> list[str]:
     return ["" if v is None or v is pd.NA or (isinstance(v, float) and v != v) else str(v) for v in vals]
 
 
+def _head_rows(grid: pd.DataFrame, n: int) -> list[list[str]]:
+    """The first n rows as lists of text ("" when empty), read column by column (fast on arrow columns)."""
+    cols = [grid[c].iloc[:n].tolist() for c in grid.columns]
+    clean = [["" if v is None or v is pd.NA or (isinstance(v, float) and v != v) else str(v) for v in col]
+             for col in cols]
+    return [[col[r] for col in clean] for r in range(n)]
+
+
 def _known(key: str) -> bool:
     return bool(key) and key in all_aliases() and key not in ignored_headers()
 
@@ -78,7 +86,7 @@ def find_header(grid: pd.DataFrame) -> Header | None:
     n = min(SCAN_ROWS, len(grid))
     if n == 0:
         return None
-    rows = [_row_values(grid, r) for r in range(n)]
+    rows = _head_rows(grid, n)
     single = [[normalize_header(v) for v in row] for row in rows]
     scores = [_score(k) for k in single]
     best = max(range(n), key=lambda r: (scores[r], -r))
@@ -99,12 +107,13 @@ def find_header(grid: pd.DataFrame) -> Header | None:
 def header_texts(grid: pd.DataFrame, limit: int = 30) -> list[str]:
     """The first row with at least two non-empty cells (what a user would call the headers), for messages."""
     n = min(limit, len(grid))
-    for r in range(n):
-        vals = [v for v in _row_values(grid, r) if v]
+    rows = _head_rows(grid, n)
+    for row in rows:
+        vals = [v for v in row if v]
         if len(vals) >= 2:
             return vals
-    for r in range(n):
-        vals = [v for v in _row_values(grid, r) if v]
+    for row in rows:
+        vals = [v for v in row if v]
         if vals:
             return vals
     return []

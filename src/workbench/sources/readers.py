@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 STRING = pd.StringDtype("pyarrow")
 
@@ -39,23 +40,43 @@ class RawSheet:
 
 
 # ------------------------------------------------------------------------------------------------ helpers
+_TRIM = " \t\r\n\u3000\u00a0\ufeff"
+
+
+def arrow_text(arr) -> pa.Array:
+    """A column as a pyarrow string array, trimmed, empty -> null."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not pa.types.is_string(arr.type):
+        arr = arr.cast(pa.string())
+    arr = pc.utf8_trim(arr, characters=_TRIM)
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+
+
+def text_series(arr: pa.Array, index=None) -> pd.Series:
+    """Zero-copy pandas string Series over a pyarrow string array."""
+    return pd.Series(pd.arrays.ArrowStringArray(arr), index=index, copy=False)
+
+
 def clean_grid(df: pd.DataFrame) -> pd.DataFrame:
     """Columns 0..n-1, strings (pyarrow), stripped of spaces / full-width spaces / tabs, NA when empty."""
     out = {}
     for j, col in enumerate(df.columns):
         s = df[col]
-        if not (isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow"):
-            s = s.astype(STRING)
-        s = s.str.strip(" \t\r\n\u3000\u00a0\ufeff")
-        out[j] = s.mask(s == "")
-    g = pd.DataFrame(out, index=pd.RangeIndex(len(df)))
-    return g
+        if isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow":
+            arr = s.array._pa_array
+        elif isinstance(s.dtype, pd.ArrowDtype):
+            arr = s.array._pa_array
+        else:
+            arr = pa.array(s.astype(object).where(s.notna(), None).to_numpy(dtype=object), type=pa.string(),
+                           from_pandas=True)
+        out[j] = text_series(arrow_text(arr))
+    return pd.DataFrame(out, index=pd.RangeIndex(len(df)))
 
 
 def _from_arrow(tbl: pa.Table) -> pd.DataFrame:
-    df = tbl.to_pandas(types_mapper=lambda t: STRING if pa.types.is_string(t) or pa.types.is_large_string(t)
-                       else None)
-    return clean_grid(df)
+    cols = {j: text_series(arrow_text(tbl.column(j))) for j in range(tbl.num_columns)}
+    return pd.DataFrame(cols, index=pd.RangeIndex(tbl.num_rows))
 
 
 def _cell_text(v) -> object:
@@ -275,6 +296,7 @@ def read_text(path: Path) -> list[RawSheet]:
         df = pd.read_csv(
             io.StringIO(text), sep=delim, header=None, names=list(range(width)), dtype=str,
             keep_default_na=False, na_filter=False, skip_blank_lines=False, engine="c", quotechar='"',
+            dtype_backend="pyarrow",
         )
     except Exception:  # noqa: BLE001 - irregular quoting: the csv module is more forgiving
         rows = list(csv.reader(io.StringIO(text), delimiter=delim))
