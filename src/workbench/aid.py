@@ -152,12 +152,14 @@ def _as_of(ws: Any) -> date | None:
 
 
 def _fallback_person_ids(frames: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The frames aid needs (registry, aid, roster), with person_id = the ID where it is valid when missing."""
     out = {}
-    for key, df in frames.items():
+    for key in SYSTEM_COLUMNS:
+        df = frames.get(key)
         if not isinstance(df, pd.DataFrame):
             continue
-        df = df.copy()
         if "person_id" not in df.columns:
+            df = df.copy(deep=False)
             if "id_number" in df.columns:
                 ids = df["id_number"].astype("string")
                 valid = (df["id_valid"].astype("boolean").fillna(False) if "id_valid" in df.columns
@@ -172,8 +174,9 @@ def _fallback_person_ids(frames: Mapping[str, pd.DataFrame]) -> dict[str, pd.Dat
 def linked_frames(ws: Any) -> dict[str, pd.DataFrame]:
     """System frames with `person_id` (workbench.link when present, else the ID where it is valid)."""
     frames = _frames(ws)
-    if frames and all("person_id" in df.columns for df in frames.values() if isinstance(df, pd.DataFrame)):
-        return dict(frames)
+    needed = [frames[k] for k in SYSTEM_COLUMNS if isinstance(frames.get(k), pd.DataFrame)]
+    if needed and all("person_id" in df.columns for df in needed):
+        return _fallback_person_ids(frames)
     try:
         from . import link
     except ModuleNotFoundError as exc:
@@ -211,17 +214,18 @@ def _prepare(frame: pd.DataFrame | None, system: str) -> pd.DataFrame:
 
 def _record_statuses(aid: pd.DataFrame) -> pd.DataFrame:
     """(rid, status) for the difficulty types written on each aid record (建档立卡 claims are dropped here)."""
-    s = aid[["rid", "difficulty_type"]].dropna().copy()
-    s["token"] = s["difficulty_type"].str.split(r"[、,，;；/|\s]+", regex=True)
+    types = pd.Series(aid["difficulty_type"].dropna().unique(), dtype="string")
+    s = pd.DataFrame({"difficulty_type": types, "token": types.str.split(r"[、,，;；/|\s]+", regex=True)})
     s = s.explode("token")
-    s["token"] = s["token"].str.strip()
+    s["token"] = s["token"].astype("string").str.strip()
     s = s[~s["token"].isin(_NO_STATUS) & s["token"].notna()]
     status = pd.Series("其他困难", index=s.index, dtype="string")
     for pattern, value in reversed(_STATUS_PATTERNS):
         status = status.mask(s["token"].str.contains(pattern, regex=False), value)
     s["status"] = status
-    s = s[s["status"] != POOR]
-    return s[["rid", "status"]].drop_duplicates().reset_index(drop=True)
+    s = s.loc[s["status"] != POOR, ["difficulty_type", "status"]].drop_duplicates()
+    out = aid[["rid", "difficulty_type"]].dropna().merge(s, on="difficulty_type")
+    return out[["rid", "status"]].sort_values(["rid", "status"]).reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------------------------------- SQL
@@ -230,12 +234,11 @@ _SQL_BASE = """
 CREATE TEMP TABLE reg_terms AS SELECT DISTINCT term FROM reg WHERE term IS NOT NULL;
 
 CREATE TEMP TABLE enr AS
-SELECT term, season, pkey, stage, grade, boarding, school_name, town, name FROM (
-  SELECT r.*, ROW_NUMBER() OVER (PARTITION BY term, pkey
-                                 ORDER BY school_code, school_name, source_file, source_row) AS rn
-  FROM reg r
-  WHERE pkey IS NOT NULL AND term IS NOT NULL AND (status IS NULL OR status IN ('在读', '在校', '转入'))
-) x WHERE rn = 1;
+SELECT r.term, r.season, r.pkey, r.stage, r.grade, r.boarding, r.school_name, r.town, r.name
+FROM reg r
+JOIN (SELECT MIN(rid) AS rid FROM reg
+      WHERE pkey IS NOT NULL AND term IS NOT NULL AND (status IS NULL OR status IN ('在读', '在校', '转入'))
+      GROUP BY term, pkey) f ON f.rid = r.rid;
 
 CREATE TEMP TABLE poor AS
 SELECT pkey, MIN(town) AS town, MIN(village) AS village FROM ros WHERE pkey IS NOT NULL GROUP BY pkey;
@@ -316,7 +319,7 @@ JOIN (SELECT rid, MAX(CASE WHEN level_ok THEN 1 ELSE 0 END) AS any_level FROM re
 WHERE s.level_ok OR l.any_level = 0
 GROUP BY s.rid;
 
--- who is entitled (应助) to each judged item in each term
+-- who is entitled (应助) to each item in each term ({scope})
 CREATE TEMP TABLE ent AS
 SELECT e.term, e.pkey, p.item, MIN(p.semester_amount) AS std_amount,
        MAX(CASE WHEN ps.status = '全体' THEN 0 ELSE 1 END) AS by_roster
@@ -325,6 +328,7 @@ JOIN pol p ON p.season = e.season AND p.stage = e.stage
           AND (e.grade IS NULL OR (e.grade >= p.grade_min AND e.grade <= p.grade_max))
           AND (p.boarding IS NULL OR e.boarding IS NULL OR p.boarding = e.boarding)
 JOIN pol_status ps ON ps.pid = p.pid AND ps.kind = 'entitled'
+{covered_join}
 LEFT JOIN poor r ON r.pkey = e.pkey
 WHERE ps.status = '全体' OR (ps.status = '建档立卡' AND r.pkey IS NOT NULL)
 GROUP BY e.term, e.pkey, p.item;
@@ -364,11 +368,13 @@ SELECT a.term, a.pkey, a.item, COUNT(*) AS n, MIN(a.name) AS name, MIN(a.town) A
        STRING_AGG(COALESCE(a.school_name, '学校不明') || ' ' || COALESCE(CAST(a.amount AS VARCHAR), '空') || '元',
                   '；' ORDER BY a.school_name, a.rid) AS schools,
        MIN(p.village) AS village, MIN(e.town) AS reg_town
-FROM aid a
+FROM (SELECT term, pkey, item FROM aid
+      WHERE item IS NOT NULL AND pkey IS NOT NULL AND term IS NOT NULL
+      GROUP BY term, pkey, item HAVING COUNT(*) > 1) d
+JOIN aid a ON a.term = d.term AND a.pkey = d.pkey AND a.item = d.item
 LEFT JOIN poor p ON p.pkey = a.pkey
 LEFT JOIN enr e ON e.term = a.term AND e.pkey = a.pkey
-WHERE a.item IS NOT NULL AND a.pkey IS NOT NULL AND a.term IS NOT NULL
-GROUP BY a.term, a.pkey, a.item HAVING COUNT(*) > 1
+GROUP BY a.term, a.pkey, a.item
 """
 
 _SQL_ENTITLED = """
@@ -389,8 +395,10 @@ def _fetch(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
     return con.sql(sql).to_arrow_table().to_pandas(types_mapper=_ARROW_TO_PANDAS.get)
 
 
-def _analyse(ws: Any, table: pd.DataFrame | None = None) -> dict[str, Any]:
-    """Run the aid SQL once: every intermediate result the public functions need, as pandas frames."""
+def _analyse(ws: Any, table: pd.DataFrame | None = None, full: bool = False) -> dict[str, Any]:
+    """Run the aid SQL once: every intermediate result the public functions need, as pandas frames.
+
+    full=False computes entitlements only for the judged (item, term) pairs (enough for findings)."""
     frames = linked_frames(ws)
     table = policy() if table is None else table
     reg = _prepare(frames.get("registry"), "registry")
@@ -404,11 +412,14 @@ def _analyse(ws: Any, table: pd.DataFrame | None = None) -> dict[str, Any]:
         for name, df in (("reg", reg), ("aid", aid), ("ros", ros), ("pol", pol), ("pol_status", pol_status),
                          ("rstat", _record_statuses(aid))):
             con.register(name, pa.Table.from_pandas(df, preserve_index=False))
-        con.execute(_SQL_BASE)
-        out = {name: _fetch(con, sql) for name, sql in (
-            ("missed", _SQL_MISSED), ("records", _SQL_RECORDS), ("duplicates", _SQL_DUPLICATES),
-            ("entitled", _SQL_ENTITLED), ("received", _SQL_RECEIVED),
-            ("covered", "SELECT item, term FROM covered"), ("terms", "SELECT term FROM reg_terms ORDER BY term"))}
+        con.execute(_SQL_BASE.format(
+            scope="every loaded term and item" if full else "judged items only",
+            covered_join="" if full else "JOIN covered c ON c.item = p.item AND c.term = e.term"))
+        queries = [("missed", _SQL_MISSED), ("records", _SQL_RECORDS), ("duplicates", _SQL_DUPLICATES),
+                   ("covered", "SELECT item, term FROM covered"), ("terms", "SELECT term FROM reg_terms ORDER BY term")]
+        if full:
+            queries += [("entitled", _SQL_ENTITLED), ("received", _SQL_RECEIVED)]
+        out = {name: _fetch(con, sql) for name, sql in queries}
     finally:
         con.close()
     out["policy"] = table
@@ -436,7 +447,7 @@ def entitlements(ws: Any, table: pd.DataFrame | None = None) -> pd.DataFrame:
 
     Rows: every entitlement of an enrolled student in a loaded registry term (covered by the aid lists or not),
     plus every (person, item, term) received without entitlement."""
-    return _entitlements(_analyse(ws, table))
+    return _entitlements(_analyse(ws, table, full=True))
 
 
 def _entitlements(a: dict[str, Any]) -> pd.DataFrame:
@@ -484,7 +495,7 @@ def coverage(ws: Any, by: str = "student", table: pd.DataFrame | None = None) ->
     """
     if by not in ("student", "school", "town", "item"):
         raise ValueError("by 只能是 student、school、town 或 item")
-    a = _analyse(ws, table)
+    a = _analyse(ws, table, full=True)
     flags = _entitlements(a)
     found = _findings(a)
     keys = ["person_id", "item", "term"]
