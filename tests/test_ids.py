@@ -343,3 +343,19 @@ def test_agreement_with_stdnum_outside_documented_rules():
     assert counts.get("birth_year_rule", 0) > 0  # the test set does exercise stdnum's birth-year rule
     # every reason appears in the set
     assert set(cmp["reason"]) == set(ids.REASONS)
+
+
+def test_local_region_codes_file_adds_codes(tmp_path, monkeypatch):
+    extra = tmp_path / "region_codes.txt"
+    extra.write_text("# local additions\n999998 [2030-] 测试县\n", encoding="utf-8")
+    monkeypatch.setattr(ids, "rule_path", lambda name: extra)
+    ids._region_data.cache_clear()
+    try:
+        assert "999998" in ids.region_codes()
+        value = ids.compose(["999998"], ["2008-01-01"], [1]).iloc[0]
+        assert one(value)["reason"] == "ok"
+        assert ids.region_birth_year_anomaly([value]).tolist() == [True]  # in force from 2030 only
+    finally:
+        monkeypatch.undo()
+        ids._region_data.cache_clear()
+    assert "999998" not in ids.region_codes()

@@ -16,7 +16,7 @@ Reasons (`check()['reason']`), in order of precedence:
 - ``bad_chars``: anything but digits, with an optional final ``X``.
 - ``bad_length``: not 18 characters (15-digit numbers were already upgraded to 18 by `normalize`).
 - ``bad_region``: the first 6 digits are not an address code that ever existed in GB/T 2260 (python-stdnum's
-  ``cn/loc.dat``, any year). The birth-year rule of python-stdnum is *not* applied: see
+  ``cn/loc.dat``, any year, plus local additions in ``rules/region_codes.txt``). The birth-year rule of python-stdnum is *not* applied: see
   `region_birth_year_anomaly`.
 - ``bad_birthdate``: digits 7-14 are not a real date, or the date is before 1900-01-01 or after ``as_of``.
 - ``bad_checksum``: the check character does not match.
@@ -34,6 +34,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from .rules import rule_path
 
 __all__ = [
     "REASONS",
@@ -110,6 +112,14 @@ def _region_data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                 spans.setdefault(code, []).append((int(start or 0), int(end or 9999)))
             else:
                 spans.setdefault(code, []).append((0, 9999))
+    for line in rule_path("region_codes.txt").read_text(encoding="utf-8").splitlines():  # local additions
+        parts = line.split("#", 1)[0].split()
+        if parts and len(parts[0]) == 6 and parts[0].isdigit():
+            a, b = 0, 9999
+            if len(parts) > 1 and parts[1].startswith("[") and parts[1].endswith("]"):
+                lo, _, hi = parts[1][1:-1].partition("-")
+                a, b = int(lo or 0), int(hi or 9999)
+            spans.setdefault(int(parts[0]), []).append((a, b))
     k = max(len(v) for v in spans.values())
     known = np.zeros(1_000_000, dtype=bool)
     start = np.full((1_000_000, k), -1, dtype=np.int16)
@@ -122,7 +132,8 @@ def _region_data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def region_codes() -> frozenset[str]:
-    """Every 6-digit address code that ever existed (GB/T 2260 as shipped by python-stdnum)."""
+    """Every 6-digit address code that ever existed (GB/T 2260 as shipped by python-stdnum, plus
+    rules/region_codes.txt)."""
     return frozenset(f"{c:06d}" for c in np.flatnonzero(_region_data()[0]))
 
 
