@@ -8,6 +8,7 @@ is reported as 数据未覆盖 (not covered by the data), never as missed.
 
 from __future__ import annotations
 
+import sys
 import unicodedata
 from collections.abc import Mapping
 from datetime import date
@@ -184,7 +185,10 @@ def linked_frames(ws: Any) -> dict[str, pd.DataFrame]:
             raise
         link = None
     if link is not None and hasattr(link, "attach_person_ids"):
-        return _fallback_person_ids(link.attach_person_ids(ws, _as_of(ws)))
+        try:
+            return _fallback_person_ids(link.attach_person_ids(ws, _as_of(ws)))
+        except Exception as exc:  # noqa: BLE001 - the aid check still runs on valid IDs
+            print(f"警告：跨系统人员关联失败（{type(exc).__name__}），资助核查仅按有效身份证号匹配", file=sys.stderr)
     return _fallback_person_ids(frames)
 
 
