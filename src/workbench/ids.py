@@ -436,18 +436,25 @@ def check_char(first17) -> pd.Series:
     return _series(res, s.index)
 
 
+def _digits(numbers: np.ndarray, width: int) -> np.ndarray:
+    """(n, width) uint8 ASCII digits of non-negative integers, zero-padded."""
+    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
+    return ((numbers[:, None] // powers) % 10 + 48).astype(np.uint8)
+
+
 def compose(region, birth_date, seq) -> pd.Series:
     """Build valid 18-character IDs from address codes (6 digits), birth dates and 3-digit sequence numbers
-    (odd = male, even = female). Vectorised; used by the sample generator and the tests."""
-    reg = np.asarray(pd.Series(region).astype(str).str.zfill(6).to_numpy(dtype="U6"), dtype="S6")
-    dates = pd.to_datetime(pd.Series(birth_date)).dt.strftime("%Y%m%d").to_numpy(dtype="U8").astype("S8")
-    seqs = np.char.zfill(np.asarray(seq, dtype=np.int64).astype("U3"), 3).astype("S3")
-    reg, dates, seqs = np.broadcast_arrays(reg, dates, seqs)
+    (odd = male, even = female); scalars broadcast. Vectorised; used by the sample generator and the tests."""
+    reg = np.atleast_1d(np.asarray(pd.to_numeric(pd.Series(np.atleast_1d(region))), dtype=np.int64))
+    born = pd.to_datetime(pd.Series(np.atleast_1d(birth_date)))
+    ymd = (born.dt.year * 10000 + born.dt.month * 100 + born.dt.day).to_numpy(dtype=np.int64)
+    seqs = np.atleast_1d(np.asarray(seq, dtype=np.int64))
+    reg, ymd, seqs = np.broadcast_arrays(reg, ymd, seqs)
     n = len(reg)
     m = np.empty((n, 18), dtype=np.uint8)
-    m[:, :6] = np.frombuffer(np.ascontiguousarray(reg).tobytes(), dtype=np.uint8).reshape(n, 6)
-    m[:, 6:14] = np.frombuffer(np.ascontiguousarray(dates).tobytes(), dtype=np.uint8).reshape(n, 8)
-    m[:, 14:17] = np.frombuffer(np.ascontiguousarray(seqs).tobytes(), dtype=np.uint8).reshape(n, 3)
+    m[:, :6] = _digits(reg, 6)
+    m[:, 6:14] = _digits(ymd, 8)
+    m[:, 14:17] = _digits(seqs, 3)
     m[:, 17] = _check_bytes(m[:, :17] - 48)
     return _series(_fixed_strings(m), pd.RangeIndex(n))
 
