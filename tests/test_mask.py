@@ -6,6 +6,8 @@ import warnings
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from workbench import mask
 
@@ -88,3 +90,33 @@ def test_unmask_needs_both_the_setting_and_the_request(monkeypatch):
 def test_empty_and_tiny_frames(n):
     df = frame().head(n)
     assert len(mask.mask_frame(df)) == n
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(st.text(alphabet="0123456789XG", min_size=0, max_size=22), st.none()), max_size=10))
+def test_property_mask_id_keeps_length_and_hides_the_middle(values):
+    out = mask.mask_id(values)
+    for raw, masked in zip(values, out):
+        if raw is None:
+            assert masked is pd.NA
+            continue
+        assert len(masked) == len(raw)
+        if len(raw) == 18:
+            assert masked[:6] == raw[:6] and masked[6:14] == "*" * 8 and masked[14:] == raw[14:]
+        elif len(raw) > 5:
+            assert masked[:3] == raw[:3] and masked[-2:] == raw[-2:] and set(masked[3:-2]) == {"*"}
+        else:
+            assert set(masked) <= {"*"}
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.one_of(st.text(alphabet="张王欧阳娜·古丽", min_size=1, max_size=6), st.none()), max_size=10)
+)
+def test_property_mask_name_keeps_only_the_first_character(values):
+    out = mask.mask_name(values)
+    for raw, masked in zip(values, out):
+        if raw is None:
+            assert masked is pd.NA
+        else:
+            assert masked == raw[0] + "*" * (len(raw) - 1)
