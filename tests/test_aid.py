@@ -47,14 +47,14 @@ P = {k: make_id(f"20{y:02d}0101", i * 2 + 1) for i, (k, y) in enumerate(
 
 
 def reg(key, stage, grade, boarding, term=TERM, school="蜀河镇中心小学", status=None):
-    return dict(term=term, school_code="1", school_name=school, town="蜀河镇", name=f"学生{key}",
-                id_number=P[key], stage=stage, grade=grade, boarding=boarding, status=status,
-                source_file="x.xlsx", source_row="2")
+    return {"term": term, "school_code": "1", "school_name": school, "town": "蜀河镇", "name": f"学生{key}",
+                "id_number": P[key], "stage": stage, "grade": grade, "boarding": boarding, "status": status,
+                "source_file": "x.xlsx", "source_row": "2"}
 
 
 def rec(key, item_raw, amount, term=TERM, school="蜀河镇中心小学", dtype=None, level=None):
-    return dict(term=term, school_name=school, town="蜀河镇", name=f"学生{key}", id_number=P[key],
-                item_raw=item_raw, amount=amount, difficulty_level=level, difficulty_type=dtype)
+    return {"term": term, "school_name": school, "town": "蜀河镇", "name": f"学生{key}", "id_number": P[key],
+                "item_raw": item_raw, "amount": amount, "difficulty_level": level, "difficulty_type": dtype}
 
 
 def county() -> SimpleNamespace:
@@ -77,7 +77,7 @@ def county() -> SimpleNamespace:
         rec("H", "寄宿生生活补助", 500, dtype="农村低保"),
         rec("I", "普通高中国家助学金", 1000, school="旬阳县中学", dtype="建档立卡", level="困难"),
     ]
-    roster = [dict(town="蜀河镇", village="某村", name=f"学生{k}", id_number=P[k]) for k in "ABFGI"]
+    roster = [{"town": "蜀河镇", "village": "某村", "name": f"学生{k}", "id_number": P[k]} for k in "ABFGI"]
     return SimpleNamespace(as_of=date(2019, 11, 30), frames={
         "registry": frame(registry, REG_COLS), "aid": frame(records, AID_COLS), "roster": frame(roster, ROS_COLS)})
 

@@ -38,15 +38,15 @@ def fake_module(name: str, rows: list[dict]) -> types.ModuleType:
 
 
 ROWS = {
-    "reconcile": [dict(kind="id_invalid", systems="registry", id_number="61092820080101123", name="=张三",
-                       town="蜀河镇", suggestion="建议核对为 610928200801011234：同名同生日",
-                       suggested_id="610928200801011234")],
-    "dropout": [dict(kind="not_enrolled", systems="roster", id_number="610928201001011234", name="赵六",
-                     town="吕河镇", village="某村")],
-    "aid": [dict(kind="aid_missed", systems="registry,aid", id_number="610928200901011234", name="李四",
-                 town="吕河镇", school="吕河镇中学", item="nutrition", period="2019秋", detail="无发放记录"),
-            dict(kind="aid_missed", systems="registry,aid", id_number="610928200901011234", name="李四",
-                 town="吕河镇", school="吕河镇中学", item="nutrition", period="2019秋", detail="重复一行")],
+    "reconcile": [{"kind": "id_invalid", "systems": "registry", "id_number": "61092820080101123", "name": "=张三",
+                       "town": "蜀河镇", "suggestion": "建议核对为 610928200801011234：同名同生日",
+                       "suggested_id": "610928200801011234"}],
+    "dropout": [{"kind": "not_enrolled", "systems": "roster", "id_number": "610928201001011234", "name": "赵六",
+                     "town": "吕河镇", "village": "某村"}],
+    "aid": [{"kind": "aid_missed", "systems": "registry,aid", "id_number": "610928200901011234", "name": "李四",
+                 "town": "吕河镇", "school": "吕河镇中学", "item": "nutrition", "period": "2019秋", "detail": "无发放记录"},
+            {"kind": "aid_missed", "systems": "registry,aid", "id_number": "610928200901011234", "name": "李四",
+                 "town": "吕河镇", "school": "吕河镇中学", "item": "nutrition", "period": "2019秋", "detail": "重复一行"}],
 }
 
 

@@ -94,13 +94,13 @@ def test_writes_to_path_and_sheet_names_are_valid(tmp_path):
 
 def findings_frame() -> pd.DataFrame:
     rows = [
-        dict(kind="aid_missed", systems="registry,roster,aid", id_number="610928200801011234", name="张三",
-             town="蜀河镇", school="蜀河镇中心小学", item="compulsory_living", period="2019秋", detail="无发放记录"),
-        dict(kind="aid_missed", systems="registry,aid", id_number="610928200901011234", name="李四",
-             town="吕河镇", school="吕河镇中学", item="nutrition", period="2019秋", detail="无发放记录"),
-        dict(kind="id_invalid", systems="registry,aid", id_number="610928200801011235", name="=王五",
-             town="蜀河镇", suggestion="建议核对为 610928200801011234", suggested_id="610928200801011234"),
-        dict(kind="not_enrolled", systems="roster", id_number="610928201001011234", name="赵六", town=None),
+        {"kind": "aid_missed", "systems": "registry,roster,aid", "id_number": "610928200801011234", "name": "张三",
+             "town": "蜀河镇", "school": "蜀河镇中心小学", "item": "compulsory_living", "period": "2019秋", "detail": "无发放记录"},
+        {"kind": "aid_missed", "systems": "registry,aid", "id_number": "610928200901011234", "name": "李四",
+             "town": "吕河镇", "school": "吕河镇中学", "item": "nutrition", "period": "2019秋", "detail": "无发放记录"},
+        {"kind": "id_invalid", "systems": "registry,aid", "id_number": "610928200801011235", "name": "=王五",
+             "town": "蜀河镇", "suggestion": "建议核对为 610928200801011234", "suggested_id": "610928200801011234"},
+        {"kind": "not_enrolled", "systems": "roster", "id_number": "610928201001011234", "name": "赵六", "town": None},
     ]
     return as_findings(pd.DataFrame(rows))
 
