@@ -155,7 +155,8 @@ def test_name_mismatch_takes_the_name_most_systems_agree_on(result):
 
 def test_stage_mismatch_suggests_the_roster_words_for_the_registry_grade(result):
     row = result.iloc[2]
-    assert (row["cause"], row["suggested_value"]) == ("stage_mismatch", "七年级")
+    assert (row["cause"], row["suggested_value"]) == ("stage_mismatch", "初中1年级")
+    assert row["suggestion"].startswith("建议在校生状况更正为 七年级")
     assert roster_status_label("高中", 2) == "高中二年级"
 
 
@@ -184,10 +185,25 @@ def test_local_findings_are_reported():
     assert out.iloc[0]["local_finding"] == "否"
 
 
-def test_an_invalid_id_nobody_else_holds_is_reported_without_a_guess(result):
-    row = result.iloc[8]
+def test_an_invalid_id_nobody_else_holds_gets_the_county_code_when_one_swap_away(result):
+    row = result.iloc[8]  # 619028… : the county code 610928 with two adjacent digits swapped
     assert (row["cause"], row["likely_result"]) == ("id_invalid", "属实")
-    assert pd.isna(row["suggested_id"]) and "地区码不存在" in row["suggestion"]
+    assert row["suggested_id"] == pid("1980-01-01", 31)
+    assert "地区码不存在" in row["suggestion"] and "本县代码610928" in row["suggestion"]
+
+
+def test_no_guess_when_the_records_do_not_determine_the_id():
+    tables = local_tables()
+    bad = pid("1981-02-02", 33)[:17] + ("0" if pid("1981-02-02", 33)[17] != "0" else "1")  # check digit only
+    tables["roster"] = pd.concat([tables["roster"], pd.DataFrame({
+        "name": ["孙大"], "id_number": [bad], "sex": ["男"], "birth_date": pd.to_datetime(["1981-02-02"]),
+        "town": ["蜀河镇"], "village": ["一村"], "school_status_raw": ["非在校生"]})], ignore_index=True)
+    chk = ids.check(tables["roster"]["id_number"], as_of=AS_OF)
+    tables["roster"]["id_valid"], tables["roster"]["id_reason"] = chk["valid"].astype("boolean"), chk["reason"]
+    items = pd.DataFrame({"name": ["孙大"], "id_number": [bad], "category": ["身份证号错误"], "seq": ["1"]})
+    row = triage(items, tables, findings=pd.DataFrame(columns=["kind", "label", "id_number"]), as_of=AS_OF).iloc[0]
+    assert (row["cause"], row["match"]) == ("id_invalid", "身份证号")
+    assert pd.isna(row["suggested_id"]) and "校验位错误" in row["suggestion"]
 
 
 def test_double_enrolment_keeps_last_terms_school(result):

@@ -12,6 +12,7 @@ import datetime as dt
 from collections import Counter
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .config import category_kinds, followup_rules, normalize_ids, normalize_names, resolve_category_keys
@@ -149,7 +150,8 @@ def local_records(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame:
             "grade": pd.to_numeric(_col(df, "grade", None), errors="coerce").astype("Int64"),
             "status": _col(df, "status"),
             "reason": _col(df, "reason"),
-            "item": _col(df, "item").fillna(_col(df, "item_raw")),
+            "item": _item_labels(_col(df, "item")).fillna(_col(df, "item_raw")),
+            "difficulty_type": _col(df, "difficulty_type"),
             "term": _col(df, "term"),
             "school_status_raw": _col(df, "school_status_raw"),
         }, index=df.index)
@@ -163,13 +165,73 @@ def local_records(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame:
         parts.append(rec)
     if not parts:
         cols = ["system", "person_id", "rec_id", "id_reason", "link_evidence", "name", "sex", "birth_date",
-                "school", "town", "village", "stage", "grade", "status", "reason", "item", "term",
+                "school", "town", "village", "stage", "grade", "status", "reason", "item", "difficulty_type", "term",
                 "school_status_raw"]
         return pd.DataFrame({c: pd.Series(dtype="string") for c in cols}).assign(pkey=pd.Series(dtype="string"))
     out = pd.concat(parts, ignore_index=True)
     out["person_id"] = out["person_id"].astype("string")
+    # records the linker left without a person (or when it is unavailable): same name and birth date, ID close
+    todo = out["person_id"].isna() & out["rec_id"].notna()
+    if todo.any():
+        cand = out.loc[out["person_id"].notna(), ["person_id", "name"]].drop_duplicates()
+        found = nearby_person(out.loc[todo, "rec_id"], out.loc[todo, "name"], out.loc[todo, "birth_date"], cand)
+        out.loc[found.index, "person_id"] = found["person_id"]
+        out.loc[found.index, "link_evidence"] = out.loc[found.index, "link_evidence"].fillna(found["evidence"])
     out["pkey"] = out["person_id"].fillna("rec:" + out["rec_id"].fillna(""))
     return out
+
+
+def _id_matrix(values: pd.Series) -> np.ndarray:
+    """(n, 18) uint8 matrix of the first 18 characters (short values padded with spaces)."""
+    text = values.fillna("").astype(str).str.slice(0, 18).str.ljust(18).to_numpy(dtype="U18")
+    return np.frombuffer(text.astype("S18").tobytes(), dtype=np.uint8).reshape(len(text), 18)
+
+
+def nearby_person(rec_ids: pd.Series, names: pd.Series, births: pd.Series, cand: pd.DataFrame) -> pd.DataFrame:
+    """For records with a wrong ID: the unique known person (cand: person_id, name) with the same name and birth
+    date (the record's, else the date in its ID) whose ID differs in one character, two adjacent characters
+    swapped, or only in the last three digits of a number Excel truncated. Index: the records found;
+    columns person_id, evidence. Vectorised (a merge on name and birth date, then an ID comparison)."""
+    if not len(rec_ids) or not len(cand):
+        return pd.DataFrame({"person_id": pd.Series(dtype="string"), "evidence": pd.Series(dtype="string")})
+    id_birth = pd.to_datetime(rec_ids.str.slice(6, 14), format="%Y%m%d", errors="coerce")
+    birth = pd.to_datetime(births, errors="coerce").fillna(id_birth)
+    recs = pd.DataFrame({"_r": rec_ids.index, "rec_id": rec_ids.to_numpy(), "name": names.to_numpy(),
+                         "birth": birth.to_numpy()}).dropna(subset=["name", "birth"])
+    c = cand.dropna().copy()
+    c["birth"] = pd.to_datetime(c["person_id"].str.slice(6, 14), format="%Y%m%d", errors="coerce")
+    pairs = recs.merge(c.dropna(subset=["birth"]), on=["name", "birth"], how="inner")
+    if not len(pairs):
+        return pd.DataFrame({"person_id": pd.Series(dtype="string"), "evidence": pd.Series(dtype="string")})
+    a, b = _id_matrix(pairs["rec_id"]), _id_matrix(pairs["person_id"])
+    diff = a != b
+    n_diff = diff.sum(axis=1)
+    swapped = (n_diff == 2) & np.array([
+        bool(np.any(d[:-1] & d[1:] & (x[:-1] == y[1:]) & (x[1:] == y[:-1]))) for d, x, y in zip(diff, a, b)
+    ], dtype=bool) if len(pairs) else np.zeros(0, bool)
+    truncated = (a[:, :15] == b[:, :15]).all(axis=1) & (a[:, 15:] == ord("0")).all(axis=1)
+    close = (n_diff == 1) | swapped | truncated
+    pairs = pairs[close].assign(how=np.where(truncated[close], "前15位相同（Excel截断）",
+                                             np.where(swapped[close], "相邻两位颠倒", "相差1位")))
+    unique = pairs.groupby("_r")["person_id"].transform("nunique") == 1
+    pairs = pairs[unique].drop_duplicates("_r")
+    out = pd.DataFrame({
+        "person_id": pairs["person_id"].astype("string").to_numpy(),
+        "evidence": ("同名同出生日期的人员身份证号为" + pairs["person_id"] + "，与所记身份证号" + pairs["how"]).to_numpy(),
+    }, index=pairs["_r"].to_numpy())
+    out["evidence"] = out["evidence"].astype("string")
+    return out
+
+
+def _item_labels(items: pd.Series) -> pd.Series:
+    """Aid item keys -> their Chinese names from the policy in force (workbench.aid), keys kept otherwise."""
+    try:
+        from ..aid import item_labels
+
+        labels = item_labels()
+    except Exception:  # noqa: BLE001 - labels are cosmetic
+        return items
+    return items.map(lambda v: labels.get(v, v) if isinstance(v, str) else v).astype("string")
 
 
 def _term_sort(term: str) -> tuple[int, int]:
@@ -207,16 +269,12 @@ def roster_status_label(stage: Any, grade: Any) -> str | None:
     return stage
 
 
-def _first(values: pd.Series) -> Any:
-    v = values.dropna()
-    return v.iloc[0] if len(v) else None
-
-
 def _present(v: Any) -> bool:
     return not (v is None or v is pd.NA or (isinstance(v, float) and pd.isna(v)) or v is pd.NaT or v == "")
 
 
-def _match_items(items: pd.DataFrame, local: pd.DataFrame, ws: Any, listed: pd.DataFrame) -> pd.DataFrame:
+def _match_items(items: pd.DataFrame, local: pd.DataFrame, ws: Any, listed: pd.DataFrame,
+                 as_of: dt.date) -> pd.DataFrame:
     """Per item: pkey (into `local`), match (身份证号 / 关联候选 / 本地未找到), person_id, match_evidence."""
     rec_to_person = (local.dropna(subset=["rec_id"]).sort_values("person_id", na_position="last")
                      .drop_duplicates("rec_id").set_index("rec_id")["person_id"])
@@ -235,41 +293,75 @@ def _match_items(items: pd.DataFrame, local: pd.DataFrame, ws: Any, listed: pd.D
     ev = local.dropna(subset=["rec_id", "link_evidence"]).drop_duplicates("rec_id").set_index("rec_id")
     linked_ev = norm.map(ev["link_evidence"]) if len(ev) else pd.Series(pd.NA, index=items.index)
     out["match_evidence"] = linked_ev.astype("string")
-    # the rest (not found by ID, or found only as a record without a person): candidates from the linker
+    # the rest (not found by ID, or found only as a record without a person): the linker, in one batch
     todo = items.index[out["person_id"].isna()]
     if len(todo):
-        try:
-            from .. import link
-        except ImportError:  # pragma: no cover
-            link = None
-        for i in todo:  # the few items the ID did not settle
-            if link is None:
-                break
-            try:
-                cands = link.suggest_for(
-                    _none(items.at[i, "name"]), _none(items.at[i, "id_number"]),
-                    birth_date=_none(items.at[i, "birth_date"]) if "birth_date" in items.columns else None,
-                    sex=_none(items.at[i, "sex"]) if "sex" in items.columns else None,
-                    school=_none(items.at[i, "school_name"]), town=_none(items.at[i, "town"]), ws=ws)
-            except Exception:  # noqa: BLE001 - a failing suggestion leaves the item unmatched
-                continue
-            if cands is None or not len(cands):
-                continue
-            top = cands.iloc[0]
-            confident = bool(top.get("confident", False))
-            unique_conf = int(cands["confident"].astype(bool).sum()) == 1 if "confident" in cands else confident
-            if confident and unique_conf and top["candidate_id"] in known_people:
-                out.at[i, "person_id"] = top["candidate_id"]
-                out.at[i, "pkey"] = top["candidate_id"]
+        linked = _link_items(items.loc[todo], listed.loc[todo], ws, as_of)
+        if linked is not None:
+            hit = linked["person_id"].notna() & linked["person_id"].isin(known_people)
+            for i in linked.index[hit]:  # the few items the linker settled
+                out.at[i, "person_id"] = linked.at[i, "person_id"]
+                out.at[i, "pkey"] = linked.at[i, "person_id"]
                 if pd.isna(out.at[i, "match"]):
                     out.at[i, "match"] = "关联候选"
-                out.at[i, "match_evidence"] = str(top.get("evidence") or "")
+                if _present(linked.at[i, "link_evidence"]):
+                    out.at[i, "match_evidence"] = linked.at[i, "link_evidence"]
+    todo = items.index[out["person_id"].isna() & norm.notna()]
+    if len(todo):
+        cand = local.loc[local["person_id"].notna(), ["person_id", "name"]].drop_duplicates()
+        births = items["birth_date"] if "birth_date" in items.columns else pd.Series(pd.NaT, index=items.index)
+        found = nearby_person(norm.loc[todo], normalize_names(items.loc[todo, "name"].astype("string")),
+                              births.loc[todo], cand)
+        for i in found.index:
+            out.at[i, "person_id"] = out.at[i, "pkey"] = found.at[i, "person_id"]
+            if pd.isna(out.at[i, "match"]):
+                out.at[i, "match"] = "关联候选"
+            if pd.isna(out.at[i, "match_evidence"]):
+                out.at[i, "match_evidence"] = found.at[i, "evidence"]
     out["match"] = out["match"].fillna(NOT_FOUND)
     return out
 
 
 def _none(v: Any) -> Any:
     return None if not _present(v) else v
+
+
+def _link_items(items: pd.DataFrame, listed: pd.DataFrame, ws: Any, as_of: dt.date) -> pd.DataFrame | None:
+    """person_id and link_evidence for list items from workbench.link: the Workspace's own linkage when the
+    items are its suspects table, else one linkage run with the items as the suspects system."""
+    try:
+        from .. import link
+    except ImportError:  # pragma: no cover
+        return None
+    tables = ws if isinstance(ws, dict) else ws.tables
+    own = tables.get("suspects")
+    try:
+        if own is not None and len(own) and not isinstance(ws, dict) and _same_items(own, items):
+            frame = link.attach_person_ids(ws)["suspects"]
+            frame = frame.loc[items.index] if frame.index.equals(own.index) else None
+            if frame is not None:
+                return frame[["person_id", "link_evidence"]]
+        sub = items.copy()
+        sub["id_number"] = listed["id_number"]
+        sub["id_valid"] = listed["valid"].astype("boolean")
+        sub["id_reason"] = listed["reason"].astype("string")
+        if "extra" in sub.columns:
+            sub = sub.drop(columns=["extra"])
+        batch = {**{k: v for k, v in tables.items() if k != "suspects"}, "suspects": sub.reset_index(drop=True)}
+        frame = link.attach_person_ids(batch, as_of)["suspects"]
+        frame.index = items.index
+        return frame[["person_id", "link_evidence"]]
+    except Exception:  # noqa: BLE001 - without the linker the items stay unmatched
+        return None
+
+
+def _same_items(own: pd.DataFrame, items: pd.DataFrame) -> bool:
+    """The items are (a subset of) the workspace's suspects rows, unchanged and with the same index."""
+    if not items.index.isin(own.index).all():
+        return False
+    a = own.loc[items.index, ["name", "id_number"]].astype("string").fillna("")
+    b = items[["name", "id_number"]].astype("string").fillna("")
+    return bool((a.to_numpy() == b.to_numpy()).all())
 
 
 def triage(suspects: pd.DataFrame, ws: Any, findings: pd.DataFrame | None = None,
@@ -292,13 +384,17 @@ def triage(suspects: pd.DataFrame, ws: Any, findings: pd.DataFrame | None = None
                 items["birth_date"] = pd.to_datetime(births, errors="coerce")
     listed = _check_ids(items["id_number"], as_of)
     local = local_records(ws, as_of)
-    match = _match_items(items, local, ws, listed)
+    match = _match_items(items, local, ws, listed, as_of)
     if findings is None:
         findings = _local_findings(ws)
     facts = _facts(match, local)
-    rows = []
-    for i in items.index:  # composing the Chinese evidence per list item (tens to a few thousand items)
-        rows.append(_assess(items.loc[i], listed.loc[i], match.loc[i], facts.get(i), as_of))
+    items["_name_norm"] = normalize_names(items["name"].astype("string"))
+    item_recs = _records(items.drop(columns=["extra"], errors="ignore"))
+    listed_recs = _records(listed)
+    match_recs = _records(match)
+    rows = [_assess(it, li, ma, facts.get(i), as_of)  # the Chinese evidence, per list item
+            for i, it, li, ma in zip(items.index, item_recs, listed_recs, match_recs)]
+    items = items.drop(columns=["_name_norm"])
     assessed = pd.DataFrame(rows, index=items.index)
     out = pd.concat([items, assessed], axis=1)
     out = _attach_findings(out, listed, findings)
@@ -336,29 +432,59 @@ def _local_findings(ws: Any) -> pd.DataFrame | None:
             parts.append(importlib.import_module(f"workbench.{name}").findings(ws))
         except Exception:  # noqa: BLE001, S112 - an analysis that is missing or fails is skipped
             continue
+    if not any(len(p) and p["kind"].astype(str).str.startswith("aid_").any() for p in parts if p is not None):
+        # the aid rules on frames whose person_id this module attached (valid IDs when the linker fails)
+        try:
+            tables, as_of, _ = _unpack(ws, None)
+            frames: dict[str, Any] = dict(_linked_tables(ws, tables, as_of))
+            frames["as_of"] = as_of
+            parts.append(importlib.import_module("workbench.aid").findings(frames))
+        except Exception:  # noqa: BLE001, S110 - without the aid rules the aid items stay undecided
+            pass
     parts = [p for p in parts if p is not None and len(p)]
     return pd.concat(parts, ignore_index=True) if parts else None
 
 
-def _facts(match: pd.DataFrame, local: pd.DataFrame) -> dict[int, pd.DataFrame]:
-    """Local rows of each matched item's person (item index -> frame)."""
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as plain dicts with None for missing values (fast per-item work on small groups)."""
+    if not len(frame):
+        return []
+    obj = frame.astype(object)
+    return obj.where(frame.notna(), None).to_dict("records")
+
+
+def _facts(match: pd.DataFrame, local: pd.DataFrame) -> dict[int, list[dict[str, Any]]]:
+    """Local records of each matched item's person (item index -> list of records)."""
     keyed = match[["pkey"]].dropna().reset_index(names="_item")
     if not len(keyed) or not len(local):
         return {}
     joined = keyed.merge(local, on="pkey", how="inner")
-    return {int(k): g for k, g in joined.groupby("_item", sort=False)}
+    out: dict[int, list[dict[str, Any]]] = {}
+    for rec in _records(joined):
+        out.setdefault(int(rec["_item"]), []).append(rec)
+    return out
 
 
-def _assess(item: pd.Series, listed: pd.Series, match: pd.Series, rows: pd.DataFrame | None,
-            as_of: dt.date) -> dict[str, Any]:
+def _first(rows: list[dict[str, Any]] | None, field: str) -> Any:
+    if not rows:
+        return None
+    return next((r[field] for r in rows if _present(r.get(field))), None)
+
+
+def _distinct(rows: list[dict[str, Any]] | None, field: str) -> list[Any]:
+    if not rows:
+        return []
+    return list(dict.fromkeys(r[field] for r in rows if _present(r.get(field))))
+
+
+def _assess(item: dict[str, Any], listed: dict[str, Any], match: dict[str, Any],
+            rows: list[dict[str, Any]] | None, as_of: dt.date) -> dict[str, Any]:
     """Cause, suggestion and local picture of one item."""
-    cat = item.get("category_key")
-    cat = None if not _present(cat) else str(cat)
+    cat = item.get("category_key") if _present(item.get("category_key")) else None
     listed_id = listed["id_number"] if _present(listed["id_number"]) else None
-    listed_name = normalize_names(pd.Series([item.get("name")], dtype="string")).iloc[0]
-    listed_name = None if not _present(listed_name) else listed_name
+    listed_name = item.get("_name_norm")
     res: dict[str, Any] = {"match": match["match"], "person_id": match["person_id"]}
-    if rows is None or not len(rows):
+    if not rows:
         res.update({
             "in_registry": False, "in_roster": False, "in_aid": False, "in_ledger": False,
             "local_says": "学籍、建档立卡、资助、控辍保学台账中均未找到此人（按身份证号及姓名、出生日期、学校关联）",
@@ -366,70 +492,60 @@ def _assess(item: pd.Series, listed: pd.Series, match: pd.Series, rows: pd.DataF
             "suggestion": "本地未找到：请核实此人是否为本县学生或户籍人口，必要时联系上级核对身份证号",
             "responsible_town": item.get("town"), "responsible_school": item.get("school_name"),
         })
-        if _present(listed_id) and not bool(listed["valid"]):
+        if listed_id is not None and not bool(listed["valid"]):
             res["suggestion"] += f"；所列身份证号{ID_REASON_LABELS.get(listed['reason'], '无效')}"
         return res
-    by_sys = {s: g for s, g in rows.groupby("system", sort=False)}
+    by_sys: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_sys.setdefault(r["system"], []).append(r)
     reg, ros = by_sys.get("registry"), by_sys.get("roster")
     aid, led = by_sys.get("aid"), by_sys.get("ledger")
-    prev = by_sys.get("registry_prev")
     person = match["person_id"] if _present(match["person_id"]) else None
-    enrolled = reg is not None and reg["status"].fillna("在读").isin(ENROLLED_STATUSES).any()
+    enrolled = reg is not None and any((r["status"] or "在读") in ENROLLED_STATUSES for r in reg)
     res.update({"in_registry": reg is not None, "in_roster": ros is not None, "in_aid": aid is not None,
                 "in_ledger": led is not None})
     # what each system says
-    says, names_by_sys = [], {}
+    says = []
     for s in ["registry", "roster", "aid", "ledger", "registry_prev"]:
         g = by_sys.get(s)
         if g is None:
             if s != "registry_prev":
                 says.append(f"{SYSTEM_LABELS[s]}：无")
             continue
-        name = _first(g["name"])
-        if s != "registry_prev":
-            names_by_sys[s] = name
-        parts = [name or "（无姓名）"]
+        parts = [_first(g, "name") or "（无姓名）"]
         if s in ("registry", "registry_prev", "aid"):
-            schools = list(dict.fromkeys(g["school"].dropna()))
+            schools = _distinct(g, "school")
             if schools:
                 parts.append("、".join(schools))
-            st = stage_label(_first(g["stage"]), _first(g["grade"]))
+            st = stage_label(_first(g, "stage"), _first(g, "grade"))
             if st:
                 parts.append(st)
-            if s == "registry":
-                status = _first(g["status"])
-                if status and status not in ENROLLED_STATUSES:
-                    parts.append(f"学籍状态{status}")
-            if s == "aid":
-                items = list(dict.fromkeys(g["item"].dropna()))
-                if items:
-                    parts.append("资助项目" + "、".join(items))
+            status = _first(g, "status")
+            if s == "registry" and status and status not in ENROLLED_STATUSES:
+                parts.append(f"学籍状态{status}")
+            if s == "aid" and _distinct(g, "item"):
+                parts.append("资助项目" + "、".join(_distinct(g, "item")))
         elif s == "roster":
-            parts += [v for v in (_first(g["town"]), _first(g["village"])) if v]
-            raw = _first(g["school_status_raw"]) or stage_label(_first(g["stage"]), _first(g["grade"]))
+            parts += [v for v in (_first(g, "town"), _first(g, "village")) if v]
+            raw = _first(g, "school_status_raw") or stage_label(_first(g, "stage"), _first(g, "grade"))
             parts.append(f"在校生状况{raw or '未填'}")
-        elif s == "ledger" and _first(g["reason"]):
-            parts.append(f"未在校原因{_first(g['reason'])}")
-        wrong = g[g["rec_id"].notna() & (g["rec_id"] != person)] if person else g.iloc[0:0]
-        if len(wrong):
-            parts.append(f"身份证号记为{_first(wrong['rec_id'])}")
-        says.append(f"{SYSTEM_LABELS[s]}：" + "，".join(parts))
+        elif s == "ledger" and _first(g, "reason"):
+            parts.append(f"未在校原因{_first(g, 'reason')}")
+        wrong = [r["rec_id"] for r in g if person and r["rec_id"] and r["rec_id"] != person]
+        if wrong:
+            parts.append(f"身份证号记为{wrong[0]}")
+        says.append(f"{SYSTEM_LABELS[s]}：" + "，".join(str(p) for p in parts))
     res["local_says"] = "；".join(says)
-    res["local_name"] = names_by_sys.get("registry") or names_by_sys.get("roster") or _first(rows["name"])
-    res["local_school"] = _first(reg["school"]) if reg is not None else (_first(aid["school"]) if aid is not None
-                                                                          else None)
+    res["local_name"] = _first(reg, "name") or _first(ros, "name") or _first(rows, "name")
+    res["local_school"] = _first(reg, "school") or _first(aid, "school")
     if reg is not None:
-        res["local_stage"] = stage_label(_first(reg["stage"]), _first(reg["grade"]))
+        res["local_stage"] = stage_label(_first(reg, "stage"), _first(reg, "grade"))
     elif ros is not None:
-        res["local_stage"] = _first(ros["school_status_raw"]) or stage_label(_first(ros["stage"]),
-                                                                            _first(ros["grade"]))
+        res["local_stage"] = _first(ros, "school_status_raw") or stage_label(_first(ros, "stage"),
+                                                                            _first(ros, "grade"))
     res["responsible_school"] = res["local_school"] or item.get("school_name")
-    town = None
-    for g in (reg, ros, led, aid):
-        if g is not None and _first(g["town"]):
-            town = _first(g["town"])
-            break
-    res["responsible_town"] = town or item.get("town")
+    res["responsible_town"] = (_first(reg, "town") or _first(ros, "town") or _first(led, "town")
+                               or _first(aid, "town") or item.get("town"))
 
     problems = _detect(item, listed, listed_id, listed_name, person, match, by_sys, enrolled, as_of)
     wanted = category_kinds(cat)
@@ -441,9 +557,7 @@ def _assess(item: pd.Series, listed: pd.Series, match: pd.Series, rows: pd.DataF
     if chosen is None and not wanted and problems:
         chosen = problems[0]
     if chosen is None and cat in ENROLMENT_CATEGORIES:
-        chosen = _enrolment_answer(cat, reg, led, prev, enrolled)
-    if chosen is None and cat in ("aid_missed", "aid_duplicate", "aid_ineligible"):
-        chosen = None  # decided from the local findings below (aid rules live in workbench.aid)
+        chosen = _enrolment_answer(reg, led, enrolled) or None
     if chosen is None:
         others = [p for p in problems if p["cause"] not in wanted]
         note = "本地数据未发现所列问题" + (
@@ -454,14 +568,14 @@ def _assess(item: pd.Series, listed: pd.Series, match: pd.Series, rows: pd.DataF
     return res
 
 
-def _enrolment_answer(cat: str, reg, led, prev, enrolled: bool) -> dict[str, Any]:
+def _enrolment_answer(reg, led, enrolled: bool) -> dict[str, Any]:
     if enrolled:
-        school = _first(reg["school"])
-        st = stage_label(_first(reg["stage"]), _first(reg["grade"]))
+        school = _first(reg, "school")
+        st = stage_label(_first(reg, "stage"), _first(reg, "grade"))
         return {"cause": "不属实", "cause_label": "本地学籍在读", "likely_result": "不属实",
                 "suggestion": f"不属实：本县学籍显示在{school}{st or ''}就读，请附学籍截图反馈"}
     if led is not None:
-        reason = _first(led["reason"]) or "已登记"
+        reason = _first(led, "reason") or "已登记"
         return {"cause": "不属实", "cause_label": "已登记控辍保学台账", "likely_result": "不属实",
                 "suggestion": f"不属实：控辍保学台账已登记，未在校原因为{reason}，请附佐证材料反馈"}
     return {}
@@ -472,24 +586,24 @@ def _detect(item, listed, listed_id, listed_name, person, match, by_sys, enrolle
     out: list[dict[str, Any]] = []
     reg, ros, led = by_sys.get("registry"), by_sys.get("roster"), by_sys.get("ledger")
     prev = by_sys.get("registry_prev")
-    all_rows = pd.concat([g for s, g in by_sys.items() if s != "registry_prev"]) if any(
-        s != "registry_prev" for s in by_sys) else None
+    current = [r for s, g in by_sys.items() if s != "registry_prev" for r in g]
 
     # 1. the ID: the listed one or one recorded locally is not the person's
-    wrong_sys = []
-    if person is not None and all_rows is not None:
-        bad = all_rows[all_rows["rec_id"].notna() & (all_rows["rec_id"] != person)]
-        wrong_sys = [(s, rid, rsn) for (s, rid, rsn) in bad[["system", "rec_id", "id_reason"]].drop_duplicates()
-                     .itertuples(index=False)]
+    wrong_sys = list(dict.fromkeys((r["system"], r["rec_id"], r["id_reason"]) for r in current
+                                   if person is not None and r["rec_id"] and r["rec_id"] != person))
     listed_wrong = person is not None and listed_id is not None and listed_id != person
     if person is None and listed_id is not None and not bool(listed["valid"]):
         kind = "id_precision_lost" if listed["reason"] == "precision_lost" else "id_invalid"
-        where = [SYSTEM_LABELS.get(s, s) for s in by_sys if s != "registry_prev"]
-        out.append({"cause": kind, "cause_label": "身份证号错误" if kind == "id_invalid" else "身份证号被Excel截断",
-                    "likely_result": "属实", "suggested_field": "身份证号", "_systems": list(by_sys),
-                    "suggestion": f"所列身份证号{ID_REASON_LABELS.get(listed['reason'], '无效')}，"
-                                  f"{'、'.join(where)}中也登记为此号；本地其他系统中未找到此人的正确身份证号，"
-                                  "请按户口簿或身份证核对后更正"})
+        where = "、".join(SYSTEM_LABELS.get(s, s) for s in by_sys if s != "registry_prev")
+        what = f"所列身份证号{ID_REASON_LABELS.get(listed['reason'], '无效')}，{where}中也登记为此号"
+        guess, why = _repair_guess(listed_id, listed["reason"], current, as_of)
+        problem = {"cause": kind, "cause_label": "身份证号错误" if kind == "id_invalid" else "身份证号被Excel截断",
+                   "likely_result": "属实", "suggested_field": "身份证号", "_systems": list(by_sys),
+                   "suggestion": f"{what}；本地其他系统中未找到此人的正确身份证号，请按户口簿或身份证核对后更正"}
+        if guess:
+            problem.update(suggested_id=guess, suggested_value=guess,
+                           suggestion=f"建议核对为 {guess}：{what}；{why}，请按户口簿或身份证核对后更正")
+        out.append(problem)
     if person is not None and (listed_wrong or wrong_sys or (listed_id is not None and not bool(listed["valid"]))):
         reason = listed["reason"] if listed_wrong else (wrong_sys[0][2] if wrong_sys else listed["reason"])
         kind = "id_precision_lost" if reason == "precision_lost" else "id_invalid"
@@ -501,25 +615,28 @@ def _detect(item, listed, listed_id, listed_name, person, match, by_sys, enrolle
         systems = "、".join(dict.fromkeys(where)) or "学籍"
         out.append({"cause": kind, "cause_label": "身份证号错误" if kind == "id_invalid" else "身份证号被Excel截断",
                     "likely_result": "属实", "suggested_id": person, "suggested_field": "身份证号",
-                    "_systems": [s for s, _, _ in wrong_sys],
-                    "suggested_value": person,
+                    "_systems": [s for s, _, _ in wrong_sys], "suggested_value": person,
                     "suggestion": f"建议核对为 {person}：{evidence}；{what}，请在{systems}中按户口簿更正"})
-    # 2. the same person enrolled twice in the term
-    if reg is not None and reg["school"].nunique() > 1:
-        schools = list(dict.fromkeys(reg["school"].dropna()))
-        right, why = _right_school(schools, reg, by_sys)
+    # 2. the same person enrolled twice in the term, or registered twice in the roster
+    reg_schools = _distinct(reg, "school")
+    ros_ids = [r["rec_id"] for r in ros or [] if r["rec_id"]]
+    if len(reg_schools) > 1:
+        right, why = _right_school(reg_schools, reg, by_sys)
         keep = f"建议保留{right}的学籍（{why}），注销其余" if right else "请核实实际就读学校，保留正确学籍并注销其余"
         out.append({"cause": "duplicate_record", "cause_label": "身份证件号重复（一人多籍）", "likely_result": "属实",
                     "suggested_field": "学校", "suggested_value": right,
-                    "suggestion": f"学籍中同一身份证号在{'、'.join(schools)}重复在籍；{keep}"})
+                    "suggestion": f"学籍中同一身份证号在{'、'.join(reg_schools)}重复在籍；{keep}"})
     elif reg is not None and len(reg) > 1:
         out.append({"cause": "duplicate_record", "cause_label": "重复记录", "likely_result": "属实",
-                    "suggestion": f"学籍中同一人在{_first(reg['school'])}有{len(reg)}条记录，请删除多余记录"})
-    elif ros is not None and ros["rec_id"].dropna().duplicated().any():
+                    "suggestion": f"学籍中同一人在{reg_schools[0] if reg_schools else '同一学校'}有{len(reg)}条记录，"
+                                  "请删除多余记录"})
+    elif len(ros_ids) > len(set(ros_ids)):
+        villages = _distinct(ros, "village")
         out.append({"cause": "duplicate_record", "cause_label": "重复记录", "likely_result": "属实",
-                    "suggestion": "建档立卡系统中同一身份证号登记多次，请删除多余记录"})
+                    "suggestion": f"建档立卡系统中同一身份证号登记多次（{'、'.join(villages)}），请核实户籍所在户，"
+                                  "删除多余记录"})
     # 3. names
-    names = {s: _first(g["name"]) for s, g in by_sys.items() if s != "registry_prev" and _first(g["name"])}
+    names = {s: _first(g, "name") for s, g in by_sys.items() if s != "registry_prev" and _first(g, "name")}
     if len(set(names.values())) > 1 or (listed_name and names and listed_name not in names.values()
                                         and "name_mismatch" in category_kinds(item.get("category_key"))):
         right, why = _right_name(names)
@@ -530,25 +647,25 @@ def _detect(item, listed, listed_id, listed_name, person, match, by_sys, enrolle
                     "suggested_field": "姓名", "suggested_value": right,
                     "suggestion": f"建议姓名更正为 {right}：{detail}（{why}）；请在{fix}中按户口簿更正"})
     # 4. sex and birth date against the ID
-    if person is not None:
+    if person is not None and person[:17].isdigit():
         id_sex = "男" if int(person[16]) % 2 == 1 else "女"
         id_birth = pd.to_datetime(person[6:14], format="%Y%m%d", errors="coerce")
         for s, g in by_sys.items():
-            if s == "registry_prev":
+            if s in ("registry_prev", "aid"):
                 continue
-            sexes = set(g["sex"].dropna()) - {id_sex}
-            if sexes and s != "aid":
+            sexes = [x for x in _distinct(g, "sex") if x != id_sex]
+            if sexes:
                 out.append({"cause": "sex_mismatch", "cause_label": "性别与身份证号不符", "likely_result": "属实",
                             "suggested_field": "性别", "suggested_value": id_sex,
                             "suggestion": f"建议性别更正为 {id_sex}：{SYSTEM_LABELS[s]}登记为{'、'.join(sexes)}，"
                                           f"身份证号第17位表示{id_sex}；请在{SYSTEM_LABELS[s]}中更正"})
                 break
         for s, g in by_sys.items():
-            if s == "registry_prev" or pd.isna(id_birth):
+            if s in ("registry_prev", "aid") or pd.isna(id_birth):
                 continue
-            births = set(g["birth_date"].dropna()) - {id_birth}
-            if births and s != "aid":
-                shown = "、".join(sorted(b.strftime("%Y-%m-%d") for b in births))
+            births = [b for b in _distinct(g, "birth_date") if pd.Timestamp(b) != id_birth]
+            if births:
+                shown = "、".join(sorted(pd.Timestamp(b).strftime("%Y-%m-%d") for b in births))
                 right = id_birth.strftime("%Y-%m-%d")
                 out.append({"cause": "birthdate_mismatch", "cause_label": "出生日期与身份证号不符",
                             "likely_result": "属实", "suggested_field": "出生日期", "suggested_value": right,
@@ -557,52 +674,100 @@ def _detect(item, listed, listed_id, listed_name, person, match, by_sys, enrolle
                 break
     # 5. the roster's school status against the registry
     if ros is not None and reg is not None and enrolled:
-        r_stage, r_grade = _first(reg["stage"]), _first(reg["grade"])
-        p_stage, p_grade = _first(ros["stage"]), _first(ros["grade"])
+        r_stage, r_grade = _first(reg, "stage"), _first(reg, "grade")
+        p_stage, p_grade = _first(ros, "stage"), _first(ros, "grade")
         differs = r_stage != p_stage or (p_grade is not None and r_grade is not None and int(p_grade) != int(r_grade))
         if r_stage and differs:
-            right = roster_status_label(r_stage, r_grade)
-            raw = _first(ros["school_status_raw"]) or stage_label(p_stage, p_grade) or "未填"
+            words = roster_status_label(r_stage, r_grade)
+            right = stage_label(r_stage, r_grade)
+            raw = _first(ros, "school_status_raw") or stage_label(p_stage, p_grade) or "未填"
             out.append({"cause": "stage_mismatch", "cause_label": "在校生状况与学籍不一致", "likely_result": "属实",
                         "suggested_field": "在校生状况", "suggested_value": right,
-                        "suggestion": f"建议在校生状况更正为 {right}：建档立卡为{raw}，学籍显示"
-                                      f"{_first(reg['school'])}{stage_label(r_stage, r_grade)}；请在扶贫系统更新"})
-    # 6. out of school
+                        "suggestion": f"建议在校生状况更正为 {words}：建档立卡为{raw}，学籍显示"
+                                      f"{_first(reg, 'school')}{right}；请在扶贫系统更新"})
+    # 6. aid records: paid twice, or paid to a pupil not enrolled / claimed 建档立卡 but not in the roster
+    aid = by_sys.get("aid")
+    if aid:
+        paid = Counter((r["item"], r["term"]) for r in aid if r["item"])
+        twice = [(it, t, n) for (it, t), n in paid.items() if n > 1]
+        if twice:
+            it, t, n = twice[0]
+            out.append({"cause": "aid_duplicate", "cause_label": "重复资助", "likely_result": "属实",
+                        "suggestion": f"属实：{t or '本学期'}{it}发放{n}次（{'、'.join(_distinct(aid, 'school'))}），"
+                                      "请核实并追回多发资金"})
+        items = "、".join(_distinct(aid, "item"))
+        if not enrolled:
+            out.append({"cause": "aid_ineligible", "cause_label": "不符合条件的受资助对象", "likely_result": "属实",
+                        "suggestion": f"属实：资助名单中有此人（{items}），但本学期学籍中无在读记录；请核实后停发并追回"})
+        elif any(r.get("difficulty_type") == "建档立卡" for r in aid) and ros is None:
+            out.append({"cause": "aid_ineligible", "cause_label": "不符合条件的受资助对象", "likely_result": "属实",
+                        "suggestion": f"属实：资助名单困难类型为建档立卡（{items}），但建档立卡人员中无此人；"
+                                      "请核实认定依据，不符合条件的停发并追回"})
+    # 7. out of school
     if not enrolled and ros is not None and led is None and _school_age(person, ros, as_of):
         out.append({"cause": "not_enrolled", "cause_label": "适龄未入学（疑似辍学）", "likely_result": "属实",
-                    "suggestion": "属实：建档立卡适龄儿童未在本县学籍中，也未登记控辍保学台账；请立即核查去向，"
+                    "suggestion": "属实：建档立卡适龄儿童未在本县学籍中，也未登记在控辍保学台账；请立即核查去向，"
                                   "劝返复学或按实际情况登记台账并补充佐证材料"})
     if not enrolled and prev is not None and led is None:
         out.append({"cause": "missing_from_registry", "cause_label": "学籍异常减少", "likely_result": "属实",
-                    "suggestion": f"属实：上学期在{_first(prev['school'])}在籍，本学期学籍中查无此人，且无转学、"
+                    "suggestion": f"属实：上学期在{_first(prev, 'school')}在籍，本学期学籍中查无此人，且无转学、"
                                   "毕业或台账记录；请核查去向并办理学籍变动或登记台账"})
-    if enrolled and item.get("category_key") in ("not_enrolled", "not_in_registry"):
-        pass  # answered by _enrolment_answer
     return out
 
 
-def _right_school(schools: list[str], reg: pd.DataFrame, by_sys: dict[str, pd.DataFrame]) -> tuple[str | None, str]:
+def _repair_guess(listed_id: str, reason: str, rows: list[dict[str, Any]], as_of: dt.date) -> tuple[str | None, str]:
+    """A likely right ID when nobody in the county holds it: the birth date the records give (bad birth date), or
+    the county's own address code one digit or one adjacent swap away (address code that never existed); the
+    check character recomputed. None unless exactly one valid candidate results."""
+    if not listed_id or len(listed_id) != 18 or not listed_id[:17].isdigit():
+        return None, ""
+    cands: dict[str, str] = {}
+    if reason == "bad_birthdate":
+        for b in _distinct(rows, "birth_date"):
+            ymd = pd.Timestamp(b).strftime("%Y%m%d")
+            cands[listed_id[:6] + ymd + listed_id[14:17]] = f"本地登记的出生日期为{pd.Timestamp(b):%Y-%m-%d}，按此重算校验位"
+    elif reason == "bad_region":
+        from ..rules import settings
+
+        region = listed_id[:6]
+        county = str(settings().get("county_code") or "")
+        variants = {region[:i] + region[i + 1] + region[i] + region[i + 2:] for i in range(5)}
+        variants |= {region[:i] + d + region[i + 1:] for i in range(6) for d in "0123456789"}
+        if county in variants:
+            cands[county + listed_id[6:17]] = f"地区码{region}与本县代码{county}仅差一位或两位颠倒，按本县代码重算校验位"
+    if len(cands) != 1:
+        return None, ""
+    (first17, why), = cands.items()
+    try:
+        from .. import ids
+
+        full = first17 + str(ids.check_char(pd.Series([first17])).iloc[0])
+        if not bool(ids.is_valid(pd.Series([full]), as_of=as_of).iloc[0]):
+            return None, ""
+    except ImportError:  # pragma: no cover
+        return None, ""
+    return full, why
+
+
+def _right_school(schools: list[str], reg, by_sys) -> tuple[str | None, str]:
     """The school a doubly enrolled pupil most likely attends: last term's school, else the aid list's school,
     else the school in the town where the household is registered."""
     for system, why in (("registry_prev", "上学期在该校在籍"), ("aid", "资助名单中为该校")):
-        g = by_sys.get(system)
-        if g is not None:
-            hits = [x for x in dict.fromkeys(g["school"].dropna()) if x in schools]
-            if len(hits) == 1:
-                return hits[0], why
-    ros = by_sys.get("roster")
-    if ros is not None and _first(ros["town"]):
-        town = _first(ros["town"])
-        hits = list(dict.fromkeys(reg.loc[reg["town"] == town, "school"].dropna()))
+        hits = [x for x in _distinct(by_sys.get(system), "school") if x in schools]
+        if len(hits) == 1:
+            return hits[0], why
+    town = _first(by_sys.get("roster"), "town")
+    if town:
+        hits = list(dict.fromkeys(r["school"] for r in reg if r["town"] == town and r["school"]))
         if len(hits) == 1:
             return hits[0], f"户籍在{town}"
     return None, ""
 
 
-def _school_age(person: str | None, ros: pd.DataFrame, as_of: dt.date) -> bool:
+def _school_age(person: str | None, ros, as_of: dt.date) -> bool:
     birth = pd.to_datetime(person[6:14], format="%Y%m%d", errors="coerce") if person else pd.NaT
     if pd.isna(birth):
-        birth = _first(ros["birth_date"])
+        birth = _first(ros, "birth_date")
     if birth is None or pd.isna(birth):
         return True
     try:
@@ -612,7 +777,7 @@ def _school_age(person: str | None, ros: pd.DataFrame, as_of: dt.date) -> bool:
     except (ImportError, AttributeError):
         y = as_of.year if as_of.month >= 9 else as_of.year - 1
         first, last = dt.date(y - 15, 9, 1), dt.date(y - 6, 8, 31)
-    return pd.Timestamp(first) <= birth <= pd.Timestamp(last)
+    return pd.Timestamp(first) <= pd.Timestamp(birth) <= pd.Timestamp(last)
 
 
 def _right_name(names: dict[str, str]) -> tuple[str, str]:
@@ -630,15 +795,14 @@ def _right_name(names: dict[str, str]) -> tuple[str, str]:
     return tied[0], "多数系统一致"
 
 
-def _id_evidence(by_sys: dict[str, pd.DataFrame], person: str, listed_name: str | None) -> str:
+def _id_evidence(by_sys, person: str, listed_name: str | None) -> str:
     for s in ("registry", "roster", "aid", "ledger"):
-        g = by_sys.get(s)
-        if g is not None and (g["rec_id"] == person).any():
-            row = g[g["rec_id"] == person].iloc[0]
+        row = next((r for r in by_sys.get(s) or [] if r["rec_id"] == person), None)
+        if row is not None:
             bits = ["同名" if listed_name and row["name"] == listed_name else "姓名相近"]
-            if pd.notna(row["birth_date"]):
+            if row["birth_date"] is not None:
                 bits.append("同出生日期")
-            if _present(row["school"]):
+            if row["school"]:
                 bits.append("同学校")
             return f"{SYSTEM_LABELS[s]}中{''.join(bits)}的学生身份证号为{person}"
     return f"本地关联到身份证号{person}"
