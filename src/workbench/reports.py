@@ -185,7 +185,7 @@ def _item_labels() -> dict[str, str]:
     try:
         from .aid import item_labels
         return item_labels()
-    except (OSError, ValueError, KeyError):  # the policy table is optional for a report
+    except (ImportError, OSError, ValueError, KeyError):  # the policy table is optional for a report
         return {}
 
 
