@@ -93,8 +93,9 @@ def test_fifteen_digits_upgrade_to_eighteen():
         ("6.10928200801011E+17", "610928200801011000"),
         ("6.10928200801011e+17", "610928200801011000"),
         ("６．１０９２８Ｅ＋１７", "610928000000000000"),
-        ("610928200801011.0", "610928200801011"),  # a 15-digit number through a float: not upgraded
-        (610928200801011.0, "610928200801011"),
+        ("110105491231002.0", "11010519491231002X"),  # 15 digits survive a float: upgraded, still flagged
+        (110105491231002.0, "11010519491231002X"),
+        ("1.10105491231002E+14", "11010519491231002X"),
         (1.5, "1.5"),
     ],
 )
@@ -103,6 +104,12 @@ def test_floats_and_scientific_text_are_precision_lost_and_never_repaired(raw, s
     assert r["reason"] == "precision_lost" and not r["valid"]
     assert r["id_number"] == shown
     assert r["sex"] is pd.NA
+
+
+def test_normalize_is_idempotent_on_float_inputs():
+    values = [110105491231002.0, 6.10928200801011e17, "6.10928E+17", 1.5, float("inf")]
+    once = ids.normalize(values)
+    pd.testing.assert_series_equal(once, ids.normalize(once))
 
 
 def test_precision_lost_keeps_the_birth_date_that_survived():

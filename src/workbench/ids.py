@@ -245,9 +245,11 @@ def _clean(arr: pa.StringArray, flt: np.ndarray) -> tuple[pa.StringArray, np.nda
             digits = pc.if_else(pc.equal(digits, ""), "0", digits)
             arr = _replace(arr, maybe[rows], digits)
 
-    # 15-digit numbers (first-generation IDs) -> 18: insert "19" after the address code, add the check character
+    # 15-digit numbers (first-generation IDs) -> 18: insert "19" after the address code, add the check character.
+    # Also when they went through a float: 15 digits survive a float exactly (so normalize stays idempotent);
+    # check() still reports them as precision_lost, as every float.
     lens = pc.fill_null(pc.binary_length(arr), -1).to_numpy()
-    rows15 = np.flatnonzero((lens == 15) & ~flt)
+    rows15 = np.flatnonzero(lens == 15)
     if len(rows15):
         m15 = _char_matrix(arr, rows15, 15)
         digit = ((m15 >= 48) & (m15 <= 57)).all(axis=1)
