@@ -211,7 +211,7 @@ def _make(
 def _numeric(case: str, m: np.ndarray, text: np.ndarray) -> np.ndarray:
     """IDs that went through a number, the ways exports show them."""
     if case == "valid_int":
-        return np.array(np.frombuffer(m.tobytes(), dtype="S18").astype(np.int64).tolist() + [], dtype=object)
+        return np.array(np.frombuffer(m.tobytes(), dtype="S18").astype(np.int64).tolist(), dtype=object)
     if case == "excel_float":  # Excel keeps 15 significant digits
         return np.array([float(t[:15] + "000") for t in text], dtype=object)
     if case == "float64":  # pandas read the text column as float64
