@@ -18,7 +18,7 @@ import pandas as pd
 
 from . import terms
 from .findings import as_findings, empty_findings
-from .reconcile import Context, _fill_places, _id_birth, _pid, _s, context
+from .reconcile import Context, _fill_places, _id_birth, _pid, _s, context, isin
 
 LEDGER_REASONS = ["县外就读", "省外就读", "送教上门", "随班就读", "特教学校就读", "免予入学", "延缓入学", "休学",
                   "残疾不能入学", "初中已毕业", "户籍迁出", "死亡", "辍学"]
@@ -72,10 +72,10 @@ def school_age_children(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame:
         "dropout_status": led.groupby("pid")["dropout_status"].first(),
     })
     kids = kids.merge(r, on="person_id", how="left")
-    kids["enrolled"] = kids["school"].notna() | kids["person_id"].isin(r["person_id"])
+    kids["enrolled"] = kids["school"].notna() | isin(kids["person_id"], r["person_id"])
     kids = kids.join(lg, on="person_id")
     kids["ledger_reason"] = kids["ledger_reason"].astype("string").replace("", "（未注明原因）")
-    in_ledger = kids["person_id"].isin(lg.index)
+    in_ledger = pd.Series(isin(kids["person_id"], lg.index.to_series()), index=kids.index)
     kids["status"] = "疑似失学"
     kids.loc[in_ledger.to_numpy(bool), "status"] = "台账：" + kids.loc[in_ledger.to_numpy(bool), "ledger_reason"]
     kids.loc[kids["enrolled"].to_numpy(bool), "status"] = "在校"
@@ -139,7 +139,7 @@ def village_verdicts(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame:
     )
     # exceptions: ledger entries of the village's school-age children, by reason
     kid_ledger = kids[kids["status"].str.startswith("台账").fillna(False).to_numpy(bool)]
-    kl = led[led["pid"].isin(kid_ledger["person_id"])].drop_duplicates(["pid", "reason"])
+    kl = led[isin(led["pid"], kid_ledger["person_id"])].drop_duplicates(["pid", "reason"])
     kl = kl.drop(columns=["town", "village"]).merge(
         kid_ledger[["person_id", "town", "village"]], left_on="pid", right_on="person_id")
     by_reason = pd.crosstab([kl["town"], kl["village"]], kl["reason"]) if len(kl) else pd.DataFrame()

@@ -122,17 +122,17 @@ def _char_pinyin(chars: list[str]) -> dict[str, str]:
 
 
 def name_keys(names_norm: pd.Series) -> pd.Series:
-    """Tone-less pinyin key of normalised names (张伟 and 张玮 -> `zhang wei`), built per distinct character."""
-    uniq = pd.Series(names_norm.dropna().unique())
-    if uniq.empty:
+    """Tone-less pinyin key of normalised names (张伟 and 张玮 -> `zhang wei`), built per distinct character
+    (names.pinyin_key of each character), so it stays fast on millions of names."""
+    uniq = names_norm.dropna().unique().tolist()
+    if not uniq:
         return pd.Series(pd.NA, index=names_norm.index, dtype="string")
-    chars = sorted(set("".join(uniq.tolist())))
-    table = _char_pinyin(chars)
-    keys = {n: " ".join(table.get(c, c) for c in n) for n in uniq.tolist()}
+    table = _char_pinyin(sorted(set("".join(uniq))))
+    get = table.get
+    keys = {n: " ".join(p for p in (get(c, c) for c in n) if p) for n in uniq}
     return names_norm.map(keys).astype("string")
 
 
-# --------------------------------------------------------------------------------------------- SQL pieces
 def _col(df: pd.DataFrame, name: str, sql_type: str = "VARCHAR") -> str:
     return f'CAST(t."{name}" AS {sql_type})' if name in df.columns else f"CAST(NULL AS {sql_type})"
 
@@ -188,11 +188,30 @@ def _records_sql(system: str, df: pd.DataFrame, view: str, term: str) -> str:
         FROM {view} t {where}"""
 
 
+def _name_column(system: str, df: pd.DataFrame) -> str | None:
+    if "name" in df.columns:
+        return "name"
+    return "student_name" if "student_name" in df.columns else None
+
+
+def _names_map(tables: dict[str, pd.DataFrame], systems: list[str]) -> pd.DataFrame:
+    """k_name (as written) -> name (names.normalize) and name_key (tone-less pinyin), over distinct names only."""
+    parts = []
+    for system in systems:
+        df = tables.get(system)
+        col = _name_column(system, df) if df is not None else None
+        if col is not None and len(df):
+            parts.append(pd.Series(df[col].dropna().unique()).astype("string"))
+    written = pd.Series(pd.concat(parts, ignore_index=True).unique() if parts else [], dtype="string")
+    norm = _normalize_names(written)
+    return pd.DataFrame({"k_name": written, "name": norm, "name_key": name_keys(norm)})
+
+
 def _build_records(con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFrame], systems: list[str],
                    cand_systems: list[str], term: str) -> None:
-    """Create table `raw` (distinct record keys of every system) and `names_map` (normalised name and pinyin key
-    per written name) in the connection. Rows of non-candidate systems (pairs, activities, ...) are kept only
-    when their ID is invalid or unknown to the candidate systems."""
+    """Create table `recs`: the distinct record keys of every system with normalised name, pinyin key, birth
+    date and sex. Rows of non-candidate systems (pairs, activities, ...) are kept only when their ID is invalid
+    or unknown to the candidate systems."""
     cand_parts, other_parts = [], []
     for system in systems:
         df = tables.get(system)
@@ -204,31 +223,19 @@ def _build_records(con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFram
     empty = ("SELECT NULL::VARCHAR system, NULL::VARCHAR source, NULL::VARCHAR k_id, NULL::VARCHAR k_name, "
              "NULL::DATE k_birth, NULL::VARCHAR k_school, NULL::VARCHAR id_reason, false id_valid, "
              "NULL::VARCHAR sex_raw, NULL::VARCHAR town, NULL::VARCHAR student_no WHERE false")
-    con.execute("CREATE OR REPLACE TEMP TABLE raw AS SELECT DISTINCT * FROM ("
-                + " UNION ALL ".join(cand_parts or [empty]) + ")")
+    con.register("names_map", _names_map(tables, systems))
+    enrich = f"""
+        SELECT r.*, m.name, m.name_key,
+               CASE WHEN r.k_birth IS NOT NULL THEN r.k_birth ELSE {_id_birth_sql('r.k_id')} END AS birth_date,
+               coalesce(r.sex_raw, {_id_sex_sql('r.k_id')}) AS sex,
+               r.k_school AS school, r.k_id AS id_number
+        FROM (SELECT DISTINCT * FROM ({{union}})) r LEFT JOIN names_map m ON r.k_name = m.k_name"""
+    con.execute("CREATE OR REPLACE TEMP TABLE recs AS "
+                + enrich.replace("{union}", " UNION ALL ".join(cand_parts or [empty])))
     if other_parts:
-        con.execute("CREATE OR REPLACE TEMP TABLE known AS SELECT DISTINCT k_id FROM raw WHERE id_valid")
-        con.execute("INSERT INTO raw SELECT DISTINCT o.* FROM (" + " UNION ALL ".join(other_parts) + ") o "
-                    "LEFT JOIN known k ON o.k_id = k.k_id WHERE NOT o.id_valid OR k.k_id IS NULL")
-    names = con.execute("SELECT DISTINCT k_name FROM raw WHERE k_name IS NOT NULL").df()["k_name"].astype("string")
-    norm = _normalize_names(names)
-    con.register("names_norm_df", pd.DataFrame({"k_name": names, "name": norm}))
-    con.execute("CREATE OR REPLACE TEMP TABLE names_norm AS SELECT * FROM names_norm_df")
-    # pinyin key: per distinct character (pypinyin), assembled in SQL in character order
-    chars = con.execute("SELECT DISTINCT unnest(string_split(name, '')) AS c FROM names_norm "
-                        "WHERE name IS NOT NULL").df()["c"].astype(str).tolist()
-    table = _char_pinyin(sorted(chars))
-    con.register("char_py_df", pd.DataFrame({"c": list(table), "py": list(table.values())}))
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE names_map AS
-        WITH ch AS (SELECT name, unnest(string_split(name, '')) AS c,
-                           generate_subscripts(string_split(name, ''), 1) AS pos
-                    FROM (SELECT DISTINCT name FROM names_norm WHERE name IS NOT NULL)),
-             keys AS (SELECT ch.name, string_agg(coalesce(p.py, ch.c), ' ' ORDER BY ch.pos) AS name_key
-                      FROM ch LEFT JOIN char_py_df p ON ch.c = p.c
-                      WHERE coalesce(p.py, ch.c) <> '' GROUP BY ch.name)
-        SELECT n.k_name, n.name, k.name_key FROM names_norm n LEFT JOIN keys k ON n.name = k.name
-    """)
+        others = ("SELECT o.* FROM (" + " UNION ALL ".join(other_parts) + ") o WHERE NOT o.id_valid "
+                  "OR NOT EXISTS (SELECT 1 FROM recs k WHERE k.id_valid AND k.k_id = o.k_id)")
+        con.execute("INSERT INTO recs " + enrich.replace("{union}", others))
 
 
 def _comparison_sql(weights: dict[str, float], confident_when: list[str]) -> str:
@@ -347,14 +354,6 @@ def _prepare(con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFrame], te
     rec_systems = list(dict.fromkeys(cfg.get("record_systems", list(SYSTEM_LABELS)) + cand_systems))
     _build_records(con, tables, rec_systems, cand_systems, term)
     cand_in = ", ".join(f"'{s}'" for s in cand_systems)
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE recs AS
-        SELECT r.*, m.name, m.name_key,
-               CASE WHEN r.k_birth IS NOT NULL THEN r.k_birth ELSE {_id_birth_sql('r.k_id')} END AS birth_date,
-               coalesce(r.sex_raw, {_id_sex_sql('r.k_id')}) AS sex,
-               r.k_school AS school, r.k_id AS id_number
-        FROM raw r LEFT JOIN names_map m ON r.k_name = m.k_name
-    """)
     # candidates: valid IDs of the candidate systems, one row per (id, source, name, school)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE cands AS
@@ -453,7 +452,9 @@ def _decide(tables: dict[str, pd.DataFrame], lrecs: pd.DataFrame, scored: pd.Dat
         dec = decisions[decisions["system"].eq(system)]
         if len(dec):
             alone_ids = set(dec.loc[dec["link_kind"].eq("alone"), "k_id"].dropna())
-            rows = ~valid | ids.isin(alone_ids).to_numpy(bool)
+            rows = ~valid
+            if alone_ids:
+                rows = rows | ids.isin(alone_ids).to_numpy(bool)
             if rows.any():
                 sub = df.loc[rows]
                 name_col = "name" if "name" in sub.columns else ("student_name" if "student_name" in sub.columns

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from . import link
@@ -118,6 +119,18 @@ def _pid(df: pd.DataFrame) -> pd.Series:
     return _s(df, "person_id").fillna(_s(df, "id_number"))
 
 
+def isin(values: pd.Series, other: Any) -> np.ndarray:
+    """Vectorised membership test (pandas' arrow-string isin converts every probe value in Python)."""
+    left = pd.Index(values.astype(object).where(values.notna(), None))
+    right = pd.Index(pd.Series(other).dropna().astype(object).unique())
+    return right.get_indexer(left) >= 0
+
+
+def _narrow(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Only the columns an analysis reads (filtering a narrow frame is much cheaper)."""
+    return df[[c for c in columns if c in df.columns]]
+
+
 def _valid(df: pd.DataFrame) -> pd.Series:
     if "id_valid" not in df.columns:
         return pd.Series(False, index=df.index)
@@ -134,9 +147,11 @@ def _id_sex(ids: pd.Series) -> pd.Series:
 
 
 def _normalize_names(values: pd.Series) -> pd.Series:
-    uniq = pd.Series(values.dropna().unique(), dtype="string")
-    norm = link._normalize_names(uniq)
-    return values.map(dict(zip(uniq.tolist(), norm.tolist()))).astype("string")
+    uniq = pd.Index(values.dropna().unique())
+    norm = link._normalize_names(pd.Series(uniq, dtype="string"))
+    pos = uniq.get_indexer(values)
+    out = pd.Series(norm.to_numpy(dtype=object, na_value=None)[pos], index=values.index, dtype="string")
+    return out.mask(pos < 0)
 
 
 def places(ctx: Context) -> pd.DataFrame:
@@ -189,6 +204,9 @@ def _id_rows(ctx: Context) -> pd.DataFrame:
         df = ctx.registry() if system == "registry" else ctx.frame(system)
         if df is None or not len(df) or "id_number" not in df.columns:
             continue
+        df = _narrow(df, ["id_number", "id_valid", "id_reason", "id_type", "name", "student_name", "town",
+                          "village", "school_name", "suggested_id", "link_evidence"])
+        df = df[~_valid(df).to_numpy(bool)]
         name = _s(df, "name") if "name" in df.columns else _s(df, "student_name")
         reason = _s(df, "id_reason")
         empty_required = pd.Series(False, index=df.index)
@@ -250,6 +268,7 @@ def _duplicates(ctx: Context) -> pd.DataFrame:
     out = []
     reg = ctx.frame("registry")
     if len(reg) and "id_number" in reg.columns:
+        reg = _narrow(reg, ["id_number", "id_valid", "term", "school_name", "name", "town"])
         v = reg[_valid(reg).to_numpy(bool)]
         if len(v):
             terms = _s(v, "term").fillna(ctx.term)
@@ -266,6 +285,7 @@ def _duplicates(ctx: Context) -> pd.DataFrame:
                 out.append(agg[["id_number", "name", "town", "school", "detail", "systems"]])
     ros = ctx.frame("roster")
     if len(ros) and "id_number" in ros.columns:
+        ros = _narrow(ros, ["id_number", "id_valid", "name", "town", "village", "household_no"])
         v = ros[_valid(ros).to_numpy(bool)]
         d = pd.DataFrame({"id_number": _s(v, "id_number"), "name": _s(v, "name"), "town": _s(v, "town"),
                           "village": _s(v, "village"), "household_no": _s(v, "household_no")})
@@ -295,42 +315,60 @@ def _duplicates(ctx: Context) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------- identity
-def _identity_rows(ctx: Context) -> pd.DataFrame:
-    """Valid-ID records of registry (as-of term), roster, aid, ledger: system, id, name, sex, birth date."""
-    parts = []
-    for system in IDENTITY_SYSTEMS:
-        df = ctx.registry() if system == "registry" else ctx.frame(system)
-        if df is None or not len(df) or "id_number" not in df.columns:
-            continue
-        v = df[_valid(df).to_numpy(bool)]
-        parts.append(pd.DataFrame({
-            "system": system, "id_number": _s(v, "id_number"), "name_raw": _s(v, "name"),
-            "sex": _s(v, "sex") if system != "aid" else pd.Series(pd.NA, index=v.index, dtype="string"),
-            "birth_date": pd.to_datetime(v["birth_date"]) if "birth_date" in v.columns and system != "aid"
-            else pd.Series(pd.NaT, index=v.index, dtype="datetime64[us]"),
-            "town": _s(v, "town"), "village": _s(v, "village"), "school": _s(v, "school_name"),
-        }))
-    if not parts:
-        return pd.DataFrame(columns=["system", "id_number", "name_raw", "sex", "birth_date", "town", "village",
-                                     "school", "name"])
-    rows = pd.concat(parts, ignore_index=True)
-    rows["name"] = _normalize_names(rows["name_raw"])
-    return rows
-
-
 def _identity(ctx: Context) -> pd.DataFrame:
-    rows = _identity_rows(ctx)
-    if rows.empty:
-        return empty_findings()
+    """name_mismatch, sex_mismatch, birthdate_mismatch over the valid-ID records of registry (as-of term),
+    roster, aid and ledger (DuckDB SQL; names normalised once per distinct name)."""
+    con = duckdb.connect()
+    try:
+        selects, names = [], []
+        for system in IDENTITY_SYSTEMS:
+            df = ctx.registry() if system == "registry" else ctx.frame(system)
+            if df is None or not len(df) or "id_number" not in df.columns:
+                continue
+            cols = ["id_number", "id_valid", "name", "town", "village", "school_name"]
+            if system != "aid":
+                cols += ["sex", "birth_date"]
+            df = _narrow(df, cols)
+            con.register(f"id_{system}", df)
+            names.append(df["name"].dropna().unique() if "name" in df.columns else [])
+            sel = {c: (f'CAST(t."{c}" AS VARCHAR)' if c in df.columns else "CAST(NULL AS VARCHAR)")
+                   for c in ["name", "town", "village", "school_name", "sex"]}
+            birth = "CAST(t.birth_date AS DATE)" if "birth_date" in df.columns else "CAST(NULL AS DATE)"
+            selects.append(f"""SELECT '{system}' AS system, CAST(t.id_number AS VARCHAR) AS id_number,
+                {sel['name']} AS name_raw, {sel['sex']} AS sex, {birth} AS birth_date, {sel['town']} AS town,
+                {sel['village']} AS village, {sel['school_name']} AS school
+                FROM id_{system} t WHERE coalesce(CAST(t.id_valid AS BOOLEAN), false)""")
+        if not selects:
+            return empty_findings()
+        written = pd.Index(pd.unique(np.concatenate([np.asarray(n, dtype=object) for n in names]))) \
+            if names else pd.Index([])
+        norm = link._normalize_names(pd.Series(written, dtype="string"))
+        con.register("nm", pd.DataFrame({"name_raw": pd.Series(written, dtype="string"), "name": norm}))
+        order = " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(IDENTITY_SYSTEMS))
+        con.execute("CREATE TEMP TABLE r AS SELECT u.*, nm.name, CASE u.system " + order + " END AS o, "
+                    "CASE WHEN substr(u.id_number, 17, 1) IN ('1','3','5','7','9') THEN '男' ELSE '女' END AS id_sex, "
+                    "make_date(CAST(substr(u.id_number, 7, 4) AS INTEGER), CAST(substr(u.id_number, 11, 2) AS "
+                    "INTEGER), CAST(substr(u.id_number, 13, 2) AS INTEGER)) AS id_birth "
+                    "FROM (" + " UNION ALL ".join(selects) + ") u LEFT JOIN nm ON u.name_raw = nm.name_raw")
+        names_bad = con.execute("""
+            WITH bad AS (SELECT id_number FROM r WHERE name IS NOT NULL GROUP BY id_number
+                         HAVING count(DISTINCT name) > 1),
+                 d AS (SELECT DISTINCT r.id_number, r.system, r.o, r.name, r.town, r.village, r.school
+                       FROM r JOIN bad ON r.id_number = bad.id_number WHERE r.name IS NOT NULL)
+            SELECT * FROM d ORDER BY id_number, o, name
+        """).df()
+        sex_bad = con.execute("""
+            SELECT * FROM r WHERE sex IS NOT NULL AND sex <> id_sex ORDER BY id_number, o
+        """).df()
+        birth_bad = con.execute("""
+            SELECT * FROM r WHERE birth_date IS NOT NULL AND birth_date <> id_birth ORDER BY id_number, o
+        """).df()
+    finally:
+        con.close()
     out = []
-    # name_mismatch: more than one normalised name for one valid ID
-    nm = rows.dropna(subset=["name"])
-    n_names = nm.groupby("id_number")["name"].nunique()
-    bad = n_names.index[n_names > 1]
-    if len(bad):
-        sub = nm[nm["id_number"].isin(bad)].drop_duplicates(["id_number", "system", "name"])
-        sub = sub.assign(pair=sub["system"].map(LABEL) + "：" + sub["name"])
-        g = sub.groupby("id_number", sort=True)
+    if len(names_bad):
+        d = names_bad.assign(pair=names_bad["system"].map(LABEL) + "：" + names_bad["name"])
+        g = d.groupby("id_number", sort=True)
         f = pd.DataFrame({
             "systems": g["system"].agg(lambda s: ",".join(dict.fromkeys(s))),
             "name": g["name"].first(),
@@ -339,21 +377,16 @@ def _identity(ctx: Context) -> pd.DataFrame:
         f["kind"] = "name_mismatch"
         f["suggestion"] = "请以户籍（身份证）登记的姓名为准，在有误的系统中更正"
         out.append(f)
-    # sex_mismatch / birthdate_mismatch against the ID
-    id_sex = _id_sex(rows["id_number"])
-    id_birth = _id_birth(rows["id_number"])
-    sex_bad = rows["sex"].notna() & id_sex.notna() & rows["sex"].ne(id_sex).fillna(False)
-    birth_bad = rows["birth_date"].notna() & id_birth.notna() & (rows["birth_date"].dt.normalize() != id_birth)
-    for kind, mask, text in (
-        ("sex_mismatch", sex_bad, lambda s: LABEL_SYS(s) + "登记性别为" + s["sex"] + "，身份证号第17位表示"
-         + _id_sex(s["id_number"])),
-        ("birthdate_mismatch", birth_bad, lambda s: LABEL_SYS(s) + "登记出生日期为" + s["birth_date"].dt.strftime(
-            "%Y-%m-%d") + "，身份证号第7-14位为" + _id_birth(s["id_number"]).dt.strftime("%Y-%m-%d")),
-    ):
-        sub = rows[mask.to_numpy(bool)]
+    for kind, sub in (("sex_mismatch", sex_bad), ("birthdate_mismatch", birth_bad)):
         if sub.empty:
             continue
-        sub = sub.assign(text=text(sub))
+        label = sub["system"].map(LABEL)
+        if kind == "sex_mismatch":
+            text = label + "登记性别为" + sub["sex"] + "，身份证号第17位表示" + sub["id_sex"]
+        else:
+            text = (label + "登记出生日期为" + pd.to_datetime(sub["birth_date"]).dt.strftime("%Y-%m-%d")
+                    + "，身份证号第7-14位为" + pd.to_datetime(sub["id_birth"]).dt.strftime("%Y-%m-%d"))
+        sub = sub.assign(text=text)
         g = sub.groupby("id_number", sort=True)
         f = pd.DataFrame({
             "systems": g["system"].agg(lambda s: ",".join(dict.fromkeys(s))),
@@ -366,10 +399,6 @@ def _identity(ctx: Context) -> pd.DataFrame:
                            else "请核对身份证件，更正登记的出生日期")
         out.append(f)
     return pd.concat(out, ignore_index=True) if out else empty_findings()
-
-
-def LABEL_SYS(s: pd.DataFrame) -> pd.Series:  # noqa: N802 - small helper used in lambdas above
-    return s["system"].map(LABEL).astype("string")
 
 
 # --------------------------------------------------------------------------------------------- stage
