@@ -178,7 +178,7 @@ def test_writer_killed_mid_transaction_leaves_database_consistent(db):
     child = ctx.Process(target=_workers.hold_open_transaction, args=(db, keys[1], ready))
     child.start()
     try:
-        assert ready.wait(120), "子进程未能开始写事务"
+        assert ready.wait(600), "子进程未能开始写事务"
         os.kill(child.pid, signal.SIGKILL)
         child.join(30)
     finally:
