@@ -512,6 +512,12 @@ def build_clean(ctx: Ctx) -> dict:
         st[cols].assign(kind="student"), lv[cols].assign(kind="leaver"), lk[cols].assign(kind="ledger"),
         roster.loc[new, cols + ["kind"]]], ignore_index=True).sort_values("_pid").reset_index(drop=True)
     people["birth_date"] = pd.to_datetime(people["birth_date"]).to_numpy("datetime64[D]")
+    # household members live where their household lives
+    rp = roster["_pid"].to_numpy(dtype=np.int64)
+    for c in ("home_town", "village", "hamlet"):
+        v = people[c].to_numpy(dtype=object, copy=True)
+        v[rp] = roster[c].to_numpy()
+        people[c] = v
     people["household"] = -1
     people.loc[roster["_pid"].to_numpy(), "household"] = roster["household"].to_numpy()
     people["poor"] = people["household"] >= 0
@@ -867,12 +873,12 @@ def school_days() -> pd.DataFrame:
     days = pd.date_range(pd.Timestamp(term["start"]), pd.Timestamp(AS_OF), freq="D")
     iso = days.isocalendar()
     week = (iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)).to_numpy()
-    ok = days.weekday < 5
+    ok = days.day_of_week < 5
     for a, b in cal.get("holidays", {}).values():
         ok &= ~((days >= pd.Timestamp(a)) & (days <= pd.Timestamp(b)))
     ok &= ~np.isin(week, term.get("holiday_weeks", []))
     d = pd.DataFrame({"date": days[ok], "week": week[ok], "month": days[ok].strftime("%Y-%m")})
-    monday = d["date"] - pd.to_timedelta(d["date"].dt.weekday, unit="D")
+    monday = d["date"] - pd.to_timedelta(d["date"].dt.day_of_week, unit="D")
     d["week_complete"] = (monday + pd.Timedelta(days=6)) <= pd.Timestamp(AS_OF)
     d["week_monday"] = monday
     months = [str(m) for m in term["visit_months"]]

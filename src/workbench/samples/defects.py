@@ -35,6 +35,11 @@ class Injector:
         self.people = county["people"].set_index("_pid", drop=False)
         self.teachers = county["teachers"]
         self.used: set[int] = set()
+        self.to_drop: dict[str, set] = {}
+        self.drop_labels: dict[str, set] = {}
+        self.changes: list[tuple[str, object, str, object]] = []
+        for df in self.t.values():
+            df["_pid"] = df["_pid"].astype(np.int64)
         self.key: list[dict] = []
         self.suspect_info: list[dict] = []
         scale = ctx.n_students / 3000
@@ -62,12 +67,14 @@ class Injector:
         self.key.append({"kind": kind, "system": system, "id_number": id_number, "item": item, "period": period,
                          "detail": detail, "true_id": true_id, "_pid": pid, "_name": listed_name})
 
-    def drop_rows(self, system: str, pids, extra=None):
+    def drop_rows(self, system: str, pids):
+        """Remove every row of these people from a system (applied at the end of `run`, all at once)."""
+        self.to_drop.setdefault(system, set()).update(int(p) for p in pids)
+
+    def rows(self, system: str, pid) -> np.ndarray:
+        """Index labels of a person's rows in a system (integer comparison, fast)."""
         df = self.t[system]
-        m = df["_pid"].isin(pids)
-        if extra is not None:
-            m &= extra(df)
-        self.t[system] = df[~m].reset_index(drop=True)
+        return df.index[df["_pid"].to_numpy(dtype=np.int64) == int(pid)]
 
     def typo(self, id_number: str, positions: list[int], transposition: bool) -> str:
         """A single-digit substitution (or adjacent transposition) that fails the check, never ending in 00."""
@@ -95,8 +102,38 @@ class Injector:
         return None
 
     def set_value(self, system: str, pid: int, column: str, value):
-        df = self.t[system]
-        df.loc[df["_pid"] == pid, column] = value
+        self.change(system, self.rows(system, pid), column, value)
+
+    def change(self, system: str, labels, column: str, value):
+        """Record a change of some rows (index labels); applied at the end of `run`, one column at a time."""
+        self.changes.append((system, np.atleast_1d(np.asarray(labels)), column, value))
+
+    def apply(self):
+        """Apply the recorded changes, then drop rows (by label, then every row of the dropped people)."""
+        by_col: dict[tuple[str, str], list] = {}
+        for system, labels, column, value in self.changes:
+            by_col.setdefault((system, column), []).append((labels, value))
+        for (system, column), edits in by_col.items():
+            df = self.t[system]
+            arr = df[column].to_numpy(dtype=object, copy=True)
+            for labels, value in edits:
+                pos = df.index.get_indexer(labels)
+                for p in pos:
+                    arr[p] = value
+            if pd.api.types.is_datetime64_any_dtype(df[column].dtype):
+                df[column] = pd.to_datetime(pd.Series(arr, index=df.index))
+            elif column == "amount":
+                df[column] = arr.astype(float)
+            else:
+                df[column] = arr
+        for system, labels in self.drop_labels.items():
+            df = self.t[system]
+            self.t[system] = df.drop(index=list(labels))
+        for system, pids in self.to_drop.items():
+            df = self.t[system]
+            self.t[system] = df[~np.isin(df["_pid"].to_numpy(dtype=np.int64), list(pids))]
+        for system in self.t:
+            self.t[system] = self.t[system].reset_index(drop=True)
 
     # ------------------------------------------------------------------ kinds
     def inject_id_errors(self):
@@ -106,14 +143,14 @@ class Injector:
         for _, v in self.pick(st, st["poor"], self.count["id_invalid_registry"]).iterrows():
             trans = bool(self.rng.random() < 0.4)
             bad = self.typo(v["id_number"], list(range(6, 17)) if trans else list(range(0, 17)), trans)
-            reg.loc[reg["_pid"] == v["_pid"], "id_number"] = bad
+            self.change("registry", self.rows("registry", v["_pid"]), "id_number", bad)
             self.add("id_invalid", "registry", bad, f"学籍身份证件号校验不通过（{'相邻数字颠倒' if trans else '单个数字错误'}），"
                      f"建档立卡登记为 {v['id_number']}", v["_pid"], true_id=v["id_number"], listed_name=v["name"])
         # aid typos in the sequence digits (birth date and sex of the ID unchanged)
         for _, v in self.pick(st, st["poor"] & st["has_aid"], self.count["id_invalid_aid"]).iterrows():
             bad = self.typo(v["id_number"], [14, 15], False)
             aid = t["aid"]
-            aid.loc[aid["_pid"] == v["_pid"], "id_number"] = bad
+            self.change("aid", self.rows("aid", v["_pid"]), "id_number", bad)
             self.add("id_invalid", "aid", bad, f"资助名单身份证件号校验不通过，学籍登记为 {v['id_number']}", v["_pid"],
                      true_id=v["id_number"], listed_name=v["name"])
         # roster adults: a region code that never existed, or an impossible birth date (check character recomputed)
@@ -133,7 +170,7 @@ class Injector:
                 d[0, 10:14] = [0, 2, 3, 0]   # February 30th
                 why = "出生日期不存在"
             bad = str(id_strings(d)[0])
-            ro.loc[ro["_pid"] == v["_pid"], "id_number"] = bad
+            self.change("roster", self.rows("roster", v["_pid"]), "id_number", bad)
             self.add("id_invalid", "roster", bad, f"建档立卡证件号码{why}，应为 {v['id_number']}", v["_pid"],
                      true_id=v["id_number"], listed_name=v["name"])
         # Excel precision loss in the registry: a float cell with 15 significant digits
@@ -143,9 +180,9 @@ class Injector:
         for _, v in self.pick(st, st["poor"] & ok_tail & fails, self.count["id_precision_lost"]).iterrows():
             cell = float(v["id_number"][:15] + "000")
             mangled = str(ids.normalize(pd.Series([cell], dtype=object)).iloc[0])
-            m = reg["_pid"] == v["_pid"]
-            reg.loc[m, "id_number"] = mangled
-            reg.loc[m, "_id_cell"] = cell
+            m = self.rows("registry", v["_pid"])
+            self.change("registry", m, "id_number", mangled)
+            self.change("registry", m, "_id_cell", cell)
             self.add("id_precision_lost", "registry", mangled, "学籍身份证件号以数字格式保存，末三位丢失", v["_pid"],
                      true_id=v["id_number"], listed_name=v["name"])
 
@@ -155,7 +192,7 @@ class Injector:
         reg = t["registry"]
         extra = []
         for _, v in self.pick(st, plain, self.count["duplicate_record"]).iterrows():
-            row = reg[reg["_pid"] == v["_pid"]].copy()
+            row = reg.loc[self.rows("registry", v["_pid"])].copy()
             types = ["小学", "九年制"] if v["stage"] == "小学" else ["初中", "九年制"]
             other = sch[sch["type"].isin(types) & (sch["town"] != v["town"])]
             o = other.iloc[int(self.rng.integers(0, len(other)))]
@@ -169,7 +206,7 @@ class Injector:
         adults = self.people[(self.people["kind"] == "adult") & (self.people["household"] >= 0)]
         extra = []
         for _, v in self.pick(adults, np.ones(len(adults), bool), self.count["duplicate_roster"]).iterrows():
-            row = ro[ro["_pid"] == v["_pid"]].copy()
+            row = ro.loc[self.rows("roster", v["_pid"])].copy()
             other = ro.iloc[int(self.rng.integers(0, len(ro)))]
             row[["town", "village", "hamlet", "household_no"]] = other[["town", "village", "hamlet",
                                                                        "household_no"]].to_numpy()
@@ -222,10 +259,10 @@ class Injector:
                 wrong = (roster_status(np.array(["中职"]), np.array([g]))[0], "中职", float(g))
             else:
                 wrong = (roster_status(np.array(["高中"]), np.array([g]))[0], "高中", float(g))
-            m = ro["_pid"] == v["_pid"]
-            ro.loc[m, "school_status_raw"] = wrong[0]
-            ro.loc[m, "stage"] = wrong[1]
-            ro.loc[m, "grade"] = wrong[2]
+            m = self.rows("roster", v["_pid"])
+            self.change("roster", m, "school_status_raw", wrong[0])
+            self.change("roster", m, "stage", wrong[1])
+            self.change("roster", m, "grade", wrong[2])
             self.add("stage_mismatch", "roster", v["id_number"],
                      f"建档立卡在校生状况为{wrong[0]}，学籍为{s}{g}年级（{v['school_name']}）", v["_pid"],
                      listed_name=v["name"])
@@ -247,7 +284,7 @@ class Injector:
         cand = led.assign(_pid=led["_pid"])
         for j, (_, v) in enumerate(self.pick(cand, np.ones(len(cand), bool),
                                             self.count["exception_unverified"]).iterrows()):
-            led.loc[led["_pid"] == v["_pid"], "evidence"] = choices[j % 3]
+            self.change("ledger", self.rows("ledger", v["_pid"]), "evidence", choices[j % 3])
             self.add("exception_unverified", "ledger", v["id_number"],
                      f"控辍保学台账登记原因为{v['reason']}，佐证材料为空", v["_pid"], listed_name=v["name"])
         # missing from this term's registry: a non-poor pupil without group, aid or pair, not in a final grade
@@ -261,25 +298,25 @@ class Injector:
         st, t, pol = self.st, self.t, self.ctx.policy
         aid = t["aid"]
         for _, v in self.pick(st, st["poor"] & st["has_aid"], self.count["aid_missed"]).iterrows():
-            rows = aid.index[aid["_pid"] == v["_pid"]]
+            rows = aid.index[aid["_pid"].to_numpy() == v["_pid"]]
             r = rows[int(self.rng.integers(0, len(rows)))]
             item = aid.at[r, "item"]
-            aid = aid.drop(index=r)
+            self.drop_labels.setdefault("aid", set()).add(r)
             self.add("aid_missed", "aid", v["id_number"], f"符合{aid_label(pol, item)}条件，本学期未发放", v["_pid"],
                      item=item, period=TERM, listed_name=v["name"])
         extra = []
         for _, v in self.pick(st, st["poor"] & st["has_aid"], self.count["aid_duplicate"]).iterrows():
-            rows = aid[aid["_pid"] == v["_pid"]]
+            rows = aid[aid["_pid"].to_numpy() == v["_pid"]]
             row = rows.iloc[[int(self.rng.integers(0, len(rows)))]].copy()
             extra.append(row)
             self.add("aid_duplicate", "aid", v["id_number"], f"{row['item_raw'].iloc[0]}本学期发放2次", v["_pid"],
                      item=row["item"].iloc[0], period=TERM, listed_name=v["name"])
         for _, v in self.pick(st, st["poor"] & st["has_aid"], self.count["aid_amount_mismatch"]).iterrows():
-            rows = aid.index[aid["_pid"] == v["_pid"]]
+            rows = aid.index[aid["_pid"].to_numpy() == v["_pid"]]
             r = rows[int(self.rng.integers(0, len(rows)))]
             std = float(aid.at[r, "amount"])
             wrong = std / 2 if self.rng.random() < 0.5 else std + 100
-            aid.at[r, "amount"] = wrong
+            self.change("aid", [r], "amount", wrong)
             self.add("aid_amount_mismatch", "aid", v["id_number"], f"{aid.at[r, 'item_raw']}发放{wrong:g}元，标准为{std:g}元",
                      v["_pid"], item=aid.at[r, "item"], period=TERM, listed_name=v["name"])
         # ineligible: (a) a graduate no longer enrolled, (b) an item of another stage, (c) a status not accepted
@@ -309,7 +346,7 @@ class Injector:
                      listed_name=v["name"])
         if extra:
             aid = pd.concat([aid] + extra, ignore_index=True)
-        t["aid"] = aid.reset_index(drop=True)
+        t["aid"] = aid
 
     def aid_record(self, v, item: str, dtype: str, level: str, amount: float) -> pd.DataFrame:
         from .county import grade_label_school
@@ -336,20 +373,24 @@ class Injector:
         weeks = sorted(days.loc[days["week_complete"], "week"].unique())
         months = sorted(days.loc[days["month_complete"], "month"].unique())
         act = t["activities"]
-        wk = pd.Series(pd.DatetimeIndex(act["date"]).isocalendar().week.to_numpy(), index=act.index)
-        week_code = "2019-W" + wk.astype(str).str.zfill(2)
-        month_code = pd.DatetimeIndex(act["date"]).strftime("%Y-%m")
-        drop = np.zeros(len(act), dtype=bool)
+        when = pd.DatetimeIndex(act["date"])
+        week_no = when.isocalendar().week.to_numpy().astype(np.int64)
+        month_no = when.month.to_numpy().astype(np.int64)
+        apid = act["_pid"].to_numpy(dtype=np.int64)
+        kind = act["activity"].to_numpy()
+        gaps_w, gaps_m = [], []
         for _, v in self.pick(st, (st["t1"] >= 0) & ~st["late"], self.count["weekly_record_gap"]).iterrows():
             w = weeks[int(self.rng.integers(0, len(weeks)))]
-            drop |= ((act["_pid"] == v["_pid"]) & (act["activity"] == "帮扶记录") & (week_code == w)).to_numpy()
+            gaps_w.append(v["_pid"] * 100 + int(w[-2:]))
             self.add("weekly_record_gap", "activities", v["id_number"], f"{w}周无帮扶记录", v["_pid"], period=w,
                      listed_name=v["name"])
         for _, v in self.pick(st, (st["t1"] >= 0) & ~st["late"], self.count["home_visit_gap"]).iterrows():
             mo = months[int(self.rng.integers(0, len(months)))]
-            drop |= ((act["_pid"] == v["_pid"]) & (act["activity"] == "家访") & (month_code == mo)).to_numpy()
+            gaps_m.append(v["_pid"] * 100 + int(mo[-2:]))
             self.add("home_visit_gap", "activities", v["id_number"], f"{mo}月无家访记录", v["_pid"], period=mo,
                      listed_name=v["name"])
+        drop = ((kind == "帮扶记录") & np.isin(apid * 100 + week_no, gaps_w)) | \
+               ((kind == "家访") & np.isin(apid * 100 + month_no, gaps_m))
         t["activities"] = act[~drop].reset_index(drop=True)
         # stale pairs: (a) the pupil left (graduated or transferred out), (b) the teacher is at another school
         n = self.count["pair_stale"]
@@ -371,11 +412,11 @@ class Injector:
         for _, v in self.pick(st, paired, max(1, n - max(1, n // 2))).iterrows():
             tt = te[te["school"] != v["school"]]
             tr = tt.iloc[int(self.rng.integers(0, len(tt)))]
-            m = pairs["_pid"] == v["_pid"]
-            pairs.loc[m, ["teacher_name", "teacher_school", "_teacher"]] = [tr["teacher_name"], tr["school_name"],
-                                                                            tr.name]
+            m = self.rows("pairs", v["_pid"])
+            self.change("pairs", m, "teacher_name", tr["teacher_name"])
+            self.change("pairs", m, "teacher_school", tr["school_name"])
             act = t["activities"]
-            act.loc[act["_pid"] == v["_pid"], "teacher_name"] = tr["teacher_name"]
+            self.change("activities", self.rows("activities", v["_pid"]), "teacher_name", tr["teacher_name"])
             self.add("pair_stale", "pairs", v["id_number"],
                      f"帮扶教师（{tr['school_name']}）与学生（{v['school_name']}）不在同一学校", v["_pid"],
                      listed_name=v["name"])
@@ -389,6 +430,7 @@ class Injector:
         self.inject_dropout()
         self.inject_aid()
         self.inject_mentoring()
+        self.apply()
         key = pd.DataFrame(self.key)
         key = key.sort_values(["kind", "system", "id_number", "item", "period"], na_position="first",
                               kind="stable").reset_index(drop=True)

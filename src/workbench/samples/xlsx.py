@@ -51,6 +51,7 @@ _STYLES = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
            '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
            '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>'
            '<xf numFmtId="49" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>'
+           '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
            '</styleSheet>')
 EXCEL_EPOCH = np.datetime64("1899-12-30")
 
@@ -72,6 +73,8 @@ def col_letter(i: int) -> str:
 
 
 def _escape(arr: pa.Array) -> pa.Array:
+    if not pc.any(pc.match_substring_regex(arr, "[&<>]")).as_py():
+        return arr
     arr = pc.replace_substring(arr, "&", "&amp;")
     arr = pc.replace_substring(arr, "<", "&lt;")
     return pc.replace_substring(arr, ">", "&gt;")
@@ -96,25 +99,26 @@ def _cells(values: pd.Series, letter: str, rows: pa.Array) -> pa.Array:
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         d = values.to_numpy("datetime64[D]")
         ok = ~np.isnat(d)
-        serial = np.where(ok, (d - EXCEL_EPOCH).astype("int64"), 0).astype(str)
-        out = _join('<c r="', ref, '" s="1"><v>', pa.array(serial), "</v></c>")
+        serial = pa.array(np.where(ok, (d - EXCEL_EPOCH).astype("int64"), 0)).cast(pa.string())
+        out = _join('<c r="', ref, '" s="1"><v>', serial, "</v></c>")
         return pc.if_else(pa.array(ok), out, pa.scalar("", pa.large_string()))
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         f = values.astype("float64").to_numpy()
         ok = ~np.isnan(f)
         f0 = np.where(ok, f, 0.0)
         whole = f0 == np.floor(f0)
-        txt = np.where(whole, f0.astype(np.int64).astype(str), f0.astype(str))
-        out = _join('<c r="', ref, '"><v>', pa.array(txt, pa.string()), "</v></c>")
+        txt = pc.if_else(pa.array(whole), pa.array(f0.astype(np.int64)).cast(pa.string()),
+                         pa.array(f0).cast(pa.string()))
+        out = _join('<c r="', ref, '"><v>', txt, "</v></c>")
         return pc.if_else(pa.array(ok), out, pa.scalar("", pa.large_string()))
     isnum = np.zeros(n, dtype=bool)
-    if values.dtype == object:
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
         obj = values.to_numpy()
         isnum = np.fromiter((isinstance(v, float) and v == v for v in obj), dtype=bool, count=n)
         if isnum.any():
             num = np.where(isnum, [repr(v) if isinstance(v, float) else "" for v in obj], "")
             values = values.where(~isnum, None)
-        values = values.where(values.notna(), None)
+        values = values.where(values.notna(), None).map(lambda v: v if v is None else str(v))
     arr = pa.array(values.astype("string[pyarrow]"))
     out = _join('<c r="', ref, '" t="inlineStr"><is><t xml:space="preserve">', _escape(arr), "</t></is></c>")
     out = pc.fill_null(out, pa.scalar("", pa.large_string()))
@@ -124,7 +128,7 @@ def _cells(values: pd.Series, letter: str, rows: pa.Array) -> pa.Array:
     return out
 
 
-def _sheet_xml(sh: Sheet) -> bytes:
+def _sheet_xml(sh: Sheet) -> list:
     width = len(sh.columns)
     last = col_letter(width - 1)
     head: list[str] = []
@@ -156,19 +160,24 @@ def _sheet_xml(sh: Sheet) -> bytes:
     r += 1
     head.append(text_row(r, [h for h, _ in sh.columns], 2))
     n = len(sh.columns[0][1]) if sh.columns else 0
-    rows = pa.array(np.arange(r + 1, r + 1 + n).astype(str))
+    rows = pa.array(np.arange(r + 1, r + 1 + n, dtype=np.int64)).cast(pa.string())
     parts = [_cells(pd.Series(v).reset_index(drop=True), col_letter(j), rows) for j, (_, v) in enumerate(sh.columns)]
-    body = _join('<row r="', rows, '">', *parts, "</row>") if n else None
+    body = _join('<row r="', rows, '">', *parts, "</row>\n") if n else None
     xml = ['<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
            '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>']
     xml += head
-    data = "\n".join(body.to_pylist()) if n else ""
     tail = "</sheetData>"
     if merges:
         tail += f'<mergeCells count="{len(merges)}">' + "".join(f'<mergeCell ref="{m}"/>' for m in merges) + \
                 "</mergeCells>"
     tail += "</worksheet>"
-    return ("".join(xml) + data + tail).encode("utf-8")
+    if n:   # the rows' bytes straight from the Arrow buffer (no Python string per row)
+        body = body.combine_chunks() if isinstance(body, pa.ChunkedArray) else body
+        offsets = np.frombuffer(body.buffers()[1], dtype=np.int64)[body.offset: body.offset + n + 1]
+        data = memoryview(body.buffers()[2])[int(offsets[0]): int(offsets[-1])]
+    else:
+        data = memoryview(b"")
+    return ["".join(xml).encode("utf-8"), data, tail.encode("utf-8")]
 
 
 def _esc(s: str) -> str:
@@ -189,5 +198,7 @@ def write_xlsx(path: Path, sheets: list[Sheet]) -> Path:
             f'relationships/worksheet" Target="worksheets/sheet{i + 1}.xml"/>' for i in range(len(sheets)))))
         z.writestr("xl/styles.xml", _STYLES)
         for i, s in enumerate(sheets):
-            z.writestr(f"xl/worksheets/sheet{i + 1}.xml", _sheet_xml(s))
+            with z.open(f"xl/worksheets/sheet{i + 1}.xml", "w", force_zip64=True) as fh:
+                for chunk in _sheet_xml(s):
+                    fh.write(chunk)
     return path
