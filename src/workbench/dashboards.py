@@ -82,6 +82,15 @@ def unmask_allowed() -> bool:
 # ---------------------------------------------------------------- errors
 
 
+def text(value: Any, default: str = "") -> str:
+    """Display text of a value: NA, None and NaT become `default`; timestamps show their date."""
+    if value is None or (not isinstance(value, (list, dict, tuple)) and pd.isna(value)):
+        return default
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d")
+    return str(value)
+
+
 def error_html(message: str) -> str:
     return (
         '<div class="wb-error" style="color:#a94442;background:#f2dede;border:1px solid #ebccd1;'
@@ -221,12 +230,6 @@ def followup_ledger(ws: Any, folder: str | os.PathLike[str]):
     suspects = ws.tables.get("suspects") if hasattr(ws, "tables") else None
     if url is not None and is_synthetic(folder) and suspects is not None and len(suspects) and \
             not len(ledger.lists()):
-        try:  # the triage's likely cause and suggestion travel with each item into the ledger
-            from .followup import triage_list
-
-            suspects = triage_list(suspects, ws)
-        except Exception:  # noqa: BLE001 - the list itself is enough to follow up
-            log.debug("triage failed; importing the raw list", exc_info=True)
         if "list_id" in suspects.columns and suspects["list_id"].notna().any():
             issued = suspects.groupby("list_id")["issued_date"].min() if "issued_date" in suspects.columns \
                 else suspects.groupby("list_id").size()
@@ -314,7 +317,7 @@ class PagedTable:
         part = self.frame.iloc[start:start + self.page_size]
         flags = None
         if self.highlight_column and self.highlight_column in part.columns:
-            flags = part[self.highlight_column].fillna(False).astype(bool)
+            flags = part[self.highlight_column].astype("string").isin(["True", "true", "是"])
         shown = labelled(masked(part, self.unmask), self.labels)
         self.html.value = table_html(shown, flags) if len(part) else info_html("没有符合条件的记录")
         self.summary.value = (
@@ -466,7 +469,7 @@ def figure_png(fig: Any) -> bytes:
 def chart_widget() -> Any:
     import ipywidgets as w
 
-    img = w.Image(format="png", layout=w.Layout(max_width="760px"))
+    img = w.Image(format="png", layout=w.Layout(max_width="760px", height="auto", object_fit="contain"))
     img.add_class("wb-chart")
     return img
 

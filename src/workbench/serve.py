@@ -118,6 +118,12 @@ def run(args: argparse.Namespace) -> int:
     token = secrets.token_urlsafe(16) if args.token == "auto" else args.token
     cmd = voila_command(args.port, args.ip, token, preheat=not args.no_preheat)
     proc = subprocess.Popen(cmd, cwd=DASHBOARDS_DIR, env=voila_env(data))
+
+    def _stop(signum, frame):  # a service manager's SIGTERM stops Voila and its kernels too
+        raise KeyboardInterrupt
+
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, _stop)
     host = "localhost" if args.ip in ("127.0.0.1", "0.0.0.0", "") else args.ip
     base = f"http://{host}:{args.port}/"
     query = f"?token={token}" if token else ""
