@@ -202,3 +202,21 @@ def test_any_sqlalchemy_url(tmp_path):
     ledger.import_list(make_list(n=2))
     with ledger.engine.connect() as con:
         assert con.execute(sa.text("select count(*) from items")).scalar() == 2
+
+
+def test_a_later_round_listing_the_person_under_the_right_id_continues_the_item(db):
+    ledger = Ledger(db)
+    first = make_list("第1批", n=2)
+    right_id = "610928201001010011"
+    first["person_id"] = [right_id, pd.NA]  # the triage matched item 1 (listed with a wrong ID) to this person
+    k1 = ledger.import_list(first)["item_key"].tolist()
+    ledger.record(k1[0], "checked", "甲", result="属实", note="学籍身份证号错误")
+    second = make_list("第2批", n=2)
+    second.loc[0, "id_number"] = right_id  # now listed under the right ID, same problem
+    second.loc[1, "category"] = "重复资助"  # same person as item 2, another problem: a new item
+    res = ledger.import_list(second)
+    assert res["outcome"].tolist() == ["再次出现", "新增"]
+    assert res["item_key"][0] == k1[0] and res["item_key"][1] not in k1
+    items = ledger.items().set_index("item_key")
+    assert items.loc[k1[0], "rounds_seen"] == 2 and items.loc[k1[0], "result"] == "属实"
+    assert ledger.import_list(second)["outcome"].tolist() == ["已导入", "已导入"]

@@ -62,6 +62,8 @@ items_table = sa.Table(
     sa.Column("category", sa.String(200)),
     sa.Column("name", sa.String(100)),
     sa.Column("id_number", sa.String(40)),
+    sa.Column("id_norm", sa.String(40), index=True),        # the listed ID, normalised
+    sa.Column("person_id", sa.String(40), index=True),      # the local person the triage matched, if any
     sa.Column("town", sa.String(100)),
     sa.Column("school", sa.String(200)),
     sa.Column("list_id", sa.String(200), nullable=False),   # first seen in
@@ -275,6 +277,10 @@ class Ledger:
     def _create_schema(self) -> None:
         def work(conn: Connection) -> None:
             metadata.create_all(conn)
+            have = {c["name"] for c in sa.inspect(conn).get_columns("items")}
+            for col in ("id_norm", "person_id"):  # databases made before these columns existed
+                if col not in have:
+                    conn.execute(sa.text(f"ALTER TABLE items ADD COLUMN {col} VARCHAR(40)"))
             if self.is_sqlite:
                 for ddl in _SQLITE_TRIGGERS:
                     conn.exec_driver_sql(ddl)
@@ -315,6 +321,10 @@ class Ledger:
                 list_id = "list-" + stable_hash("\n".join(sorted(df["identity"].astype(str))), 16)
         list_id = str(list_id)
         records = [_row_payload(row) for row in df.to_dict(orient="records")]
+        id_norm = [_text_or_none(v) for v in normalize_ids(df["id_number"])] if "id_number" in df.columns \
+            else [None] * len(df)
+        person = [_text_or_none(v) for v in df["person_id"]] if "person_id" in df.columns else [None] * len(df)
+        cats = [_text_or_none(v) for v in df["category_key"].fillna(df.get("category", pd.Series(index=df.index)))]
         issued = next((d for d in (_date_or_none(r.get("issued_date")) for r in records) if d), None)
         now = utcnow()
 
@@ -330,17 +340,20 @@ class Ledger:
                 round_no = int(existing_list)
             keys = list(df["item_key"])
             known_items = _select_in(conn, items_table.c.item_key, keys)
+            keys, aliased = _match_earlier_rounds(conn, keys, known_items, id_norm, person, cats)
+            known_items |= aliased
             known_rounds = set(_select_in(conn, item_rounds_table.c.item_key, keys,
                                           extra=item_rounds_table.c.list_id == list_id))
             new_items, new_rounds, new_events, outcome = [], [], [], []
-            for row, rec in zip(df.itertuples(index=False), records):  # one list: tens to thousands of rows
-                key = row.item_key
+            rows = zip(keys, df["identity"], records, id_norm, person)
+            for key, identity, rec, norm, pid in rows:  # one list: tens to thousands of rows
                 deadline = _date_or_none(rec.get("deadline"))
                 if key not in known_items:
                     new_items.append(dict(
-                        item_key=key, identity=row.identity, category_key=_text_or_none(rec.get("category_key")),
+                        item_key=key, identity=identity, category_key=_text_or_none(rec.get("category_key")),
                         category=_text_or_none(rec.get("category")), name=_text_or_none(rec.get("name")),
-                        id_number=_text_or_none(rec.get("id_number")), town=_text_or_none(rec.get("town")),
+                        id_number=_text_or_none(rec.get("id_number")), id_norm=norm, person_id=pid,
+                        town=_text_or_none(rec.get("town")),
                         school=_text_or_none(rec.get("school_name")), list_id=list_id, round=round_no,
                         deadline=deadline, payload=rec, created_at=now))
                 if key in known_rounds:
@@ -364,7 +377,7 @@ class Ledger:
                 conn.execute(events_table.insert(), new_events)
             seen = _rounds_seen(conn, keys)
             return pd.DataFrame({
-                "item_key": df["item_key"], "identity": df["identity"], "outcome": outcome,
+                "item_key": keys, "identity": df["identity"], "outcome": outcome,
                 "round": round_no, "rounds_seen": [seen.get(k, 1) for k in keys],
             })
 
@@ -532,6 +545,38 @@ def _select_in(conn: Connection, column: sa.Column, values: list, extra: Any = N
     return out
 
 
+def _match_earlier_rounds(conn: Connection, keys: list[str], known: set, id_norm: list, person: list,
+                          cats: list) -> tuple[list[str], set]:
+    """Rows whose identity is new but whose person is already an item of the same category (listed under another
+    ID in an earlier round, e.g. the wrong ID then the right one): reuse that item. Returns (keys, reused keys)."""
+    unknown = [i for i, k in enumerate(keys) if k not in known and (id_norm[i] or person[i])]
+    if not unknown:
+        return keys, set()
+    probe = sorted({v for i in unknown for v in (id_norm[i], person[i]) if v})
+    index: dict[tuple[Any, str], set[str]] = {}
+    for chunk in _chunks(probe):
+        q = sa.select(items_table.c.item_key, items_table.c.category_key, items_table.c.category,
+                      items_table.c.id_norm, items_table.c.person_id).where(
+            sa.or_(items_table.c.id_norm.in_(chunk), items_table.c.person_id.in_(chunk)))
+        for key, cat_key, cat, norm, pid in conn.execute(q).all():
+            for v in (norm, pid):
+                if v:
+                    index.setdefault((cat_key or cat, v), set()).add(key)
+    keys = list(keys)
+    used, reused = set(keys), set()
+    for i in unknown:
+        found: set[str] = set()
+        for v in (person[i], id_norm[i]):
+            if v:
+                found |= index.get((cats[i], v), set())
+        found -= used
+        if len(found) == 1:
+            keys[i] = found.pop()
+            used.add(keys[i])
+            reused.add(keys[i])
+    return keys, reused
+
+
 def _rounds_seen(conn: Connection, keys: list[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     for chunk in _chunks(sorted(set(keys))):
@@ -547,7 +592,7 @@ def _row_payload(rec: dict[str, Any]) -> dict[str, Any]:
     """A list row as JSON-safe dict; the original columns stay under ``extra``."""
     out = {}
     for key, value in rec.items():
-        if key in ("item_key", "identity"):
+        if key in ("item_key", "identity") or str(key).startswith("_"):
             continue
         out[str(key)] = json_safe(value)
     return out
