@@ -158,3 +158,23 @@ def test_candidates_and_suggest_for():
     assert "身份证号相差1位（第5位）" in s["evidence"].iloc[0]
     s2 = link.suggest_for("李娜", LI, ws=WS())
     assert s2["candidate_id"].iloc[0] == LI and "身份证号相同" in s2["evidence"].iloc[0]
+
+
+def test_wrong_length_id_still_gets_candidates_with_evidence():
+    t = tables()
+    reg = t["registry"].copy()
+    short = reg.iloc[[1]].copy()
+    short["id_number"] = LI[:17]            # one character dropped
+    short["id_valid"] = False
+    short["id_reason"] = "bad_length"
+    short["name"] = "李娜"
+    short["school_name"] = "旬阳县蜀河镇红岩小学"
+    t["registry"] = pd.concat([reg, short], ignore_index=True)
+    linked = link.attach_person_ids(t, dt.date(2019, 11, 30))
+    row = linked["registry"].iloc[-1]
+    # no ID comparison is possible, so it is not confident, but the candidate is listed with its evidence
+    assert pd.isna(row["person_id"])
+    cands = link.candidates(t)
+    mine = cands[cands["record_id_number"] == LI[:17]]
+    assert mine["candidate_id"].iloc[0] == LI
+    assert "姓名相同" in mine["evidence"].iloc[0] and "出生日期相同" in mine["evidence"].iloc[0]

@@ -295,27 +295,27 @@ def _evidence(frame: pd.DataFrame, record_names: pd.Series) -> pd.Series:
         return pd.Series([], dtype="string", index=frame.index)
     sys_label = frame["candidate_systems"].fillna("").map(
         lambda s: "、".join(dict.fromkeys(SYSTEM_LABELS.get(x.split(":")[0], x) for x in s.split(",") if x)))
-    rn = record_names.fillna("").astype(str)
-    cn = frame["candidate_name"].fillna("").astype(str)
-    name = np.select(
-        [frame["name_level"].eq(2), frame["name_level"].eq(1)],
-        ["姓名相同", "姓名同音（" + rn + "/" + cn + "）"],
-        "姓名不同（" + rn + "/" + cn + "）",
-    )
+    rn = record_names.fillna("").astype(str).to_numpy(object)
+    cn = frame["candidate_name"].fillna("").astype(str).to_numpy(object)
+
+    def flag(col: str, value: Any = True) -> np.ndarray:
+        return (pd.Series(frame[col]).astype("object") == value).to_numpy(bool)
+
+    name = np.select([flag("name_level", 2), flag("name_level", 1)],
+                     ["姓名相同", "姓名同音（" + rn + "/" + cn + "）"], "姓名不同（" + rn + "/" + cn + "）")
     parts = [pd.Series(name, index=frame.index)]
-    parts.append(frame["birth_equal"].map({True: "出生日期相同", False: ""}))
-    parts.append(frame["sex_equal"].map({True: "性别相同", False: ""}))
-    pos = frame["diff_pos"].astype("Int64").astype("string").fillna("")
+    for col, text in (("birth_equal", "出生日期相同"), ("sex_equal", "性别相同")):
+        parts.append(pd.Series(np.where(flag(col), text, ""), index=frame.index))
+    pos = frame["diff_pos"].astype("Int64").astype("string").fillna("").to_numpy(object)
     idtxt = np.select(
-        [frame["ham"].eq(1), frame["transposed"].fillna(False), frame["prefix_equal"].fillna(False)],
+        [flag("ham", 1), flag("transposed"), flag("prefix_equal")],
         ["身份证号相差1位（第" + pos + "位）", "身份证号相邻两位颠倒（第" + pos + "位起）",
          "身份证号前15位相同（原号码被Excel截断）"],
         "",
     )
     parts.append(pd.Series(idtxt, index=frame.index))
-    parts.append(frame["student_no_equal"].map({True: "学籍号相同", False: ""}))
-    parts.append(frame["same_school"].map({True: "同一学校", False: ""}))
-    parts.append(frame["same_town"].map({True: "同一乡镇", False: ""}))
+    for col, text in (("student_no_equal", "学籍号相同"), ("same_school", "同一学校"), ("same_town", "同一乡镇")):
+        parts.append(pd.Series(np.where(flag(col), text, ""), index=frame.index))
     body = pd.concat(parts, axis=1).astype(str).apply(lambda r: "、".join(x for x in r if x), axis=1)
     return (sys_label + "：" + body).astype("string")
 
