@@ -292,3 +292,17 @@ def test_generated_60k_county_matches_answer_key(generated_findings, kind):
     found, key = generated_findings
     assert (key["kind"] == kind).any(), f"answer key has no {kind}"
     compare(found, key, kind)
+
+
+def test_coverage_flags_agree_with_findings():
+    ws = county()
+    per = aid.coverage(ws)
+    found = aid.findings(ws)
+    for kind, flag in (("aid_missed", "missed"), ("aid_ineligible", "ineligible"), ("aid_duplicate", "duplicate"),
+                       ("aid_amount_mismatch", "amount_mismatch")):
+        sub = found[found["kind"] == kind]
+        assert set(zip(sub["id_number"], sub["item"], sub["period"])) == set(
+            zip(*(per.loc[per[flag], c] for c in ("person_id", "item", "term")))), kind
+    # received without entitlement: C (not enrolled) is listed with the generic reason
+    c = per[per["person_id"] == P["C"]].iloc[0]
+    assert not c["entitled"] and c["received"] and "不在应助范围" in c["reason"]

@@ -338,15 +338,6 @@ WHERE ps.status = '全体' OR (ps.status = '建档立卡' AND r.pkey IS NOT NULL
 GROUP BY e.term, e.pkey, p.item;
 """
 
-_SQL_RECEIVED = """
-SELECT a.term, a.pkey, a.item, COUNT(*) AS n_records, SUM(a.amount) AS amount_total,
-       MIN(a.name) AS name, MIN(a.school_name) AS school_name, MIN(a.town) AS town,
-       COUNT(DISTINCT a.school_name) AS n_schools
-FROM aid a
-WHERE a.item IS NOT NULL AND a.pkey IS NOT NULL
-GROUP BY a.term, a.pkey, a.item
-"""
-
 _SQL_MISSED = """
 SELECT e.term, e.pkey, e.item, e.std_amount, e.by_roster, n.stage, n.grade, n.boarding, n.school_name, n.town,
        n.name, p.village
@@ -381,13 +372,75 @@ LEFT JOIN enr e ON e.term = a.term AND e.pkey = a.pkey
 GROUP BY a.term, a.pkey, a.item
 """
 
-_SQL_ENTITLED = """
-SELECT e.term, e.pkey AS person_id, e.item, TRUE AS entitled, e.by_roster, e.std_amount,
-       n.stage, n.grade, n.boarding, n.school_name AS school, n.town, n.name,
-       c.item IS NOT NULL AS covered
-FROM ent e JOIN enr n ON n.term = e.term AND n.pkey = e.pkey
-LEFT JOIN covered c ON c.item = e.item AND c.term = e.term
+# per (person, item, term): entitled and/or received, with every coverage flag (full runs only)
+_SQL_COVERAGE = """
+CREATE TEMP TABLE rec_flags AS
+SELECT j.term, j.pkey, j.item, COUNT(*) AS n_records,
+       MAX(CASE WHEN j.enrolled AND j.season_ok AND j.stage_ok AND j.boarding_ok AND j.status_ok THEN 0 ELSE 1 END)
+           AS ineligible,
+       MAX(CASE WHEN j.enrolled AND j.season_ok AND j.stage_ok AND j.boarding_ok AND j.status_ok
+                     AND NOT COALESCE(am.amount_ok, TRUE) THEN 1 ELSE 0 END) AS amount_mismatch,
+       MIN(COALESCE(j.reg_name, j.name)) AS name, MIN(COALESCE(j.reg_school, j.school_name)) AS school,
+       MIN(COALESCE(j.reg_town, j.aid_town)) AS town,
+       MIN(j.stage) AS stage, MIN(j.grade) AS grade, MIN(j.boarding) AS boarding
+FROM rec_judged j LEFT JOIN rec_amount am ON am.rid = j.rid
+GROUP BY j.term, j.pkey, j.item;
+
+CREATE TEMP TABLE ent_full AS
+SELECT e.term, e.pkey, e.item, e.by_roster, e.std_amount, n.name, n.school_name AS school, n.town, n.stage,
+       n.grade, n.boarding
+FROM ent e JOIN enr n ON n.term = e.term AND n.pkey = e.pkey;
+
+CREATE TEMP TABLE cov AS
+SELECT x.*, l.label AS item_label,
+       CASE WHEN x.entitled
+            THEN x.term || ' ' || COALESCE(x.stage, '学段不明') || COALESCE(CAST(x.grade AS VARCHAR) || '年级', '')
+                 || COALESCE('（' || x.boarding || '）', '') || '，'
+                 || CASE WHEN x.by_roster = 1 THEN '建档立卡户学生' ELSE '全体学生' END || '，应享受' || l.label
+            ELSE '不在应助范围（无在读学籍，或学段、就读方式、身份不符）' END AS reason
+FROM (
+  SELECT COALESCE(e.pkey, f.pkey) AS person_id, COALESCE(e.name, f.name) AS name,
+         COALESCE(e.term, f.term) AS term, COALESCE(e.item, f.item) AS item,
+         e.pkey IS NOT NULL AS entitled, e.by_roster, e.std_amount,
+         c.item IS NOT NULL AS covered,
+         COALESCE(f.n_records, 0) AS n_records, f.pkey IS NOT NULL AS received,
+         e.pkey IS NOT NULL AND c.item IS NOT NULL AND f.pkey IS NULL AS missed,
+         COALESCE(f.ineligible, 0) = 1 AS ineligible,
+         COALESCE(f.n_records, 0) > 1 AS duplicate,
+         COALESCE(f.amount_mismatch, 0) = 1 AS amount_mismatch,
+         e.pkey IS NOT NULL AND c.item IS NULL AS not_covered,
+         COALESCE(e.stage, f.stage) AS stage, COALESCE(e.grade, f.grade) AS grade,
+         COALESCE(e.boarding, f.boarding) AS boarding, COALESCE(e.school, f.school) AS school,
+         COALESCE(e.town, f.town) AS town
+  FROM ent_full e
+  FULL OUTER JOIN rec_flags f ON f.term = e.term AND f.pkey = e.pkey AND f.item = e.item
+  LEFT JOIN covered c ON c.item = COALESCE(e.item, f.item) AND c.term = COALESCE(e.term, f.term)
+) x
+LEFT JOIN labels l ON l.item = x.item;
 """
+
+_FLAGS = ["entitled", "received", "missed", "ineligible", "duplicate", "amount_mismatch", "not_covered"]
+_COUNTS = ", ".join(f"SUM(CASE WHEN {f} THEN 1 ELSE 0 END) AS {f}" for f in _FLAGS)
+_SQL_STUDENT = """
+SELECT person_id, name, term, item, item_label, entitled, reason, covered, received, n_records, missed, ineligible,
+       duplicate, amount_mismatch, not_covered,
+       CASE WHEN covered THEN '已覆盖' ELSE '数据未覆盖' END AS status, stage, grade, boarding, school, town
+FROM cov ORDER BY term, item, person_id
+"""
+_SQL_ROLLUP = {
+    "school": f"SELECT town, school, {_COUNTS} FROM cov GROUP BY town, school ORDER BY town, school",
+    "town": f"SELECT town, {_COUNTS} FROM cov GROUP BY town ORDER BY town",
+    # every policy item x loaded registry term, so that items no list contains show as 数据未覆盖
+    "item": f"""
+SELECT g.item, g.label AS item_label, g.term,
+       CASE WHEN c.item IS NOT NULL THEN '已覆盖' ELSE '数据未覆盖' END AS status,
+       {", ".join(f"COALESCE(k.{f}, 0) AS {f}" for f in _FLAGS)}
+FROM (SELECT l.item, l.label, t.term FROM labels l CROSS JOIN reg_terms t) g
+LEFT JOIN covered c ON c.item = g.item AND c.term = g.term
+LEFT JOIN (SELECT item, term, {_COUNTS} FROM cov GROUP BY item, term) k ON k.item = g.item AND k.term = g.term
+ORDER BY g.item, g.term
+""",
+}
 
 
 _ARROW_TO_PANDAS = {pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype(), pa.int64(): pd.Int64Dtype(),
@@ -399,35 +452,40 @@ def _fetch(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
     return con.sql(sql).to_arrow_table().to_pandas(types_mapper=_ARROW_TO_PANDAS.get)
 
 
-def _analyse(ws: Any, table: pd.DataFrame | None = None, full: bool = False) -> dict[str, Any]:
-    """Run the aid SQL once: every intermediate result the public functions need, as pandas frames.
+def _analyse(ws: Any, table: pd.DataFrame | None = None, coverage_by: str | None = None) -> dict[str, Any]:
+    """Run the aid SQL once and return the results the public functions need, as pandas frames.
 
-    full=False computes entitlements only for the judged (item, term) pairs (enough for findings)."""
+    With coverage_by (student, school, town, item) it also builds the coverage table over every loaded term and
+    item and returns that view as out["coverage"]; without it entitlements cover the judged pairs only."""
     frames = linked_frames(ws)
     table = policy() if table is None else table
+    labels = item_labels(table)
     reg = _prepare(frames.get("registry"), "registry")
     aid = _prepare(frames.get("aid"), "aid")
     ros = _prepare(frames.get("roster"), "roster")
     if len(aid):  # the policy in force decides item names (a cached parse may predate an edited alias list)
         aid["item"] = canonical_item(aid["item_raw"], table).fillna(aid["item"]).astype("string")
     pol, pol_status = _policy_rows(table)
+    label_frame = pd.DataFrame({"item": list(labels), "label": list(labels.values())}, dtype="string")
+    full = coverage_by is not None
     con = duckdb.connect()
     try:
         for name, df in (("reg", reg), ("aid", aid), ("ros", ros), ("pol", pol), ("pol_status", pol_status),
-                         ("rstat", _record_statuses(aid))):
+                         ("rstat", _record_statuses(aid)), ("labels", label_frame)):
             con.register(name, pa.Table.from_pandas(df, preserve_index=False))
         con.execute(_SQL_BASE.format(
             scope="every loaded term and item" if full else "judged items only",
             covered_join="" if full else "JOIN covered c ON c.item = p.item AND c.term = e.term"))
-        queries = [("missed", _SQL_MISSED), ("records", _SQL_RECORDS), ("duplicates", _SQL_DUPLICATES),
-                   ("covered", "SELECT item, term FROM covered"), ("terms", "SELECT term FROM reg_terms ORDER BY term")]
         if full:
-            queries += [("entitled", _SQL_ENTITLED), ("received", _SQL_RECEIVED)]
-        out = {name: _fetch(con, sql) for name, sql in queries}
+            con.execute(_SQL_COVERAGE)
+            out = {"coverage": _fetch(con, _SQL_STUDENT if coverage_by == "student" else _SQL_ROLLUP[coverage_by])}
+        else:
+            out = {name: _fetch(con, sql) for name, sql in (
+                ("missed", _SQL_MISSED), ("records", _SQL_RECORDS), ("duplicates", _SQL_DUPLICATES))}
     finally:
         con.close()
     out["policy"] = table
-    out["labels"] = item_labels(table)
+    out["labels"] = labels
     return out
 
 
@@ -451,82 +509,29 @@ def entitlements(ws: Any, table: pd.DataFrame | None = None) -> pd.DataFrame:
 
     Rows: every entitlement of an enrolled student in a loaded registry term (covered by the aid lists or not),
     plus every (person, item, term) received without entitlement."""
-    return _entitlements(_analyse(ws, table, full=True))
-
-
-def _entitlements(a: dict[str, Any]) -> pd.DataFrame:
-    labels = a["labels"]
-    keys = ["term", "person_id", "item"]
-    ent = a["entitled"]
-    ent["reason"] = (ent["term"] + " " + _stage_text(ent) + "，"
-                     + ent["by_roster"].map({1: "建档立卡户学生", 0: "全体学生"}).astype("string")
-                     + "，应享受" + ent["item"].map(labels).astype("string"))
-    rec = a["records"].rename(columns={"pkey": "person_id"})
-    extra = rec.sort_values("rid").groupby(keys, as_index=False).agg(
-        name=("name", "first"), school=("school_name", "first"), town=("aid_town", "first"),
-        stage=("stage", "first"), grade=("grade", "first"), boarding=("boarding", "first"))
-    received = a["received"].rename(columns={"pkey": "person_id"})[keys + ["n_records"]]
-    out = ent.drop(columns=["covered"]).merge(received, on=keys, how="outer")
-    out = out.merge(extra, on=keys, how="left", suffixes=("", "_rec"))
-    for col in ("name", "school", "town", "stage", "grade", "boarding"):
-        out[col] = out[col].astype(object).where(out[col].notna(), out[f"{col}_rec"].astype(object))
-    covered = a["covered"].assign(covered=True).rename(columns={})
-    out = out.merge(covered, on=["item", "term"], how="left")
-    out["covered"] = out["covered"].astype("boolean").fillna(False)
-    out["entitled"] = out["entitled"].astype("boolean").fillna(False)
-    out["n_records"] = out["n_records"].fillna(0).astype("int64")
-    out["received"] = out["n_records"] > 0
-    out["reason"] = out["reason"].astype("string").fillna("不在应助范围（无在读学籍，或学段、就读方式、身份不符）")
-    out["item_label"] = out["item"].map(labels)
     cols = ["person_id", "name", "term", "item", "item_label", "entitled", "reason", "covered", "received",
             "n_records", "stage", "grade", "boarding", "school", "town"]
-    out = out[cols].sort_values(["term", "item", "person_id"], kind="stable").reset_index(drop=True)
-    for col in ("person_id", "name", "term", "item", "item_label", "stage", "boarding", "school", "town"):
-        out[col] = out[col].astype("string")
-    out["grade"] = pd.to_numeric(out["grade"], errors="coerce").astype("Int64")
-    return out
-
-
-_FLAGS = ["entitled", "received", "missed", "ineligible", "duplicate", "amount_mismatch", "not_covered"]
+    return coverage(ws, "student", table)[cols]
 
 
 def coverage(ws: Any, by: str = "student", table: pd.DataFrame | None = None) -> pd.DataFrame:
     """资助 coverage: per student (by="student") or rolled up by "school", "town" or "item".
 
-    Counts entitled, received, missed (应助未助), ineligible, duplicate, amount_mismatch and not_covered (entitled
-    but the loaded lists do not contain that item and term: 数据未覆盖). The item rollup lists every policy item
-    x loaded registry term with its status (已覆盖 / 数据未覆盖).
+    Flags / counts: entitled, received, missed (应助未助), ineligible, duplicate, amount_mismatch and not_covered
+    (entitled, but no loaded list contains that item and term: 数据未覆盖, never counted as missed). The item
+    rollup lists every policy item x loaded registry term with its status (已覆盖 / 数据未覆盖).
     """
     if by not in ("student", "school", "town", "item"):
         raise ValueError("by 只能是 student、school、town 或 item")
-    a = _analyse(ws, table, full=True)
-    flags = _entitlements(a)
-    found = _findings(a)
-    keys = ["person_id", "item", "term"]
-    f = found.rename(columns={"id_number": "person_id", "period": "term"})
-    for kind, flag in (("aid_missed", "missed"), ("aid_ineligible", "ineligible"), ("aid_duplicate", "duplicate"),
-                       ("aid_amount_mismatch", "amount_mismatch")):
-        hit = f.loc[f["kind"] == kind, keys].drop_duplicates().assign(**{flag: True})
-        flags = flags.merge(hit, on=keys, how="left")
-        flags[flag] = flags[flag].astype("boolean").fillna(False)
-    flags["not_covered"] = flags["entitled"] & ~flags["covered"]
-    flags["status"] = pd.Series("已覆盖", index=flags.index, dtype="string").where(flags["covered"], NOT_COVERED)
+    out = _analyse(ws, table, coverage_by=by)["coverage"]
     if by == "student":
-        return flags
-    group = {"school": ["town", "school"], "town": ["town"], "item": ["item", "item_label", "term"]}[by]
-    counts = flags.assign(**{c: flags[c].astype("int64") for c in _FLAGS}).groupby(
-        group, dropna=False, as_index=False)[_FLAGS].sum()
-    if by != "item":
-        return counts.sort_values(group, kind="stable").reset_index(drop=True)
-    labels = a["labels"]
-    grid = pd.DataFrame({"item": list(labels), "item_label": list(labels.values())}).merge(a["terms"], how="cross")
-    grid = grid.merge(a["covered"].assign(listed=True), on=["item", "term"], how="left")
-    grid["status"] = pd.Series("已覆盖", index=grid.index, dtype="string").where(
-        grid["listed"].astype("boolean").fillna(False), NOT_COVERED)
-    out = grid.drop(columns=["listed"]).merge(counts, on=["item", "item_label", "term"], how="left")
-    for c in _FLAGS:
-        out[c] = out[c].fillna(0).astype("int64")
-    return out.sort_values(["item", "term"], kind="stable").reset_index(drop=True)
+        for col in _FLAGS + ["covered"]:
+            out[col] = out[col].astype("boolean").fillna(False)
+        out["grade"] = out["grade"].astype("Int64")
+    else:
+        for col in _FLAGS:
+            out[col] = out[col].fillna(0).astype("int64")
+    return out.reset_index(drop=True)
 
 
 def not_covered(ws: Any, table: pd.DataFrame | None = None) -> pd.DataFrame:
