@@ -176,10 +176,14 @@ def run(args) -> int:
         print(f"已写出问题清单：{out}（共 {len(found)} 条）")
         return 0
     counts = kind_counts(found)
-    width = max(len(label) for label in counts["label"]) if len(counts) else 0
+
+    def width(text: str) -> int:  # display width: CJK characters count double
+        return sum(2 if ord(ch) > 0xFF else 1 for ch in text)
+
+    pad = max([width(label) for label in counts["label"]] + [4])
     as_of_text = getattr(ws, "as_of", None)
     print(f"问题清单（基准日期 {as_of_text}）" if as_of_text else "问题清单")
     for label, count in zip(counts["label"], counts["count"]):
-        print(f"{label}{'　' * (width - len(label))}  {count}")
-    print(f"{'合计'}{'　' * (width - 2)}  {len(found)}")
+        print(f"{label}{' ' * (pad - width(label))}  {count:>6}")
+    print(f"合计{' ' * (pad - 4)}  {len(found):>6}")
     return 0
