@@ -220,3 +220,16 @@ def test_a_later_round_listing_the_person_under_the_right_id_continues_the_item(
     items = ledger.items().set_index("item_key")
     assert items.loc[k1[0], "rounds_seen"] == 2 and items.loc[k1[0], "result"] == "属实"
     assert ledger.import_list(second)["outcome"].tolist() == ["已导入", "已导入"]
+
+
+def test_import_can_triage_against_local_data(db):
+    from test_followup_triage import AS_OF, local_tables, suspects
+
+    ledger = Ledger(db)
+    tables = local_tables()
+    ledger.import_list(suspects(), ws=tables)
+    items = ledger.items(as_of=AS_OF)
+    assert items["likely_result"].notna().all()
+    assert (items["likely_result"] == "本地未找到").sum() == 1
+    assert items["suggestion"].str.len().gt(0).all()
+    assert Ledger(db).items(status="nothing").empty

@@ -163,8 +163,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
             return 0
         as_of = args.as_of or dt.date.today()
         print(f"台账条目 {len(items)} 条，已超期未办结 {int(items['overdue'].sum())} 条（截至 {as_of}）")
-        table = pd.crosstab(items["town"].fillna("（乡镇不明）"), items["status"].fillna("未知"),
-                            margins=True, margins_name="合计")
+        table = pd.crosstab(items["town"].fillna("（乡镇不明）").rename("乡镇"),
+                            items["status"].fillna("未知").rename("状态"), margins=True, margins_name="合计")
         print(table.to_string())
         if args.overdue:
             late = items[items["overdue"]]

@@ -299,8 +299,11 @@ class Ledger:
     # -- writes --------------------------------------------------------------------------------------------------
 
     def import_list(self, frame: pd.DataFrame, actor: str = DEFAULT_ACTOR, list_id: str | None = None,
-                    file_name: str | None = None) -> pd.DataFrame:
+                    file_name: str | None = None, ws: Any = None) -> pd.DataFrame:
         """Import one list (canonical suspects frame, optionally with triage columns) as a round.
+
+        ``ws``: a Workspace (or dict of canonical frames) to triage the list against first (triage.triage), when
+        the frame does not carry the triage columns yet.
 
         Idempotent: the same list again creates no item, no round row and no ``imported`` event. Items already seen
         in an earlier round (same identity) get a new round row and an ``imported`` event with ``repeat: true``, so
@@ -309,6 +312,10 @@ class Ledger:
         """
         if frame is None or len(frame) == 0:
             raise LedgerError("清单为空，没有可导入的条目")
+        if ws is not None and "likely_result" not in frame.columns:
+            from .triage import triage
+
+            frame = triage(frame, ws)
         df = frame.reset_index(drop=True).copy()
         df["category_key"] = resolve_category_keys(df)
         ident = item_identity(df)
@@ -478,8 +485,11 @@ class Ledger:
         """One row per item with its latest round's fields and its derived state.
 
         Columns: item_key, list_id, round, first_round, rounds_seen, seq, category_key, category, name, id_number,
-        town, school, deadline, issued_date, status, overdue, assigned_unit, assigned_person, result, checked_by,
-        checked_at, last_event_at, n_events, n_evidence, payload (dict: the list row and triage as imported).
+        town, school, deadline, issued_date, status, overdue, assigned_unit, assigned_person, result, check_note,
+        checked_by, checked_at, correction, corrected_system, corrected_at, evidence_files, closed_at,
+        last_event_at, n_events, n_evidence, payload (dict: the list row and triage as imported), and the triage
+        fields (TRIAGE_FIELDS: match, person_id, likely_result, cause, cause_label, suggestion, suggested_id,
+        suggested_value, responsible_town, responsible_school, local_finding; NA without triage).
         ``status``: a status label (待分派, 已分派, 已核查, 已整改, 已办结, 重新办理, 再次下发) or 'open'/'closed';
         ``overdue``: deadline before ``as_of`` (default today) and not closed.
         """
@@ -519,6 +529,9 @@ class Ledger:
 
         return export_response(self, path, town=town, list_id=list_id, as_of=as_of)
 
+
+TRIAGE_FIELDS = ("match", "person_id", "likely_result", "cause", "cause_label", "suggestion", "suggested_id",
+                 "suggested_value", "responsible_town", "responsible_school", "local_finding")
 
 _EVENT_LABELS = {"imported": "导入", "assigned": "分派", "checked": "核查", "corrected": "整改",
                  "evidence": "上传佐证材料", "closed": "办结", "reopened": "重新打开"}
@@ -634,7 +647,7 @@ def derive_items(items: pd.DataFrame, rounds: pd.DataFrame, ev: pd.DataFrame, as
                "correction", "corrected_system", "corrected_at", "evidence_files", "closed_at", "last_event_at",
                "n_events", "n_evidence", "payload"]
     if not len(items):
-        return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in columns + list(TRIAGE_FIELDS)})
     seen = rounds.groupby("item_key").size().rename("rounds_seen")
     if list_id is not None:
         rounds = rounds[rounds["list_id"] == list_id]
@@ -690,18 +703,20 @@ def derive_items(items: pd.DataFrame, rounds: pd.DataFrame, ev: pd.DataFrame, as
         frame["n_evidence"] = 0
     frame["n_evidence"] = frame["n_evidence"].fillna(0).astype("int64")
     frame["n_events"] = frame["n_events"].fillna(0).astype("int64")
+    for field in TRIAGE_FIELDS:  # the triage made at import (empty when the list was imported without data)
+        frame[field] = frame["payload"].map(lambda p, f=field: p.get(f) if isinstance(p, dict) else None)
     closed = set(followup_rules()["statuses"]["closed_statuses"])
     frame["overdue"] = (frame["deadline"].notna() & (frame["deadline"] < pd.Timestamp(as_of))
                         & ~frame["status"].isin(closed)).astype(bool)
     for col in columns:
         if col not in frame.columns:
             frame[col] = pd.NA
-    keep = columns + ["assigned_phone", "checker_phone", "corrected_date", "first_list_id"]
+    keep = columns + list(TRIAGE_FIELDS) + ["assigned_phone", "checker_phone", "corrected_date", "first_list_id"]
     frame = frame[keep]
     text_cols = ["item_key", "list_id", "seq", "category_key", "category", "name", "id_number", "town", "school",
                  "status", "assigned_unit", "assigned_person", "result", "check_note", "checked_by", "correction",
                  "corrected_system", "evidence_files", "assigned_phone", "checker_phone", "corrected_date",
-                 "first_list_id"]
+                 "first_list_id", *TRIAGE_FIELDS]
     for col in text_cols:
         frame[col] = frame[col].map(_text_or_none).astype("string")
     return frame.sort_values(["round", "seq", "item_key"], na_position="last",
