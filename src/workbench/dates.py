@@ -127,7 +127,10 @@ def _parse(values) -> tuple[pd.Series, pd.Series]:
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
         d = s.dt.tz_localize(None) if getattr(s.dt, "tz", None) is not None else s
         return d.dt.normalize().astype("datetime64[ns]"), pd.Series(False, index=s.index)
-    if isinstance(s.dtype, pd.StringDtype) or (s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty")):
+    text_only = isinstance(s.dtype, pd.StringDtype) or (
+        s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty")
+    )
+    if text_only:
         key = s.astype("string").str.strip()
         key = key.mask(key == "")
     else:
@@ -135,7 +138,7 @@ def _parse(values) -> tuple[pd.Series, pd.Series]:
         key = obj.map(lambda v: v if v is None or not isinstance(v, str) else (v.strip() or None))
     codes, uniques = pd.factorize(key, use_na_sentinel=True)
     uniq = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
-    parsed, ym = _parse_unique(uniq)
+    parsed, ym = _parse_text(uniq) if text_only else _parse_unique(uniq)
     codes = np.asarray(codes)
     valid = codes >= 0
     out = np.full(len(s), np.datetime64("NaT"), dtype="datetime64[ns]")

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -214,6 +215,35 @@ def load_folder(path, as_of=None, progress: bool = True, cache: bool = True) -> 
             iterator = tqdm(files, desc="读取导出文件", unit="个文件", leave=False)
         except ImportError:  # pragma: no cover
             pass
+    # cached files first (cheap); the others are read one ahead in a thread (the Excel reader releases the GIL)
+    # while the previous one is parsed
+    keys: dict[Path, str | None] = {}
+    cached: dict[Path, list[SheetResult]] = {}
+    todo = []
+    for p in files:
+        if _is_skipped(p):
+            continue
+        key = None
+        if cache:
+            try:
+                key = _file_key(p)
+                hit = _cache_read(key)
+                if hit is not None:
+                    cached[p] = hit
+            except OSError:
+                key = None
+        keys[p] = key
+        if p not in cached:
+            todo.append(p)
+    pool = ThreadPoolExecutor(max_workers=1) if len(todo) > 1 else None
+    pending = {}
+
+    def prefetch(i: int) -> None:
+        if pool is not None and i < len(todo) and todo[i] not in pending:
+            pending[todo[i]] = pool.submit(sources.read_sheets, todo[i])
+
+    prefetch(0)
+    order = {p: i for i, p in enumerate(todo)}
     for p in iterator:
         rel = p.relative_to(base).as_posix()
         skip = _is_skipped(p)
@@ -222,16 +252,13 @@ def load_folder(path, as_of=None, progress: bool = True, cache: bool = True) -> 
                                        "sheet": "", "rows_read": 0, "rows_loaded": 0, "rows_rejected": 0,
                                        "message": skip, "skipped": True}))
             continue
-        parsed = None
-        key = None
-        if cache:
-            try:
-                key = _file_key(p)
-                parsed = _cache_read(key)
-            except OSError:
-                parsed = None
+        parsed = cached.get(p)
         if parsed is None:
-            parsed = sources.parse_file(p, base)
+            i = order[p]
+            raw = pending.pop(p).result() if p in pending else None
+            prefetch(i + 1)
+            parsed = sources.parse_file(p, base, raw=raw)
+            key = keys.get(p)
             if cache and key:
                 _cache_write(key, parsed)
         for r in parsed:  # the cache is keyed by content: the path is the current one
@@ -243,6 +270,8 @@ def load_folder(path, as_of=None, progress: bool = True, cache: bool = True) -> 
                     df["file"] = rel
         results.extend(parsed)
 
+    if pool is not None:
+        pool.shutdown(wait=True)
     by_system: dict[str, list[pd.DataFrame]] = {k: [] for k in SYSTEM_KEYS}
     for r in results:
         if r.system is not None and len(r.frame):
@@ -254,7 +283,9 @@ def load_folder(path, as_of=None, progress: bool = True, cache: bool = True) -> 
     sources.finalize(results, as_of)
     tables = {}
     for key in SYSTEM_KEYS:
-        frames = [conform(r.frame, key) for r in results if r.system == key and len(r.frame)]
+        cols = list(sources.canonical_columns(key))
+        frames = [r.frame if list(r.frame.columns) == cols else conform(r.frame, key)
+                  for r in results if r.system == key and len(r.frame)]
         if not frames:
             tables[key] = empty_table(key)
         elif len(frames) == 1:

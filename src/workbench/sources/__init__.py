@@ -55,6 +55,7 @@ __all__ = [
     "REJECT_COLUMNS",
     "SYSTEM_KEYS",
     "read_file",
+    "read_sheets",
     "parse_file",
     "finalize",
     "canonical_columns",
@@ -126,28 +127,39 @@ def read_file(path, root=None, as_of=None) -> list[SheetResult]:
     return finalize(parse_file(path, root), as_of)
 
 
-def parse_file(path, root=None) -> list[SheetResult]:
-    """The as-of-independent part of `read_file` (what the workspace caches)."""
+def read_sheets(path) -> list[RawSheet] | SourceError:
+    """The raw sheets of a file, or the SourceError explaining why it cannot be read (never raises)."""
     path = Path(path)
-    file = _rel(path, Path(root) if root else None)
     try:
         if not path.exists():
-            return [_unplaced(file, "", f"{_where(file, '')}不存在")]
+            return SourceError("不存在")
         if path.stat().st_size == 0:
-            return [_unplaced(file, "", f"{_where(file, '')}是空文件（0 字节），没有可读取的数据")]
-        raw = read_raw(path)
+            return SourceError("是空文件（0 字节），没有可读取的数据")
+        return read_raw(path)
     except SourceError as exc:
-        return [_unplaced(file, "", f"{_where(file, '')}无法读取：{exc}")]
+        return SourceError(f"无法读取：{exc}")
     except Exception as exc:  # noqa: BLE001 - never raise out for a bad file
-        return [_unplaced(file, "", f"{_where(file, '')}无法读取：{type(exc).__name__}: {str(exc)[:200]}")]
+        return SourceError(f"无法读取：{type(exc).__name__}: {str(exc)[:200]}")
 
+
+def parse_file(path, root=None, raw: list[RawSheet] | SourceError | None = None) -> list[SheetResult]:
+    """The as-of-independent part of `read_file` (what the workspace caches). `raw`: sheets already read by
+    `read_sheets` (the workspace reads the next file while this one is parsed)."""
+    path = Path(path)
+    file = _rel(path, Path(root) if root else None)
+    if raw is None:
+        raw = read_sheets(path)
+    if isinstance(raw, SourceError):
+        return [_unplaced(file, "", f"{_where(file, '')}{raw}")]
+    if not raw:
+        return [_unplaced(file, "", f"{_where(file, '')}没有可读取的数据：没有任何工作表")]
     results: list[SheetResult] = []
-    empty_sheets = [s for s in raw if s.grid is None or s.grid.isna().all().all()]
+    empty_sheets = [s for s in raw if s.grid is None]
     if len(empty_sheets) == len(raw):
         what = "所有工作表均为空" if len(raw) > 1 or raw and raw[0].name else "没有任何数据"
         return [_unplaced(file, raw[0].name if len(raw) == 1 else "", f"{_where(file, '')}没有可读取的数据：{what}")]
     for sheet in raw:
-        if sheet.grid is None or sheet.grid.isna().all().all():
+        if sheet.grid is None:
             results.append(SheetResult(None, pd.DataFrame(), _report(file, sheet.name, None,
                            f"{_where(file, sheet.name)}为空，已跳过", skipped=True), _empty_rejects(),
                            _empty_rejects()))
@@ -238,10 +250,10 @@ def _parse_sheet(path: Path, file: str, sheet: RawSheet) -> SheetResult:
         found = [t for t in header.texts if t]
         return _unplaced(file, sheet.name, _unknown_message(where, found, rec.scores))
     spec = systems()[rec.system]
-    data = grid.iloc[header.rows[-1] + 1:]
-    nonempty = data.notna().any(axis=1).to_numpy()
-    data = data[nonempty]
-    rows = (data.index.to_numpy() + 1).astype("int64")  # Excel row numbers
+    start = header.rows[-1] + 1
+    positions = np.flatnonzero(grid.nonempty(start))   # fully empty rows below the header are not data rows
+    rows = (positions + start + 1).astype("int64")       # Excel row numbers
+    data = _Data(grid, start, positions)
     title_term = None
     for t in header.title + ([sheet.name] if sheet.name else []):
         title_term = parse_term_text(t)
@@ -267,6 +279,27 @@ def _parse_sheet(path: Path, file: str, sheet: RawSheet) -> SheetResult:
     return SheetResult(spec.key, frame, report, rejects, warnings)
 
 
+class _Data:
+    """The data rows of a sheet (below the header, empty rows dropped), column by column on demand."""
+
+    def __init__(self, grid, start: int, positions: np.ndarray):
+        self.grid, self.start, self.positions = grid, start, positions
+        self.columns = list(range(grid.ncols))
+        self._cache: dict[int, pd.Series] = {}
+
+    def __getitem__(self, j: int) -> pd.Series:
+        if j not in self._cache:
+            self._cache[j] = self.grid.column(j, self.start, self.positions)
+        return self._cache[j]
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+
+def grid_ncols(data: _Data) -> int:
+    return data.grid.ncols
+
+
 def _unknown_message(where: str, found: list[str], scores: dict[str, int]) -> str:
     heads = "、".join(found[:15]) + ("…" if len(found) > 15 else "") if found else "（未找到表头）"
     best = max(scores, key=lambda k: scores[k]) if scores and max(scores.values()) > 0 else None
@@ -289,15 +322,18 @@ def _build_frame(spec: SystemSpec, data: pd.DataFrame, rows: np.ndarray, header:
     if mapping:
         hits = np.zeros(n, dtype=np.int64)
         last = header.rows[-1]
+        last_row = sheet.grid.head(last + 1)[last]
         for j, col in mapping.items():
-            texts = {str(x) for x in (header.texts[j], sheet.grid.iat[last, j]) if x is not None and x is not pd.NA}
-            hits += raw[col].isin(list(texts)).fillna(False).to_numpy(dtype=bool)
+            cell = last_row[j] if j < len(last_row) else ""
+            texts = [str(x) for x in {header.texts[j], cell} if x]
+            if texts:
+                hits += _np_bool(pc.is_in(_arr(raw[col]), value_set=pa.array(texts, type=pa.string())))
         rep = hits >= max(2, (len(mapping) + 1) // 2)
         for p in np.flatnonzero(rep):
             rej_rows.setdefault(int(p), ("表头", "", "重复的表头行"))
 
     # 2. total / subtotal rows: a cell in the first columns starting with 合计/小计/总计
-    first_cols = sorted(data.columns)[:6]
+    first_cols = list(range(min(6, grid_ncols(data))))
     for j in first_cols:
         s = data[j]
         hit = _np_bool(pc.match_substring_regex(_arr(s), r"^\s*(合\s*计|小\s*计|总\s*计|共\s*计|总合计)"))
@@ -455,21 +491,21 @@ def _check_ids(frame: pd.DataFrame, system: str, numeric_cells: bool) -> None:
     arr = pc.replace_substring_regex(_arr(frame["id_number"]), r'^=?"(.*)"$', r"\1")
     vals = pd.Series(pd.arrays.ArrowStringArray(arr), index=frame.index, copy=False)
     chk = _ids.check(vals)
-    reason = chk["reason"].astype("string").to_numpy(dtype=object)
     if numeric_cells:
         # a number cell of an xlsx/xls: the reader shows the float's integer digits; where the check fails and
         # the text is exactly a float64 value, it was a number in Excel -> check its float form (precision_lost)
-        cand = np.flatnonzero((reason == "bad_checksum") | (reason == "bad_birthdate") | (reason == "bad_region"))
+        cand = np.flatnonzero(chk["reason"].isin(["bad_checksum", "bad_birthdate", "bad_region"]).to_numpy(bool))
         if len(cand):
             sub = chk["id_number"].iloc[cand]
             floats = {}
-            for p, v in zip(cand, sub):
+            for p, v in zip(cand, sub):  # a loop over the few failing IDs only
                 if isinstance(v, str) and v.isdigit() and 16 <= len(v) <= 20 and int(float(v)) == int(v):
                     floats[p] = float(v)
             if floats:
                 pos = np.array(list(floats))
                 # the float's shortest repr (6.10928200801011e+17): ids treats float-looking text as precision_lost
                 re_chk = _ids.check(pd.Series([repr(x) for x in floats.values()], dtype="string"))
+                chk = chk.copy()
                 for c in ("id_number", "valid", "reason"):
                     col = chk[c].copy()
                     col.iloc[pos] = re_chk[c].to_numpy()
@@ -478,10 +514,8 @@ def _check_ids(frame: pd.DataFrame, system: str, numeric_cells: bool) -> None:
         frame["id_number"] = vals.str.strip()  # as listed, not repaired
     else:
         frame["id_number"] = chk["id_number"].astype("string").to_numpy()
-    frame["id_valid"] = pd.array(chk["valid"].to_numpy(dtype=bool), dtype="boolean")
-    frame["id_reason"] = pd.array(chk["reason"].astype("string").to_numpy(dtype=object), dtype="string")
-    # an empty ID is not an ID problem of the row when the system allows it (id_type Z etc.): keep the reason
-    # `empty` so the analyses can decide
+    frame["id_valid"] = chk["valid"].astype("boolean").to_numpy()
+    frame["id_reason"] = chk["reason"].astype("string").to_numpy()
 
 
 def _derive(system: str, f: pd.DataFrame, raw: dict[str, pd.Series], default_term: str | None, file: str,

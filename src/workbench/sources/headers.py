@@ -28,17 +28,8 @@ class Recognition:
     closest: str | None
 
 
-def _row_values(grid: pd.DataFrame, r: int) -> list[str]:
-    vals = grid.iloc[r].tolist()
-    return ["" if v is None or v is pd.NA or (isinstance(v, float) and v != v) else str(v) for v in vals]
-
-
-def _head_rows(grid: pd.DataFrame, n: int) -> list[list[str]]:
-    """The first n rows as lists of text ("" when empty), read column by column (fast on arrow columns)."""
-    cols = [grid[c].iloc[:n].tolist() for c in grid.columns]
-    clean = [["" if v is None or v is pd.NA or (isinstance(v, float) and v != v) else str(v) for v in col]
-             for col in cols]
-    return [[col[r] for col in clean] for r in range(n)]
+def _head_rows(grid, n: int) -> list[list[str]]:
+    return grid.head(n)
 
 
 def _known(key: str) -> bool:
@@ -80,7 +71,7 @@ def _score(keys: list[str]) -> int:
     return sum(1 for k in keys if _known(k))
 
 
-def find_header(grid: pd.DataFrame) -> Header | None:
+def find_header(grid) -> Header | None:
     """The header row: the row among the first 30 with the most cells matching known aliases (>= 2);
     joined with the row below or above when that makes a two-level header matching more columns."""
     n = min(SCAN_ROWS, len(grid))
@@ -104,7 +95,7 @@ def find_header(grid: pd.DataFrame) -> Header | None:
     return Header(hrows, keys, list(texts), score, [t for t in title if t])
 
 
-def header_texts(grid: pd.DataFrame, limit: int = 30) -> list[str]:
+def header_texts(grid, limit: int = 30) -> list[str]:
     """The first row with at least two non-empty cells (what a user would call the headers), for messages."""
     n = min(limit, len(grid))
     rows = _head_rows(grid, n)

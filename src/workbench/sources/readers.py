@@ -34,7 +34,7 @@ class SourceError(Exception):
 @dataclass
 class RawSheet:
     name: str
-    grid: pd.DataFrame | None
+    grid: Grid | None
     numeric_cells: bool
     message: str = ""
 
@@ -58,6 +58,52 @@ def text_series(arr: pa.Array, index=None) -> pd.Series:
     return pd.Series(pd.arrays.ArrowStringArray(arr), index=index, copy=False)
 
 
+class Grid:
+    """A sheet's cells as text columns (pyarrow string arrays); row i is Excel row i + 1. Cleaning (trim,
+    blank -> NA) is done per column on demand, so unused columns cost nothing."""
+
+    def __init__(self, columns: list[pa.Array], nrows: int):
+        self.columns = [c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c for c in columns]
+        self.columns = [c if pa.types.is_string(c.type) else c.cast(pa.string()) for c in self.columns]
+        self.nrows = nrows
+        self.ncols = len(columns)
+
+    def __len__(self) -> int:
+        return self.nrows
+
+    def head(self, n: int) -> list[list[str]]:
+        """First n rows as lists of trimmed text ("" when empty)."""
+        n = min(n, self.nrows)
+        cols = [arrow_text(c.slice(0, n)).to_pylist() for c in self.columns]
+        return [[(col[r] or "") for col in cols] for r in range(n)]
+
+    def nonempty(self, start: int) -> np.ndarray:
+        """Rows from `start` on that have at least one non-blank cell."""
+        out = np.zeros(max(self.nrows - start, 0), dtype=bool)
+        for c in self.columns:
+            part = c.slice(start)
+            if part.null_count == len(part):
+                continue
+            out |= pc.fill_null(pc.invert(pc.match_substring_regex(part, r"^[\s\x{3000}\x{a0}\x{feff}]*$")),
+                                False).to_numpy(zero_copy_only=False)
+        return out
+
+    def column(self, j: int, start: int, rows: np.ndarray | None = None) -> pd.Series:
+        """Column j from row `start`, only the given row positions (relative to start), cleaned."""
+        part = self.columns[j].slice(start)
+        if rows is not None:
+            part = part.take(pa.array(rows, type=pa.int64()))
+        return text_series(arrow_text(part))
+
+    def is_empty(self) -> bool:
+        return self.nrows == 0 or not self.nonempty(0).any()
+
+
+def grid_from_arrays(columns: list, nrows: int) -> Grid | None:
+    g = Grid(columns, nrows)
+    return None if g.is_empty() else g
+
+
 def clean_grid(df: pd.DataFrame) -> pd.DataFrame:
     """Columns 0..n-1, strings (pyarrow), stripped of spaces / full-width spaces / tabs, NA when empty."""
     out = {}
@@ -74,9 +120,8 @@ def clean_grid(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=pd.RangeIndex(len(df)))
 
 
-def _from_arrow(tbl: pa.Table) -> pd.DataFrame:
-    cols = {j: text_series(arrow_text(tbl.column(j))) for j in range(tbl.num_columns)}
-    return pd.DataFrame(cols, index=pd.RangeIndex(tbl.num_rows))
+def _from_arrow(tbl: pa.Table) -> Grid | None:
+    return grid_from_arrays([tbl.column(j) for j in range(tbl.num_columns)], tbl.num_rows)
 
 
 def _cell_text(v) -> object:
@@ -100,10 +145,11 @@ def _cell_text(v) -> object:
     return str(v)
 
 
-def _grid_from_rows(rows: list[list]) -> pd.DataFrame:
+def _grid_from_rows(rows: list[list]) -> Grid | None:
     width = max((len(r) for r in rows), default=0)
-    cols = {j: [(_cell_text(r[j]) if j < len(r) else None) for r in rows] for j in range(width)}
-    return clean_grid(pd.DataFrame(cols, index=pd.RangeIndex(len(rows))))
+    cols = [pa.array([(_cell_text(r[j]) if j < len(r) else None) for r in rows], type=pa.string())
+            for j in range(width)]
+    return grid_from_arrays(cols, len(rows))
 
 
 # ------------------------------------------------------------------------------------------------ Excel
@@ -152,7 +198,7 @@ def _read_fastexcel(path: Path) -> list[RawSheet]:
     out = []
     for i, name in enumerate(reader.sheet_names):
         try:
-            sheet = reader.load_sheet(i, header_row=None, skip_rows=0, dtypes="string")
+            sheet = reader.load_sheet(i, header_row=None, skip_rows=0, dtypes="string", whitespace_as_null=True)
             tbl = sheet.to_arrow()
         except Exception as exc:  # noqa: BLE001
             msg = str(exc)
@@ -301,7 +347,12 @@ def read_text(path: Path) -> list[RawSheet]:
     except Exception:  # noqa: BLE001 - irregular quoting: the csv module is more forgiving
         rows = list(csv.reader(io.StringIO(text), delimiter=delim))
         return [RawSheet("", _grid_from_rows(rows) if rows else None, False)]
-    return [RawSheet("", clean_grid(df), False)]
+    cols = []
+    for c in df.columns:
+        arr = df[c].array._pa_array if isinstance(df[c].dtype, pd.ArrowDtype) else pa.array(
+            df[c].astype(object).to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+        cols.append(arr)
+    return [RawSheet("", grid_from_arrays(cols, len(df)), False)]
 
 
 def read_raw(path: Path) -> list[RawSheet]:
