@@ -184,21 +184,29 @@ def _esc(s: str) -> str:
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _info(name: str) -> zipfile.ZipInfo:
+    """A zip entry with a fixed timestamp, so the same county gives the same bytes."""
+    zi = zipfile.ZipInfo(name, date_time=(2019, 11, 30, 0, 0, 0))
+    zi.compress_type = zipfile.ZIP_DEFLATED
+    zi._compresslevel = 1   # Python 3.11/3.12 name (3.13: compress_level)
+    return zi
+
+
 def write_xlsx(path: Path, sheets: list[Sheet]) -> Path:
-    """Write the sheets to `path` (deflate level 1: fast, still small)."""
+    """Write the sheets to `path` (deflate level 1: fast, still small; fixed timestamps: reproducible bytes)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
-        z.writestr("[Content_Types].xml", _CONTENT_TYPES.format(
+        z.writestr(_info("[Content_Types].xml"), _CONTENT_TYPES.format(
             sheets="".join(_SHEET_CT.format(i=i + 1) for i in range(len(sheets)))))
-        z.writestr("_rels/.rels", _RELS)
-        z.writestr("xl/workbook.xml", _WB.format(sheets="".join(
+        z.writestr(_info("_rels/.rels"), _RELS)
+        z.writestr(_info("xl/workbook.xml"), _WB.format(sheets="".join(
             f'<sheet name="{_esc(s.name)}" sheetId="{i + 1}" r:id="rId{i + 1}"/>' for i, s in enumerate(sheets))))
-        z.writestr("xl/_rels/workbook.xml.rels", _WB_RELS.format(rels="".join(
+        z.writestr(_info("xl/_rels/workbook.xml.rels"), _WB_RELS.format(rels="".join(
             f'<Relationship Id="rId{i + 1}" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
             f'relationships/worksheet" Target="worksheets/sheet{i + 1}.xml"/>' for i in range(len(sheets)))))
-        z.writestr("xl/styles.xml", _STYLES)
+        z.writestr(_info("xl/styles.xml"), _STYLES)
         for i, s in enumerate(sheets):
-            with z.open(f"xl/worksheets/sheet{i + 1}.xml", "w", force_zip64=True) as fh:
+            with z.open(_info(f"xl/worksheets/sheet{i + 1}.xml"), "w", force_zip64=True) as fh:
                 for chunk in _sheet_xml(s):
                     fh.write(chunk)
     return path
