@@ -442,52 +442,61 @@ def _decide(tables: dict[str, pd.DataFrame], lrecs: pd.DataFrame, scored: pd.Dat
         if "id_number" not in df.columns:
             linked[system] = out
             continue
+        n = len(df)
         valid = df["id_valid"].astype("boolean").fillna(False).to_numpy(bool) if "id_valid" in df.columns \
-            else np.zeros(len(df), bool)
-        ids = df["id_number"].astype("string")
-        person = ids.where(valid)
-        method = pd.Series(np.where(valid, "id", None), index=df.index, dtype="string")
-        sugg = pd.Series(pd.NA, index=df.index, dtype="string")
-        evid = pd.Series(pd.NA, index=df.index, dtype="string")
+            else np.zeros(n, bool)
+        ids = df["id_number"]
+        codes = np.where(valid, 0, -1).astype(np.int8)          # link_method: 0 = id, 1 = candidate, -1 = NA
+        person_fix: dict[int, str] = {}
+        sugg = evid = None
         dec = decisions[decisions["system"].eq(system)]
         if len(dec):
             alone_ids = set(dec.loc[dec["link_kind"].eq("alone"), "k_id"].dropna())
             rows = ~valid
             if alone_ids:
                 rows = rows | ids.isin(alone_ids).to_numpy(bool)
-            if rows.any():
-                sub = df.loc[rows]
-                name_col = "name" if "name" in sub.columns else ("student_name" if "student_name" in sub.columns
-                                                                 else None)
-                school_col = "school_name" if "school_name" in sub.columns else None
+            pos = np.flatnonzero(rows)
+            if len(pos):
+                sub = df.iloc[pos]
+                name_col = _name_column(system, sub)
                 keys = pd.DataFrame({
-                    "k_id": sub["id_number"].astype("string"),
-                    "k_name": sub[name_col].astype("string") if name_col else pd.Series(pd.NA, index=sub.index,
-                                                                                         dtype="string"),
-                    "k_birth": pd.to_datetime(sub["birth_date"]) if "birth_date" in sub.columns
-                    else pd.Series(pd.NaT, index=sub.index, dtype="datetime64[us]"),
-                    "k_school": sub[school_col].astype("string") if school_col else pd.Series(
-                        pd.NA, index=sub.index, dtype="string"),
-                }, index=sub.index)
+                    "k_id": sub["id_number"].astype("string").to_numpy(object),
+                    "k_name": sub[name_col].astype("string").to_numpy(object) if name_col else None,
+                    "k_birth": pd.to_datetime(sub["birth_date"]).to_numpy("datetime64[us]")
+                    if "birth_date" in sub.columns else np.full(len(sub), np.datetime64("NaT"), "datetime64[us]"),
+                    "k_school": sub["school_name"].astype("string").to_numpy(object)
+                    if "school_name" in sub.columns else None,
+                    "_pos": pos,
+                })
                 d = dec.drop(columns=["system", "link_kind"]).copy()
-                d["k_birth"] = pd.to_datetime(d["k_birth"])
+                d["k_birth"] = pd.to_datetime(d["k_birth"]).to_numpy("datetime64[us]")
                 for c in ("k_id", "k_name", "k_school"):
-                    d[c] = d[c].astype("string")
-                keys["k_birth"] = keys["k_birth"].astype(d["k_birth"].dtype)
-                m = keys.reset_index().merge(d, on=["k_id", "k_name", "k_birth", "k_school"], how="left")
-                m = m.drop_duplicates("index").set_index("index")
-                s_id = m["suggested_id"].astype("string").reindex(sub.index)
-                s_ev = m["link_evidence"].astype("string").reindex(sub.index)
-                sugg.loc[sub.index] = s_id
-                evid.loc[sub.index] = s_ev
-                take = ~valid[rows] & s_id.notna().to_numpy(bool)
-                idx = sub.index[take]
-                person.loc[idx] = s_id.loc[idx]
-                method.loc[idx] = "candidate"
+                    d[c] = d[c].astype("string").to_numpy(object)
+                    keys[c] = keys[c].astype(object)
+                m = keys.merge(d, on=["k_id", "k_name", "k_birth", "k_school"], how="left")
+                m = m.drop_duplicates("_pos").set_index("_pos").reindex(pos)
+                s_id = m["suggested_id"].astype("string")
+                has = s_id.notna().to_numpy(bool)
+                if has.any():
+                    sugg = np.full(n, None, dtype=object)
+                    evid = np.full(n, None, dtype=object)
+                    sugg[pos[has]] = s_id.to_numpy(object)[has]
+                    evid[pos[has]] = m["link_evidence"].astype("string").to_numpy(object)[has]
+                    take = has & ~valid[pos]
+                    codes[pos[take]] = 1
+                    person_fix = dict(zip(pos[take].tolist(), s_id.to_numpy(object)[take].tolist()))
+        if valid.all() and not person_fix:
+            person = ids.astype("string")
+        else:
+            person = ids.astype("string").where(valid)
+            if person_fix:
+                arr = person.to_numpy(object, na_value=None)
+                arr[list(person_fix)] = list(person_fix.values())
+                person = pd.Series(arr, index=df.index, dtype="string")
         out["person_id"] = person
-        out["link_method"] = method
-        out["suggested_id"] = sugg
-        out["link_evidence"] = evid
+        out["link_method"] = pd.Categorical.from_codes(codes, categories=["id", "candidate"])
+        out["suggested_id"] = pd.Series(sugg if sugg is not None else pd.NA, index=df.index, dtype="string")
+        out["link_evidence"] = pd.Series(evid if evid is not None else pd.NA, index=df.index, dtype="string")
         linked[system] = out
     return {"linked": linked, "lrecs": lrecs, "scored": scored}
 
