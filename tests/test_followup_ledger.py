@@ -110,6 +110,8 @@ def test_record_rejects_unknown_item_kind_and_result(db):
         ledger.record("nope", "assigned", "甲")
     with pytest.raises(LedgerError, match="未知的事件类型"):
         ledger.record(key, "deleted", "甲")
+    with pytest.raises(LedgerError, match="未知的事件类型"):
+        ledger.record(key, "imported", "甲")
     with pytest.raises(LedgerError, match="核查结果"):
         ledger.record(key, "checked", "甲", result="也许")
     with pytest.raises(LedgerError, match="操作人"):

@@ -219,8 +219,8 @@ class Ledger:
     # -- engine and transactions ---------------------------------------------------------------------------------
 
     def _make_engine(self) -> Engine:
-        if not self.is_sqlite:
-            return sa.create_engine(self.url, pool_pre_ping=True)
+        if not self.is_sqlite:  # a shared server: serializable writes, retried on conflicts (see _write)
+            return sa.create_engine(self.url, pool_pre_ping=True, isolation_level="SERIALIZABLE")
         engine = sa.create_engine(self.url, connect_args={"timeout": self.busy_timeout_ms / 1000})
         busy = int(self.busy_timeout_ms)
 
@@ -395,7 +395,7 @@ class Ledger:
     def record(self, item_key: str, kind: str, actor: str, **data: Any) -> int:
         """Append one event (assigned, checked, corrected, evidence, closed, reopened; imported is import_list's).
         Returns the event id."""
-        kinds = event_kinds()
+        kinds = [k for k in event_kinds() if k != "imported"]  # imported: only import_list writes it
         if kind not in kinds:
             raise LedgerError(f"未知的事件类型：{kind}（可用：{'、'.join(kinds)}）")
         if not actor or not str(actor).strip():
