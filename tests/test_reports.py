@@ -113,6 +113,7 @@ def test_findings_report_summary_and_sheets_with_chinese_headers(tmp_path):
     summary = wb["汇总"]
     rows = [[c.value for c in r] for r in summary.iter_rows()]
     assert rows[0] == ["乡镇", "身份证号无效", "适龄未入学（疑似辍学）", "应助未助", "合计"]
+    assert [r[0] for r in rows[1:]] == ["蜀河镇", "吕河镇", "（乡镇不明）", "合计"]  # the county's town order
     table = {r[0]: r[1:] for r in rows[1:]}
     assert table["蜀河镇"] == [1, 0, 1, 2] and table["吕河镇"] == [0, 0, 1, 1]
     assert table["（乡镇不明）"] == [0, 1, 0, 1] and table["合计"] == [1, 1, 2, 4]

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import xlsxwriter
 
-from .rules import finding_kinds
+from .rules import finding_kinds, load_yaml
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 # column names (canonical or Chinese) whose values are identifiers: always written as text
@@ -189,6 +189,14 @@ def _item_labels() -> dict[str, str]:
         return {}
 
 
+def _town_order() -> list[str]:
+    """The county's towns in their official order (rules/schools.yaml `towns`), if the rule file is there."""
+    try:
+        return [str(t) for t in load_yaml("schools.yaml").get("towns", [])]
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
 def findings_summary(findings: pd.DataFrame) -> pd.DataFrame:
     """汇总: counts by town (rows) x kind (columns, Chinese labels in the rules' order), with 合计."""
     kinds = finding_kinds()
@@ -198,7 +206,8 @@ def findings_summary(findings: pd.DataFrame) -> pd.DataFrame:
     town = findings["town"].astype("string").fillna(UNKNOWN_TOWN)
     label = findings["kind"].map({k: v["label"] for k, v in kinds.items()})
     table = pd.crosstab(town, label).reindex(columns=order, fill_value=0)
-    table = table.sort_index(key=lambda s: s.map(lambda t: (t == UNKNOWN_TOWN, t)))
+    order_of = {t: i for i, t in enumerate(_town_order())}  # the county's official order, then others by name
+    table = table.sort_index(key=lambda s: s.map(lambda t: (t == UNKNOWN_TOWN, order_of.get(t, len(order_of)), t)))
     table[TOTAL] = table.sum(axis=1)
     table.loc[TOTAL] = table.sum(axis=0)
     table.index.name = "乡镇"
