@@ -96,10 +96,9 @@ def _fold(values: pd.Series) -> pd.Series:
 def isin(values: pd.Series, members: Any) -> np.ndarray:
     """Boolean array: values (text) found in members (any iterable of text); NA is never found. Uses Arrow."""
     arr = pa.array(pd.Series(values).astype("string"), from_pandas=True).cast(pa.large_string())
-    if isinstance(members, pd.Series):
-        members = members.dropna().astype("string")
-    else:
-        members = pd.Series([m for m in members if isinstance(m, str)], dtype="string")
+    if not isinstance(members, pd.Series):
+        members = pd.Series(list(members), dtype="object")
+    members = members.dropna().astype("string").drop_duplicates()
     vs = pa.array(members, from_pandas=True).cast(pa.large_string())
     return pc.fill_null(pc.is_in(arr, value_set=vs), False).to_numpy(zero_copy_only=False)
 
@@ -189,24 +188,27 @@ def _enrolled_mask(reg: pd.DataFrame) -> pd.Series:
 
 
 def enrolled_registry(ws: Any) -> pd.DataFrame:
-    """Registry rows of the as-of term whose status counts as enrolled, with `student_key`, `name_norm`,
+    """Registry rows of the as-of term whose status counts as enrolled, with `student_key`, `school`,
     `school_norm` (one row per enrolment: a student enrolled twice keeps both rows)."""
 
     def build() -> pd.DataFrame:
         reg = linked_tables(ws).get("registry")
         if reg is None or reg.empty:
             cols = ["student_key", "person_id", "id_number", "name", "school", "town", "stage", "grade",
-                    "class_name", "name_norm", "school_norm"]
+                    "class_name", "school_norm"]
             return pd.DataFrame({c: pd.Series(dtype="string") for c in cols})
         term = getattr(ws, "term", None)
         if term is not None and "term" in reg.columns:
             reg = reg[reg["term"].astype("string") == str(term)]
         reg = reg[_enrolled_mask(reg)].copy()
         key = record_keys(reg)
-        reg["name_norm"] = norm_name(_col(reg, "name").astype("string"))
         school = _col(reg, "school_name").astype("string")
         reg["school_norm"] = norm_school(school)
-        reg["student_key"] = key.fillna("nm:" + reg["name_norm"].fillna("") + "|" + reg["school_norm"].fillna(""))
+        reg["student_key"] = key
+        no_key = key.isna().to_numpy()
+        if no_key.any():  # no usable ID: the student is known by name and school only
+            nm = norm_name(_col(reg, "name")[no_key].astype("string")).fillna("")
+            reg.loc[no_key, "student_key"] = "nm:" + nm + "|" + reg.loc[no_key, "school_norm"].fillna("")
         reg["school"] = school
         reg["person_id"] = key
         for c in ("town", "stage", "grade", "class_name", "id_number", "name"):
@@ -218,7 +220,7 @@ def enrolled_registry(ws: Any) -> pd.DataFrame:
 
 
 def match_keys(df: pd.DataFrame, students: pd.DataFrame, name_col: str, school_col: str | None,
-               extra: pd.DataFrame | None = None) -> pd.Series:
+               extra: pd.DataFrame | Callable[[], pd.DataFrame] | None = None) -> pd.Series:
     """Student key of each list row: its person key when that is a valid/linked ID or an enrolled student's key;
     otherwise the unique enrolled student with the same name and school (or, via `extra`, the unique student of
     a pair with the same name and teacher); else the row's own key (possibly NA)."""
@@ -235,7 +237,9 @@ def match_keys(df: pd.DataFrame, students: pd.DataFrame, name_col: str, school_c
     })
     if school_col is not None:
         sub["school_norm"] = norm_school(_col(df, school_col).iloc[rows].astype("string")).to_numpy()
-        cand = students[["student_key", "name_norm", "school_norm"]].drop_duplicates()
+        cand = students[["student_key", "name", "school_norm"]]
+        cand = cand[isin(cand["school_norm"], sub["school_norm"])].drop_duplicates()
+        cand = cand.assign(name_norm=norm_name(cand["name"].astype("string"))).drop(columns="name")
         cand = cand.dropna(subset=["name_norm", "school_norm"])
         uniq = cand.groupby(["name_norm", "school_norm"])["student_key"].agg(["first", "nunique"]).reset_index()
         uniq = uniq[uniq["nunique"] == 1]
@@ -244,6 +248,8 @@ def match_keys(df: pd.DataFrame, students: pd.DataFrame, name_col: str, school_c
         if len(hit):
             out.iloc[hit["row"].to_numpy()] = hit["first"].to_numpy()
         key = out
+    if callable(extra):
+        extra = extra()
     if extra is not None and len(extra):
         still = key.isna().to_numpy() | need
         still &= ~isin(key, students["student_key"])
@@ -305,21 +311,21 @@ def memberships(ws: Any) -> pd.DataFrame:
         # 随迁
         flags["随迁"] = _truthy(_col(reg, "migrant"))
         # 贫困
-        poor: set[str] = set()
+        poor = [pd.Series([], dtype="string")]
         roster = tables.get("roster")
         if src.get("贫困", {}).get("roster", True) and roster is not None and len(roster):
-            poor |= set(record_keys(roster).dropna())
+            poor.append(record_keys(roster))
         aid = tables.get("aid")
         if src.get("贫困", {}).get("aid_difficulty_type", True) and aid is not None and len(aid):
             dt_ = _col(aid, "difficulty_type").astype("string").str.strip()
             has_type = (dt_.notna() & (dt_ != "")).fillna(False).to_numpy()
-            poor |= set(record_keys(aid)[has_type].dropna())
-        flags["贫困"] = isin(reg["student_key"], poor)
+            poor.append(record_keys(aid)[has_type])
+        flags["贫困"] = isin(reg["student_key"], pd.concat(poor, ignore_index=True))
         # 学困
         struggling = tables.get("struggling")
-        weak: set[str] = set()
+        weak = pd.Series([], dtype="string")
         if struggling is not None and len(struggling):
-            weak = set(match_keys(struggling, reg, "name", "school_name").dropna())
+            weak = match_keys(struggling, reg, "name", "school_name")
         flags["学困"] = isin(reg["student_key"], weak)
 
         base = reg[["person_id", "id_number", "name", "school", "town", "stage", "grade", "class_name",

@@ -14,6 +14,8 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import terms_calendar
 from .findings import as_findings, combine, empty_findings
@@ -160,12 +162,14 @@ def _activities_frame(ws: Any) -> pd.DataFrame:
         for c in cols:
             if c not in df.columns:
                 df[c] = pd.NA
-        p = _pairs_frame(ws)
-        via_pairs = pd.DataFrame({
-            "student_key": p["student_key"],
-            "name_norm": norm_name(p["student_name"].astype("string")),
-            "teacher_norm": norm_name(p["teacher_name"].astype("string")),
-        })
+        def via_pairs() -> pd.DataFrame:
+            p = _pairs_frame(ws)
+            return pd.DataFrame({
+                "student_key": p["student_key"],
+                "name_norm": norm_name(p["student_name"].astype("string")),
+                "teacher_norm": norm_name(p["teacher_name"].astype("string")),
+            })
+
         df["student_key"] = match_keys(df, enrolled_registry(ws), "student_name", "school_name", extra=via_pairs)
         df["activity_raw"] = df["activity"]
         df["activity"] = canonical_activity(df["activity"])
@@ -200,70 +204,134 @@ def _calendar_frames(ws: Any) -> tuple[str | None, pd.DataFrame, pd.DataFrame]:
 
 
 GRID_SQL = """
-WITH gs AS (
-    SELECT student_key FROM members WHERE group_count > 0
-),
-cover AS (
-    SELECT p.student_key, p.start_date, p.end_date
-    FROM pairs p JOIN gs ON gs.student_key = p.student_key
-),
-expected AS (
-    SELECT DISTINCT c.student_key, x.period, x.period_start, x.period_end, x.first_day
-    FROM cover c JOIN periods x
+WITH expected AS (
+    SELECT DISTINCT c.sid, x.pid
+    FROM pairs c JOIN periods x
       ON (c.start_date IS NULL OR c.start_date <= x.first_day)
      AND (c.end_date IS NULL OR c.end_date >= x.first_day)
 ),
 present AS (
-    SELECT a.student_key, x.period, COUNT(*) AS n
+    SELECT a.sid, x.pid, COUNT(*) AS n
     FROM acts a JOIN periods x ON CAST(date_trunc('{unit}', a.date) AS TIMESTAMP) = x.period_start
-    WHERE a.activity = ?
-    GROUP BY a.student_key, x.period
+    GROUP BY a.sid, x.pid
 )
-SELECT e.student_key, e.period, e.period_start, e.period_end, e.first_day, COALESCE(r.n, 0) AS records
-FROM expected e LEFT JOIN present r ON r.student_key = e.student_key AND r.period = e.period
+SELECT e.sid, e.pid, COALESCE(r.n, 0) AS records
+FROM expected e LEFT JOIN present r ON r.sid = e.sid AND r.pid = e.pid
+"""
+
+TEACHER_CELLS_SQL = """
+SELECT DISTINCT t.tid, g.sid, g.pid, g.present
+FROM grid g JOIN pairs t ON t.sid = g.sid
+ AND (t.start_date IS NULL OR t.start_date <= g.first_day)
+ AND (t.end_date IS NULL OR t.end_date >= g.first_day)
 """
 
 
+def _arrow(frame: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _group_students(ws: Any) -> pd.DataFrame:
+    """Enrolled students in at least one group, with an integer code `sid` for the set work."""
+    m = memberships(ws)
+    m = m[m["group_count"] > 0].reset_index(drop=True)
+    return m.assign(sid=np.arange(len(m), dtype=np.int64))
+
+
+def _sid(keys: pd.Series, students: pd.DataFrame) -> np.ndarray:
+    """Position of each key in students['student_key'] (unique), -1 when absent; an Arrow hash lookup."""
+    arr = pa.array(keys.astype("string"), from_pandas=True).cast(pa.large_string())
+    values = pa.array(students["student_key"].astype("string"), from_pandas=True).cast(pa.large_string())
+    idx = pc.index_in(arr, value_set=values)
+    return pc.fill_null(idx, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
 def coverage_grid(ws: Any) -> dict[str, pd.DataFrame]:
-    """The expected (student, week) and (student, month) grids with the number of matching records:
-    {'weekly': [student_key, period, period_start, period_end, records, present], 'monthly': [...]}."""
+    """The expected (student, week) and (student, month) grids of the group students with a pair, with the number
+    of matching records: {'weekly' | 'monthly': [student_key, school, town, period, period_start, period_end,
+    first_day, records, present, sid, pid]}."""
 
     def build() -> dict[str, pd.DataFrame]:
         rules = mentoring_rules()
         _, weeks, months = _calendar_frames(ws)
-        members = memberships(ws)[["student_key", "group_count"]]
+        gs = _group_students(ws)
         p = _pairs_frame(ws)
-        p = p[p["student_key"].notna()][["student_key", "start_date", "end_date"]]
-        acts = _activities_frame(ws)
-        acts = acts[acts["student_key"].notna() & acts["date"].notna()][["student_key", "activity", "date"]]
+        p = pd.DataFrame({"sid": _sid(p["student_key"], gs), "start_date": p["start_date"],
+                          "end_date": p["end_date"]})
+        p = p[p["sid"] >= 0]
+        a = _activities_frame(ws)
+        a = pd.DataFrame({"sid": _sid(a["student_key"], gs), "activity": a["activity"], "date": a["date"]})
+        a = a[(a["sid"] >= 0).to_numpy() & a["date"].notna().to_numpy()]
         con = duckdb.connect()
         try:
-            con.register("members", members)
-            con.register("pairs", p)
-            con.register("acts", acts)
+            con.register("pairs", _arrow(p))
             out = {}
             specs = (
-                ("weekly", weeks.rename(columns={"week": "period", "monday": "period_start",
-                                                 "sunday": "period_end"})),
-                ("monthly", months.rename(columns={"month": "period", "month_start": "period_start",
-                                                   "last_day": "period_end"})),
+                ("weekly", "week", weeks.rename(columns={"week": "period", "monday": "period_start",
+                                                         "sunday": "period_end"})),
+                ("monthly", "month", months.rename(columns={"month": "period", "month_start": "period_start",
+                                                            "last_day": "period_end"})),
             )
-            for name, periods in specs:
+            for name, unit, periods in specs:
                 rule = rules.get(name, {})
-                con.register("periods", periods[["period", "period_start", "period_end", "first_day"]])
-                unit = "week" if name == "weekly" else "month"
-                grid = con.execute(GRID_SQL.replace("{unit}", unit), [str(rule.get("activity"))]).df()
+                periods = periods[["period", "period_start", "period_end", "first_day"]].reset_index(drop=True)
+                periods["pid"] = np.arange(len(periods), dtype=np.int64)
+                acts = a[(a["activity"] == str(rule.get("activity"))).fillna(False).to_numpy()][["sid", "date"]]
+                con.register("acts", _arrow(acts))
+                con.register("periods", _arrow(periods[["pid", "period_start", "first_day"]]))
+                res = con.execute(GRID_SQL.replace("{unit}", unit)).df()
                 con.unregister("periods")
-                grid["records"] = grid["records"].astype("int64")
+                con.unregister("acts")
+                order = np.lexsort((res["pid"].to_numpy(), res["sid"].to_numpy()))
+                res = res.iloc[order].reset_index(drop=True)
+                sid = res["sid"].to_numpy(dtype=np.int64)
+                pid = res["pid"].to_numpy(dtype=np.int64)
+                grid = pd.DataFrame({
+                    "student_key": gs["student_key"].array.take(sid),
+                    "school": gs["school"].array.take(sid),
+                    "town": gs["town"].array.take(sid),
+                    "period": periods["period"].array.take(pid),
+                    "period_start": periods["period_start"].to_numpy()[pid],
+                    "period_end": periods["period_end"].to_numpy()[pid],
+                    "first_day": periods["first_day"].to_numpy()[pid],
+                    "records": res["records"].to_numpy(dtype=np.int64),
+                    "sid": sid, "pid": pid,
+                })
                 grid["present"] = grid["records"] >= int(rule.get("min", 1))
-                for c in ("student_key", "period"):
-                    grid[c] = grid[c].astype("string")
-                out[name] = grid.sort_values(["student_key", "period"], kind="stable").reset_index(drop=True)
+                out[name] = grid
             return out
         finally:
             con.close()
 
     return cached(ws, "mentoring_grid", build)
+
+
+def _teacher_cells(ws: Any) -> dict[str, pd.DataFrame]:
+    """(teacher, student, period) cells: the grid cells each teacher's pairs cover, with `tid` into the
+    teacher table (teacher_key, teacher_name, teacher_school)."""
+
+    def build() -> dict[str, Any]:
+        gs = _group_students(ws)
+        p = _pairs_frame(ws)
+        tid, teachers = pd.factorize(p["teacher_key"])
+        info = p.assign(tid=tid).drop_duplicates("tid").set_index("tid").sort_index()[
+            ["teacher_key", "teacher_name", "teacher_school"]]
+        pairs_ = pd.DataFrame({"tid": tid.astype(np.int64), "sid": _sid(p["student_key"], gs),
+                               "start_date": p["start_date"], "end_date": p["end_date"]})
+        pairs_ = pairs_[(pairs_["sid"] >= 0).to_numpy() & (pairs_["tid"] >= 0).to_numpy()]
+        out: dict[str, Any] = {"teachers": info}
+        con = duckdb.connect()
+        try:
+            con.register("pairs", _arrow(pairs_))
+            for which, grid in coverage_grid(ws).items():
+                con.register("grid", _arrow(grid[["sid", "pid", "first_day", "present"]]))
+                out[which] = con.execute(TEACHER_CELLS_SQL).df()
+                con.unregister("grid")
+        finally:
+            con.close()
+        return out
+
+    return cached(ws, "mentoring_teacher_cells", build)
 
 
 # --------------------------------------------------------------------------------------------------- findings
@@ -395,90 +463,59 @@ def pair_stale(ws: Any) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------------------------------- rates
 
-COMPLIANCE_SQL = """
-SELECT {keys},
-       COUNT(DISTINCT g.student_key) AS students,
-       COUNT(*) AS expected,
-       SUM(CASE WHEN g.present THEN 1 ELSE 0 END) AS present
-FROM grid g {join}
-GROUP BY {keys}
-"""
-
-
 def _rate(num: pd.Series, den: pd.Series) -> pd.Series:
     den = den.astype("float64")
     return (num.astype("float64") / den.where(den > 0)).astype("Float64")
+
+
+def _rollup(cells: pd.DataFrame, keys: list[str], prefix: str) -> pd.DataFrame:
+    out = cells.groupby(keys, dropna=False, sort=False).agg(
+        students=("sid", "nunique"), expected=("sid", "size"), present=("present", "sum")).reset_index()
+    return out.rename(columns={c: f"{prefix}_{c}" for c in ("students", "expected", "present")})
 
 
 def compliance(ws: Any, level: str = "school") -> pd.DataFrame:
     """Reporting completeness (like DHIS2): expected vs present weekly records and monthly visits, with rates,
     per school, town, teacher, week or month. School / town rows also carry the group students, those with a
     mentor and the mentor rate. A teacher's expected cells are the weeks / months their pairs cover; a cell is
-    present when the student has the record (from any of their mentors)."""
+    present when the student has the record (from any of their mentors), as in the findings."""
     if level not in LEVELS:
         raise ValueError(f"level 只能是 {'、'.join(LEVELS)} 之一，而不是 {level!r}")
-    grids = coverage_grid(ws)
-    m = memberships(ws)
-    p = _pairs_frame(ws)
     keys = LEVEL_KEYS[level]
-    con = duckdb.connect()
-    try:
-        con.register("members", m[["student_key", "school", "town", "group_count"]])
-        con.register("pairs", p[p["student_key"].notna()][
-            ["student_key", "teacher_key", "teacher_name", "teacher_school", "start_date", "end_date"]])
-        parts = {}
-        for which in ("weekly", "monthly"):
-            if level == "week" and which == "monthly" or level == "month" and which == "weekly":
-                continue
-            g = grids[which]
-            con.register("grid", g)
-            if level in ("school", "town"):
-                join = "JOIN members s ON s.student_key = g.student_key"
-                key_sql = ", ".join(f"s.{k}" for k in keys)
-                sql = COMPLIANCE_SQL.format(keys=key_sql, join=join)
-            elif level == "teacher":
-                join = ("JOIN pairs t ON t.student_key = g.student_key "
-                        "AND (t.start_date IS NULL OR t.start_date <= g.first_day) "
-                        "AND (t.end_date IS NULL OR t.end_date >= g.first_day)")
-                sql = (
-                    "SELECT teacher_school, teacher_name, teacher_key, COUNT(DISTINCT student_key) AS students, "
-                    "COUNT(*) AS expected, SUM(CASE WHEN present THEN 1 ELSE 0 END) AS present FROM ("
-                    "SELECT DISTINCT t.teacher_school, t.teacher_name, t.teacher_key, g.student_key, g.period, "
-                    "g.present FROM grid g " + join + ") g2 GROUP BY teacher_school, teacher_name, teacher_key"
-                )
-            else:
-                sql = ("SELECT g.period AS " + keys[0] + ", COUNT(DISTINCT g.student_key) AS students, "
-                       "COUNT(*) AS expected, SUM(CASE WHEN g.present THEN 1 ELSE 0 END) AS present "
-                       "FROM grid g GROUP BY g.period")
-            res = con.execute(sql).df()
-            con.unregister("grid")
-            prefix = "weekly" if which == "weekly" else "monthly"
-            res = res.rename(columns={"students": f"{prefix}_students", "expected": f"{prefix}_expected",
-                                      "present": f"{prefix}_present"})
-            parts[which] = res
-        if level in ("school", "town"):
-            mentors = p[p["active"] & p["student_key"].notna()].groupby("student_key")["teacher_key"].nunique()
-            need = int(mentoring_rules().get("min_mentors", 1))
-            gm = m[m["group_count"] > 0].assign(
-                paired=lambda d: d["student_key"].map(mentors).fillna(0) >= need)
-            base = gm.groupby(keys, dropna=False).agg(group_students=("student_key", "size"),
-                                                      paired_students=("paired", "sum")).reset_index()
-        else:
-            base = None
-    finally:
-        con.close()
+    whiches = {"week": ["weekly"], "month": ["monthly"]}.get(level, ["weekly", "monthly"])
+    grids = coverage_grid(ws)
+    parts = []
+    if level == "teacher":
+        tc = _teacher_cells(ws)
+        for which in whiches:
+            r = _rollup(tc[which], ["tid"], which)
+            parts.append(r.join(tc["teachers"], on="tid").drop(columns="tid"))
+    else:
+        for which in whiches:
+            cells = grids[which]
+            if level in ("week", "month"):
+                cells = cells.rename(columns={"period": level})
+            parts.append(_rollup(cells, keys, which))
+    base = None
+    if level in ("school", "town"):
+        m = memberships(ws)
+        gm = m[m["group_count"] > 0]
+        p = _pairs_frame(ws)
+        mentors = p[p["active"] & p["student_key"].notna()].groupby("student_key")["teacher_key"].nunique()
+        need = int(mentoring_rules().get("min_mentors", 1))
+        gm = gm.assign(paired=gm["student_key"].map(mentors).fillna(0).to_numpy() >= need)
+        base = gm.groupby(keys, dropna=False).agg(group_students=("student_key", "size"),
+                                                  paired_students=("paired", "sum")).reset_index()
     out = base
-    for which, res in parts.items():
-        out = res if out is None else out.merge(res, on=keys, how="outer")
-    if out is None:
-        out = pd.DataFrame(columns=keys)
-    for which in parts:
+    for r in parts:
+        out = r if out is None else out.merge(r, on=keys, how="outer")
+    for which in whiches:
         for c in ("students", "expected", "present"):
             col = f"{which}_{c}"
             out[col] = out[col].fillna(0).astype("int64")
         out[f"{which}_rate"] = _rate(out[f"{which}_present"], out[f"{which}_expected"])
-    exp = sum(out[f"{w}_expected"] for w in parts) if parts else 0
-    pres = sum(out[f"{w}_present"] for w in parts) if parts else 0
+    exp = sum(out[f"{w}_expected"] for w in whiches)
+    pres = sum(out[f"{w}_present"] for w in whiches)
     out["rate"] = _rate(pd.Series(pres, index=out.index), pd.Series(exp, index=out.index))
     if base is not None:
         out["group_students"] = out["group_students"].fillna(0).astype("int64")
