@@ -9,8 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from workbench import dropout, link, reconcile
+from workbench import dropout, link, reconcile, samples
 from workbench.findings import FINDING_COLUMNS
+from workbench.workspace import load_folder, load_parquet_folder
 
 AS_OF = dt.date(2019, 11, 30)
 W = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
@@ -208,15 +209,8 @@ def test_person_status_one_row_per_person(ws):
 # ------------------------------------------------------------------ the sample county and its answer key
 def _load_sample():
     folder = REPO / "data" / "samples"
-    key = folder / "answer_key.csv"
-    if not key.exists():
-        pytest.skip("样例县数据（data/samples/answer_key.csv）尚未生成")
-    try:
-        from workbench.workspace import load_folder
-    except ImportError:
-        pytest.skip("workbench.workspace 尚未提供")
-    ws = load_folder(folder)
-    answer = pd.read_csv(key, dtype=str, encoding="utf-8-sig", keep_default_na=False)
+    ws = load_folder(folder, progress=False)
+    answer = pd.read_csv(folder / "answer_key.csv", dtype=str, encoding="utf-8-sig", keep_default_na=False)
     return ws, answer
 
 
@@ -278,13 +272,6 @@ def test_sample_county_matches_answer_key():
 
 @pytest.mark.slow
 def test_generated_60k_county_matches_answer_key(tmp_path):
-    try:
-        from workbench import samples
-        from workbench.workspace import load_parquet_folder
-    except ImportError:
-        pytest.skip("样例生成器或读取模块尚未提供")
-    if not hasattr(samples, "generate"):
-        pytest.skip("workbench.samples.generate 尚未提供")
     n = int(os.environ.get("WORKBENCH_TEST_STUDENTS", "60000"))
     out = samples.generate(tmp_path / "county", students=n, seed=7, fmt="parquet")
     ws = load_parquet_folder(out, AS_OF)
