@@ -124,3 +124,19 @@ def test_cli_on_the_sample_county(tmp_path, capsys):
     assert main(["findings", str(SAMPLES), "--as-of", "2019-11-30", "--out", str(out)]) == 0
     data = json.loads(out.read_text(encoding="utf-8"))
     assert len(data) > 0 and {"aid_missed", "aid_duplicate"} <= {d["kind"] for d in data}
+
+
+def test_no_cache_is_passed_to_the_loader(monkeypatch):
+    import datetime as dt
+    calls = []
+
+    def load_folder(path, as_of=None, progress=True, cache=True):
+        calls.append((path, as_of, cache))
+        return types.SimpleNamespace(as_of=as_of, tables={})
+
+    fake = types.ModuleType("workbench.workspace")
+    fake.load_folder = load_folder
+    monkeypatch.setitem(sys.modules, "workbench.workspace", fake)
+    findings._load("DIR", dt.date(2019, 11, 30), True)
+    findings._load("DIR", None, False)
+    assert calls == [("DIR", dt.date(2019, 11, 30), False), ("DIR", None, True)]
