@@ -24,7 +24,6 @@ from .rules import finding_kinds, rule_path, settings
 NOT_COVERED = "数据未覆盖"
 ENROLLED_STATUSES = ("在读", "在校", "转入")  # registry status NA also means 在读
 POOR = "建档立卡"
-ALL = "全体"
 # canonical difficulty statuses of the policy table; free text of 困难类型 / 认定原因 is mapped onto them
 _STATUS_PATTERNS = [
     ("建档立卡", POOR), ("低保", "低保"), ("特困", "特困供养"), ("五保", "特困供养"), ("孤儿", "孤儿"),
@@ -241,7 +240,7 @@ CREATE TEMP TABLE enr AS
 SELECT r.term, r.season, r.pkey, r.stage, r.grade, r.boarding, r.school_name, r.town, r.name
 FROM reg r
 JOIN (SELECT MIN(rid) AS rid FROM reg
-      WHERE pkey IS NOT NULL AND term IS NOT NULL AND (status IS NULL OR status IN ('在读', '在校', '转入'))
+      WHERE pkey IS NOT NULL AND term IS NOT NULL AND (status IS NULL OR status IN ({enrolled}))
       GROUP BY term, pkey) f ON f.rid = r.rid;
 
 CREATE TEMP TABLE poor AS
@@ -474,6 +473,7 @@ def _analyse(ws: Any, table: pd.DataFrame | None = None, coverage_by: str | None
                          ("rstat", _record_statuses(aid)), ("labels", label_frame)):
             con.register(name, pa.Table.from_pandas(df, preserve_index=False))
         con.execute(_SQL_BASE.format(
+            enrolled=", ".join(f"'{v}'" for v in ENROLLED_STATUSES),
             scope="every loaded term and item" if full else "judged items only",
             covered_join="" if full else "JOIN covered c ON c.item = p.item AND c.term = e.term"))
         if full:
