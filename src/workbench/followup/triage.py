@@ -560,12 +560,32 @@ def _assess(item: dict[str, Any], listed: dict[str, Any], match: dict[str, Any],
         chosen = _enrolment_answer(reg, led, enrolled) or None
     if chosen is None:
         others = [p for p in problems if p["cause"] not in wanted]
-        note = "本地数据未发现所列问题" + (
+        agree = _agreement(wanted, by_sys, listed, person)
+        note = "本地数据未发现所列问题" + (f"（{agree}）" if agree else "") + (
             "；另发现：" + "；".join(p["cause_label"] for p in others) if others else "")
         chosen = {"cause": "不属实", "cause_label": "本地数据未发现所列问题", "likely_result": "不属实",
                   "suggestion": note + "。请核对后按不属实反馈，并附学籍等系统截图"}
     res.update({k: v for k, v in chosen.items() if not k.startswith("_")})
     return res
+
+
+def _agreement(wanted: list[str], by_sys: dict[str, list[dict[str, Any]]], listed: dict[str, Any],
+               person: str | None) -> str:
+    """What the local data says for the listed problem when it does not confirm it (for the 不属实 answer)."""
+    reg, ros = by_sys.get("registry"), by_sys.get("roster")
+    bits = []
+    if "stage_mismatch" in wanted and reg and ros:
+        raw = _first(ros, "school_status_raw") or stage_label(_first(ros, "stage"), _first(ros, "grade"))
+        bits.append(f"建档立卡在校生状况为{raw}，学籍为{stage_label(_first(reg, 'stage'), _first(reg, 'grade'))}，一致")
+    if "name_mismatch" in wanted:
+        names = _distinct([r for s, g in by_sys.items() if s != "registry_prev" for r in g], "name")
+        if len(names) == 1:
+            bits.append(f"各系统姓名均为{names[0]}")
+    if {"sex_mismatch", "birthdate_mismatch"} & set(wanted) and person:
+        bits.append("性别、出生日期与身份证号一致")
+    if {"id_invalid", "id_precision_lost"} & set(wanted) and bool(listed.get("valid")):
+        bits.append("所列身份证号校验通过，与本地登记一致")
+    return "；".join(bits)
 
 
 def _enrolment_answer(reg, led, enrolled: bool) -> dict[str, Any]:
