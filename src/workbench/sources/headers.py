@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .schema import all_aliases, ignored_headers, normalize_header, qualifier_prefixes, systems
+from .schema import all_aliases, ignored_headers, normalize_header, qualifier_prefixes, resolve_key, systems
 
 SCAN_ROWS = 30
 
@@ -47,14 +47,14 @@ def _join(parent_row: list[str], child_row: list[str]) -> tuple[list[str], list[
     for p, c in zip(parent_row, child_row):
         if p:
             filled = p
-        pk, ck = normalize_header(p), normalize_header(c)
+        pk, ck = resolve_key(normalize_header(p)), resolve_key(normalize_header(c))
         fk = normalize_header(filled)
         if not ck:
             # vertically merged cell: the header is in the parent row only
             keys.append(pk)
             texts.append(p)
             continue
-        joined = normalize_header(filled + c) if filled else ck
+        joined = resolve_key(normalize_header(filled + c)) if filled else ck
         if fk and (_is_qualifier(fk) or _known(joined)) and joined != ck:
             keys.append(joined)
             texts.append(f"{filled}{c}")
@@ -78,7 +78,7 @@ def find_header(grid) -> Header | None:
     if n == 0:
         return None
     rows = _head_rows(grid, n)
-    single = [[normalize_header(v) for v in row] for row in rows]
+    single = [[resolve_key(normalize_header(v)) for v in row] for row in rows]
     scores = [_score(k) for k in single]
     best = max(range(n), key=lambda r: (scores[r], -r))
     if scores[best] < 2:

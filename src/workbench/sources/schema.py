@@ -109,6 +109,21 @@ def all_aliases() -> dict[str, set[tuple[str, str]]]:
     return out
 
 
+_PAREN_TAIL = re.compile(r"\([^()]*\)$")
+_PAREN_ANY = re.compile(r"\([^()]*\)")
+
+
+def resolve_key(key: str) -> str:
+    """A normalised header as a known alias: itself, else without a trailing note in parentheses
+    (出生日期(YYYYMMDD), 资助金额(元)), else without any parenthesised part; unchanged when none is known."""
+    if not key or key in all_aliases():
+        return key
+    for candidate in (_PAREN_TAIL.sub("", key), _PAREN_ANY.sub("", key)):
+        if candidate and candidate in all_aliases():
+            return candidate
+    return key
+
+
 @cache
 def qualifier_prefixes() -> tuple[str, ...]:
     return tuple(normalize_header(x) for x in load_yaml("systems.yaml").get("qualifier_prefixes", []))
