@@ -293,3 +293,20 @@ def test_generated_60k_county_matches_answer_key(county_60k):
     grid = mentoring.coverage_grid(ws)
     assert int((~grid["weekly"]["present"]).sum()) == int((key["kind"] == "weekly_record_gap").sum())
     assert len(grid["weekly"]) > 100_000 and len(ws.tables["activities"]) >= 500_000
+
+
+def test_pair_with_valid_id_finds_student_whose_registry_id_is_broken():
+    broken = A[:-1] + ("0" if A[-1] != "0" else "1")  # registry ID with a wrong check character
+    reg = [student("甲", broken, left_behind="双亲留守", valid=False)]
+    ws = build(reg, [pair("赵老师", "甲", A)], full_logs("赵老师", "甲", A))
+    f = mentoring.findings(ws)
+    assert f.empty, f[["kind", "id_number", "detail"]].to_string()
+
+
+def test_left_behind_without_kind_and_activity_aliases_count():
+    logs = [dict(r, activity="帮扶日志" if r["activity"] == "纪实手册记录" else "上门家访")
+            for r in full_logs("赵老师", "甲", A)]
+    ws = build([student("甲", A, left_behind="是")], [pair("赵老师", "甲", A)], logs)
+    assert mentoring.findings(ws).empty
+    ws2 = build([student("甲", A, left_behind="是")], [], [])
+    assert mentoring.findings(ws2)["kind"].tolist() == ["mentor_missing"]

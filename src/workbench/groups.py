@@ -210,6 +210,7 @@ def enrolled_registry(ws: Any) -> pd.DataFrame:
             nm = norm_name(_col(reg, "name")[no_key].astype("string")).fillna("")
             reg.loc[no_key, "student_key"] = "nm:" + nm + "|" + reg.loc[no_key, "school_norm"].fillna("")
         reg["school"] = school
+        reg["id_linked"] = _col(reg, "person_id").notna().to_numpy()
         reg["person_id"] = key
         for c in ("town", "stage", "grade", "class_name", "id_number", "name"):
             if c not in reg.columns:
@@ -221,38 +222,46 @@ def enrolled_registry(ws: Any) -> pd.DataFrame:
 
 def match_keys(df: pd.DataFrame, students: pd.DataFrame, name_col: str, school_col: str | None,
                extra: pd.DataFrame | Callable[[], pd.DataFrame] | None = None) -> pd.Series:
-    """Student key of each list row: its person key when that is a valid/linked ID or an enrolled student's key;
-    otherwise the unique enrolled student with the same name and school (or, via `extra`, the unique student of
-    a pair with the same name and teacher); else the row's own key (possibly NA)."""
+    """Student key of each list row (pairs, activities, 学困生): its person key when that is an enrolled student's
+    key. Otherwise the unique enrolled student with the same name and school, when the row has no valid / linked
+    ID, or when it has one but that student's registry ID is itself unusable (invalid and not linked); then, via
+    `extra` (pairs: student_key, name_norm, teacher_norm), the unique paired student with the same name and
+    teacher, for rows without a usable ID. Else the row's own key (possibly NA)."""
     key = record_keys(df)
-    has_pid = _col(df, "person_id").notna().to_numpy()
-    known = isin(key, students["student_key"])
-    need = ~(has_pid | known)
-    if not need.any() or df.empty:
+    if df.empty:
         return key
-    rows = np.flatnonzero(need)
-    sub = pd.DataFrame({
-        "row": rows,
-        "name_norm": norm_name(_col(df, name_col).iloc[rows].astype("string")).to_numpy(),
-    })
+    has_pid = _col(df, "person_id").notna().to_numpy()
+    need = ~isin(key, students["student_key"])
+    if not need.any():
+        return key
+    out = key.copy()
     if school_col is not None:
-        sub["school_norm"] = norm_school(_col(df, school_col).iloc[rows].astype("string")).to_numpy()
-        cand = students[["student_key", "name", "school_norm"]]
-        cand = cand[isin(cand["school_norm"], sub["school_norm"])].drop_duplicates()
+        rows = np.flatnonzero(need)
+        sub = pd.DataFrame({
+            "row": rows,
+            "name_norm": norm_name(_col(df, name_col).iloc[rows].astype("string")).to_numpy(),
+            "school_norm": norm_school(_col(df, school_col).iloc[rows].astype("string")).to_numpy(),
+            "has_pid": has_pid[rows],
+        })
+        linked = students["id_linked"] if "id_linked" in students.columns else pd.Series(True, index=students.index)
+        cand = students[["student_key", "name", "school_norm"]].assign(id_linked=linked.to_numpy(dtype=bool))
+        cand = cand[isin(cand["school_norm"], sub["school_norm"])].drop_duplicates(["student_key", "name",
+                                                                                      "school_norm"])
         cand = cand.assign(name_norm=norm_name(cand["name"].astype("string"))).drop(columns="name")
         cand = cand.dropna(subset=["name_norm", "school_norm"])
-        uniq = cand.groupby(["name_norm", "school_norm"])["student_key"].agg(["first", "nunique"]).reset_index()
+        uniq = cand.groupby(["name_norm", "school_norm"]).agg(
+            first=("student_key", "first"), nunique=("student_key", "nunique"), id_linked=("id_linked", "first"),
+        ).reset_index()
         uniq = uniq[uniq["nunique"] == 1]
         hit = sub.merge(uniq, on=["name_norm", "school_norm"], how="inner")
-        out = key.copy()
+        hit = hit[~hit["has_pid"].to_numpy(dtype=bool) | ~hit["id_linked"].to_numpy(dtype=bool)]
         if len(hit):
             out.iloc[hit["row"].to_numpy()] = hit["first"].to_numpy()
-        key = out
     if callable(extra):
-        extra = extra()
+        still = ~has_pid & ~isin(out, students["student_key"])
+        extra = extra() if still.any() else None
     if extra is not None and len(extra):
-        still = key.isna().to_numpy() | need
-        still &= ~isin(key, students["student_key"])
+        still = ~has_pid & ~isin(out, students["student_key"])
         if still.any():
             rows2 = np.flatnonzero(still)
             sub2 = pd.DataFrame({
@@ -265,10 +274,8 @@ def match_keys(df: pd.DataFrame, students: pd.DataFrame, name_col: str, school_c
             uniq = uniq[uniq["nunique"] == 1]
             hit = sub2.merge(uniq, on=["name_norm", "teacher_norm"], how="inner")
             if len(hit):
-                out = key.copy()
                 out.iloc[hit["row"].to_numpy()] = hit["first"].to_numpy()
-                key = out
-    return key
+    return out
 
 
 # --------------------------------------------------------------------------------------------------- groups
