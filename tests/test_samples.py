@@ -385,3 +385,42 @@ def test_cli_writes_the_county(tmp_path, capsys):
     assert main(["samples", str(tmp_path / "cli"), "--students", "600", "--seed", "5"]) == 0
     assert (tmp_path / "cli" / "answer_key.csv").exists()
     assert "样例县" in capsys.readouterr().out
+
+
+def _values(s: pd.Series) -> pd.Series:
+    """Comparable text of a column's values (dates as YYYY-MM-DD, numbers as floats)."""
+    def one(v):
+        if v is None or v is pd.NA or (isinstance(v, float) and v != v) or v is pd.NaT:
+            return "<NA>"
+        if isinstance(v, pd.Timestamp):
+            return f"{v:%Y-%m-%d}"
+        if isinstance(v, (bool, np.bool_)):
+            return str(bool(v))
+        if isinstance(v, (int, float, np.integer, np.floating)):
+            return str(float(v))
+        return str(v)
+    return s.astype(object).map(one)
+
+
+def test_committed_sample_loads_into_exactly_the_canonical_tables():
+    """The committed exports, read by the loader, give the same values as the generator's canonical tables
+    (what `--format parquet` writes), column by column (source_* columns aside)."""
+    from pathlib import Path
+
+    workspace = pytest.importorskip("workbench.workspace")
+    from workbench.samples import canonical_tables
+    folder = Path(__file__).resolve().parents[1] / "data" / "samples"
+    ws = workspace.load_folder(folder, progress=False)
+    canonical = canonical_tables(build_county(3000, 1))
+    key = pd.read_csv(folder / "answer_key.csv", dtype=str, keep_default_na=False)
+    assert key_set(key) == key_set(build_county(3000, 1)["key"].fillna(""))
+    for name, c in canonical.items():
+        loaded = ws.table(name)
+        assert len(loaded) == len(c), name
+        for col in c.columns:
+            if col.startswith("source_"):
+                continue
+            assert col in loaded.columns, (name, col)
+            a = _values(c[col]).value_counts().sort_index()
+            b = _values(loaded[col]).value_counts().sort_index()
+            assert a.to_dict() == b.to_dict(), (name, col)

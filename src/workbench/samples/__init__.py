@@ -74,6 +74,8 @@ def build_county(students: int = 3000, seed: int = 1, chunk: int = 0, n_chunks: 
         county = build_clean(ctx)
         key = inject(ctx, county)
         sus, skey = build_suspects(ctx, county, key) if chunk == 0 else (None, None)
+        from .exports import apply_label_styles
+        county["tables"]["registry"] = apply_label_styles(county["tables"]["registry"])
     county.update(key=key, suspects=sus, suspects_key=skey, ctx=ctx)
     return county
 
@@ -112,8 +114,12 @@ def canonical_tables(county: dict) -> dict[str, pd.DataFrame]:
     }
     if county.get("suspects") is not None:
         s = county["suspects"].drop(columns=["city", "county"])
-        s.insert(0, "list_id", "陕西省教育扶贫疑似问题数据（第一批）")
-        s["category_key"] = None
+        s.insert(0, "list_id", "陕西省教育扶贫疑似问题数据（第一批）/疑似问题")   # file stem / sheet
+        try:   # the loader's own mapping of 问题类型, so parquet and Excel give the same table
+            from ..sources.decode import suspect_category_key
+            s["category_key"] = suspect_category_key(s["category"].astype("string")).to_numpy()
+        except ImportError:   # pragma: no cover
+            s["category_key"] = None
         tables["suspects"] = s
     out = {}
     for name, df in tables.items():

@@ -140,14 +140,15 @@ class Injector:
         st, t = self.st, self.t
         reg = t["registry"]
         # registry typos: the roster keeps the right ID; name, birth date and sex stay equal so the linker finds it
-        for _, v in self.pick(st, st["poor"], self.count["id_invalid_registry"]).iterrows():
+        tail_ok = ~st["id_number"].str.endswith("00")   # a typo of such an ID would look like precision loss
+        for _, v in self.pick(st, st["poor"] & tail_ok, self.count["id_invalid_registry"]).iterrows():
             trans = bool(self.rng.random() < 0.4)
             bad = self.typo(v["id_number"], list(range(6, 17)) if trans else list(range(0, 17)), trans)
             self.change("registry", self.rows("registry", v["_pid"]), "id_number", bad)
             self.add("id_invalid", "registry", bad, f"学籍身份证件号校验不通过（{'相邻数字颠倒' if trans else '单个数字错误'}），"
                      f"建档立卡登记为 {v['id_number']}", v["_pid"], true_id=v["id_number"], listed_name=v["name"])
         # aid typos in the sequence digits (birth date and sex of the ID unchanged)
-        for _, v in self.pick(st, st["poor"] & st["has_aid"], self.count["id_invalid_aid"]).iterrows():
+        for _, v in self.pick(st, st["poor"] & st["has_aid"] & tail_ok, self.count["id_invalid_aid"]).iterrows():
             bad = self.typo(v["id_number"], [14, 15], False)
             aid = t["aid"]
             self.change("aid", self.rows("aid", v["_pid"]), "id_number", bad)

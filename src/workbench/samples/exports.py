@@ -79,10 +79,24 @@ DISABILITY_CODES = {"无残疾": 0, "视力残疾": 1, "听力残疾": 2, "言�
 
 
 # ------------------------------------------------------------------------------------------------------- registry
-def registry_sheet(df: pd.DataFrame, rng: np.random.Generator, *, date_style: str, id_quirk: str | None,
-                   codes: bool, school_grades: bool, ym_dash: bool) -> list[tuple[str, pd.Series]]:
-    """The columns of a CNEMIS 学生学籍信息 export for the rows of `df` (canonical registry + `_id_cell`)."""
+def school_label_towns(reg: pd.DataFrame) -> list[str]:
+    """Towns whose 学籍 export names grades the school way (四年级) instead of CNEMIS (小学2016级)."""
+    towns = list(dict.fromkeys(reg.loc[reg["term"] == "2019秋", "town"]))
+    return [t for i, t in enumerate(towns) if i % 6 == 4 and t != "城关镇"]
+
+
+def apply_label_styles(reg: pd.DataFrame) -> pd.DataFrame:
+    """The registry's raw 年级 as each export writes it (canonical `grade_label` is the label as written)."""
     from .county import grade_label_school
+    m = reg["town"].isin(school_label_towns(reg)).to_numpy() & (reg["term"] == "2019秋").to_numpy()
+    reg = reg.copy()
+    reg.loc[m, "grade_label"] = grade_label_school(reg.loc[m, "stage"].to_numpy(), reg.loc[m, "grade"].to_numpy())
+    return reg
+
+
+def registry_sheet(df: pd.DataFrame, rng: np.random.Generator, *, date_style: str, id_quirk: str | None,
+                   codes: bool, ym_dash: bool) -> list[tuple[str, pd.Series]]:
+    """The columns of a CNEMIS 学生学籍信息 export for the rows of `df` (canonical registry + `_id_cell`)."""
     ids = df["id_number"].astype(object).where(df["_id_cell"].isna(), df["_id_cell"])
     ids = quirk_ids(ids.reset_index(drop=True), id_quirk, rng)
     sex = df["sex"]
@@ -95,8 +109,6 @@ def registry_sheet(df: pd.DataFrame, rng: np.random.Generator, *, date_style: st
         boarding = coded(boarding, BOARD_CODES)
         disability = coded(disability, DISABILITY_CODES)
     grade = df["grade_label"]
-    if school_grades:
-        grade = pd.Series(grade_label_school(df["stage"].to_numpy(), df["grade"].to_numpy()), index=df.index)
     ym = df["entry_ym"].str.replace("-", "", regex=False) if not ym_dash else df["entry_ym"]
     n = len(df)
     cols = [
@@ -151,8 +163,7 @@ def write_registry(out: Path, reg: pd.DataFrame, prev: pd.DataFrame, rng: np.ran
     xls_town = sizes[sizes.index != "城关镇"].idxmin() if len(sizes) > 1 else None
     for i, town in enumerate(towns):
         part = reg[reg["town"] == town].sort_values(["school_code", "grade_label", "class_name"], kind="stable")
-        kw = dict(date_style=styles[i % 5], id_quirk=quirks[i % 5], codes=(i % 7 == 3), school_grades=(i % 6 == 4),
-                  ym_dash=(i % 8 == 5))
+        kw = dict(date_style=styles[i % 5], id_quirk=quirks[i % 5], codes=(i % 7 == 3), ym_dash=(i % 8 == 5))
         cols = registry_sheet(part, rng, **kw)
         if town == "城关镇":
             order = [h for _, hs in GROUPED for h in hs]
@@ -170,8 +181,7 @@ def write_registry(out: Path, reg: pd.DataFrame, prev: pd.DataFrame, rng: np.ran
                 titles = [f"旬阳县{town}2019年秋季学期学生学籍信息", ["学段：全部", "", "学籍状态：在读"], ""]
             files.append(write_xlsx(folder / f"{town}学生学籍信息_2019秋.xlsx", [Sheet(SHEET, cols, titles=titles)]))
     prev_part = prev.assign(_id_cell=None).sort_values(["town", "school_code", "grade_label"], kind="stable")
-    cols = registry_sheet(prev_part, rng, date_style="ymd", id_quirk=None, codes=False, school_grades=False,
-                          ym_dash=False)
+    cols = registry_sheet(prev_part, rng, date_style="ymd", id_quirk=None, codes=False, ym_dash=False)
     files.append(write_xlsx(out / "学籍" / "2019年春季学期" / "旬阳县2019年春季学期学生学籍信息.xlsx",
                             [Sheet(SHEET, cols, titles=["旬阳县2019年春季学期学生学籍信息（期末）"])]))
     return files
