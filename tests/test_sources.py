@@ -430,3 +430,15 @@ def test_empty_sheet_next_to_a_data_sheet_is_skipped(tmp_path):
     res = read_file(p, as_of=AS_OF)
     assert [r.system for r in res] == [None, "registry"]
     assert "为空" in res[0].report["message"] and res[0].report["rows_read"] == 0
+
+
+def test_html_table_saved_as_xls(tmp_path):
+    html = ("<html><head><meta charset='utf-8'></head><body><table>"
+            "<tr><td colspan='4'>2019年秋季学期学困生名单</td></tr>"
+            "<tr><th>学校</th><th>姓名</th><th>身份证号</th><th>学困科目</th></tr>"
+            f"<tr><td>旬阳县中学</td><td>张三</td><td>{ID1}</td><td>数学</td></tr></table></body></html>")
+    p = tmp_path / "学困生.xls"
+    p.write_text(html, encoding="utf-8")
+    r = one(read_file(p, as_of=AS_OF))
+    assert r.system == "struggling" and r.frame["id_number"].tolist() == [ID1]
+    assert r.frame["source_row"].tolist() == [3] and "网页" in r.report["message"]

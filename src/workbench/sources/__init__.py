@@ -38,31 +38,29 @@ from .decode import (
 from .headers import Header, find_header, header_texts, recognize
 from .readers import SUPPORTED_EXTS, RawSheet, SourceError, read_raw
 from .schema import (
-    SOURCE_COLUMNS,
     SYSTEM_KEYS,
     SystemSpec,
     canonical_columns,
     conform,
     empty_table,
     normalize_header,
-    normalize_value,
     systems,
 )
 
 __all__ = [
-    "SheetResult",
-    "REPORT_COLUMNS",
     "REJECT_COLUMNS",
+    "REPORT_COLUMNS",
+    "SUPPORTED_EXTS",
     "SYSTEM_KEYS",
+    "SheetResult",
+    "canonical_columns",
+    "conform",
+    "empty_table",
+    "finalize",
+    "parse_file",
     "read_file",
     "read_sheets",
-    "parse_file",
-    "finalize",
-    "canonical_columns",
-    "empty_table",
-    "conform",
     "system_labels",
-    "SUPPORTED_EXTS",
 ]
 
 LOADER_VERSION = "1"

@@ -17,7 +17,7 @@ def map_unique(s: pd.Series, func: Callable[[str], object], dtype: str) -> pd.Se
     """Apply `func` to each distinct non-NA value of `s` and broadcast (a loop over distinct values only)."""
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
     mapped = [func(u) for u in uniques]
-    mapped = [None if (m is None or m is pd.NA or (isinstance(m, float) and m != m)) else m for m in mapped]
+    mapped = [None if (m is None or m is pd.NA or (isinstance(m, float) and np.isnan(m))) else m for m in mapped]
     arr = pd.array([*mapped, None], dtype=dtype)
     codes = np.where(codes < 0, len(mapped), codes)
     return pd.Series(arr.take(codes), index=s.index)
@@ -71,9 +71,9 @@ def decode_bool(s: pd.Series) -> pd.Series:
 
     def one(v: str):
         u = normalize_value(v).upper()
-        if u in yes or u.startswith("1-") or u.startswith("是"):
+        if u in yes or u.startswith(("1-", "是")):
             return True
-        if u in no or u.startswith("0-") or u.startswith("否") or u.startswith("非"):
+        if u in no or u.startswith(("0-", "否", "非")):
             return False
         if u in ("TRUE",):
             return True

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import pandas as pd
-
 from .schema import all_aliases, ignored_headers, normalize_header, qualifier_prefixes, resolve_key, systems
 
 SCAN_ROWS = 30

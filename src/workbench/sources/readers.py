@@ -13,6 +13,7 @@ import csv
 import datetime as _dt
 import io
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -109,9 +110,7 @@ def clean_grid(df: pd.DataFrame) -> pd.DataFrame:
     out = {}
     for j, col in enumerate(df.columns):
         s = df[col]
-        if isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow":
-            arr = s.array._pa_array
-        elif isinstance(s.dtype, pd.ArrowDtype):
+        if isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow" or isinstance(s.dtype, pd.ArrowDtype):
             arr = s.array._pa_array
         else:
             arr = pa.array(s.astype(object).where(s.notna(), None).to_numpy(dtype=object), type=pa.string(),
@@ -165,7 +164,10 @@ def read_excel(path: Path) -> list[RawSheet]:
     """Every sheet of a workbook: fastexcel first, python-calamine, then xlrd (.xls) / openpyxl (.xlsx)."""
     head = path.read_bytes()[:8]
     if not (_looks_like_zip(head) or _looks_like_ole(head)):
-        # some systems write text or HTML and name it .xls: read it as text when it decodes as text
+        # some systems write HTML or text and name it .xls: read it as such when it decodes as text
+        html = read_html_table(path)
+        if html is not None:
+            return html
         try:
             sheets = read_text(path)
         except SourceError:
@@ -272,6 +274,66 @@ def _read_openpyxl(path: Path) -> list[RawSheet]:
         out.append(RawSheet(ws.title, _grid_from_rows(rows) if rows else None, True))
     wb.close()
     return out
+
+
+# ------------------------------------------------------------------------------------------------ HTML
+class _TableParser(HTMLParser):
+    """Rows of the first <table> of an HTML page (colspan repeated as empty cells)."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.rows: list[list[str]] = []
+        self.row: list[str] | None = None
+        self.cell: list[str] | None = None
+        self.span = 1
+        self.depth = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.depth += 1
+        elif tag == "tr" and self.depth:
+            self.row = []
+        elif tag in ("td", "th") and self.row is not None:
+            self.cell = []
+            try:
+                self.span = max(1, int(dict(attrs).get("colspan") or 1))
+            except ValueError:
+                self.span = 1
+        elif tag == "br" and self.cell is not None:
+            self.cell.append(" ")
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self.row is not None and self.cell is not None:
+            self.row.append("".join(self.cell).strip())
+            self.row.extend([""] * (self.span - 1))
+            self.cell = None
+        elif tag == "tr" and self.row is not None:
+            self.rows.append(self.row)
+            self.row = None
+        elif tag == "table":
+            self.depth = max(0, self.depth - 1)
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def read_html_table(path: Path) -> list[RawSheet] | None:
+    """An HTML page with a table saved under an Excel name (a common "导出 Excel" of web systems), else None."""
+    data = path.read_bytes()
+    head = data[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if not (head.startswith(b"<") and (b"<table" in data[:200000].lower() or b"<html" in head)):
+        return None
+    try:
+        text, _ = decode_bytes(data)
+    except SourceError:
+        return None
+    parser = _TableParser()
+    parser.feed(text)
+    rows = [[(c or None) for c in r] for r in parser.rows]
+    sheet = RawSheet("", _grid_from_rows(rows) if rows else None, False)
+    sheet.message = "该文件扩展名为 Excel，但内容是网页表格（HTML），已按网页表格读取"
+    return [sheet]
 
 
 # ------------------------------------------------------------------------------------------------ text
