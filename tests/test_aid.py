@@ -259,14 +259,30 @@ def sample_findings() -> tuple[pd.DataFrame, pd.DataFrame]:
         pytest.skip("workbench.workspace.load_folder (loader) not built yet")
     from workbench.workspace import load_folder
     ws = load_folder(str(SAMPLES), as_of=AS_OF, progress=False)
-    return aid.findings(ws), answer_key(SAMPLES / "answer_key.csv")
+    return aid.findings(ws), answer_key(SAMPLES / "answer_key.csv"), ws
 
 
 @pytest.mark.parametrize("kind", AID_KINDS)
 def test_sample_county_matches_answer_key(sample_findings, kind):
-    found, key = sample_findings
+    found, key, _ = sample_findings
     assert (key["kind"] == kind).any(), f"answer key has no {kind}"
     compare(found, key, kind)
+
+
+def test_sample_county_coverage_rollups(sample_findings):
+    _, key, ws = sample_findings
+    town = aid.coverage(ws, by="town")
+    for kind, flag in (("aid_missed", "missed"), ("aid_ineligible", "ineligible"), ("aid_duplicate", "duplicate"),
+                       ("aid_amount_mismatch", "amount_mismatch")):
+        assert town[flag].sum() == (key["kind"] == kind).sum(), flag
+    items = aid.coverage(ws, by="item").set_index(["item", "term"])
+    # the county holds no 营养改善计划 list and no 2019春 aid list: 数据未覆盖, never missed
+    assert items.loc[("nutrition", "2019秋"), "status"] == aid.NOT_COVERED
+    assert items.loc[("compulsory_living", "2019秋"), "status"] == "已覆盖"
+    assert items.xs("2019春", level="term")["missed"].sum() == 0
+    assert (items.loc[items["status"] == aid.NOT_COVERED, "missed"] == 0).all()
+    school = aid.coverage(ws, by="school")
+    assert school["entitled"].sum() == town["entitled"].sum() > 0
 
 
 @pytest.fixture(scope="module")
