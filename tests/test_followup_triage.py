@@ -216,3 +216,10 @@ def test_missing_from_registry_explained_by_a_registry_id_typo(result):
     row = result.iloc[10]
     assert (row["cause"], row["suggested_id"]) == ("id_invalid", P["hidden"][1])
     assert "学籍" in row["suggestion"]
+
+
+def test_triage_again_replaces_the_earlier_triage(result):
+    again = triage(result, local_tables(), findings=pd.DataFrame(columns=["kind", "label", "id_number"]),
+                   as_of=AS_OF)
+    assert list(again.columns) == list(result.columns) and again.columns.is_unique
+    assert again["suggestion"].equals(result["suggestion"])

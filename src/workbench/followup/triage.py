@@ -322,10 +322,6 @@ def _match_items(items: pd.DataFrame, local: pd.DataFrame, ws: Any, listed: pd.D
     return out
 
 
-def _none(v: Any) -> Any:
-    return None if not _present(v) else v
-
-
 def _link_items(items: pd.DataFrame, listed: pd.DataFrame, ws: Any, as_of: dt.date) -> pd.DataFrame | None:
     """person_id and link_evidence for list items from workbench.link: the Workspace's own linkage when the
     items are its suspects table, else one linkage run with the items as the suspects system."""
@@ -368,7 +364,7 @@ def triage(suspects: pd.DataFrame, ws: Any, findings: pd.DataFrame | None = None
            as_of: dt.date | None = None) -> pd.DataFrame:
     """The list with the triage columns (TRIAGE_COLUMNS) added, one row per item, same order."""
     _, as_of, _ = _unpack(ws, as_of)
-    items = suspects.reset_index(drop=True).copy()
+    items = suspects.reset_index(drop=True).drop(columns=TRIAGE_COLUMNS, errors="ignore")
     for col in ("name", "id_number", "town", "village", "school_name", "category", "description"):
         if col not in items.columns:
             items[col] = pd.NA
