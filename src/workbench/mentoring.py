@@ -69,6 +69,27 @@ def canonical_activity(values: pd.Series) -> pd.Series:
     return pd.Series(mapped.array.take(codes, allow_fill=True), index=values.index, dtype="string")
 
 
+def activity_from_source(df: pd.DataFrame) -> pd.Series:
+    """The activity a whole file or sheet records when it has no 活动类型 column (e.g. 家访记录表.xlsx, sheet 家访):
+    the canonical activity whose alias appears in the sheet name, else in the file name (longest alias first)."""
+    from .groups import _fold
+
+    aliases = sorted(activity_aliases().items(), key=lambda kv: len(kv[0]), reverse=True)
+    out = pd.Series(pd.NA, index=df.index, dtype="string")
+    for col in ("source_sheet", "source_file"):
+        if col not in df.columns:
+            continue
+        text = _fold(df[col].astype("string"))
+        codes, uniques = pd.factorize(text)
+        found = []
+        for u in uniques:  # a loop over the few distinct file / sheet names
+            name = str(u).rsplit("/", 1)[-1]
+            found.append(next((canon for alias, canon in aliases if alias in name), None))
+        guess = pd.Series(pd.array(found, dtype="string").take(codes, allow_fill=True), index=df.index)
+        out = out.fillna(guess)
+    return out
+
+
 def _teacher_key(df: pd.DataFrame) -> pd.Series:
     tid = _col(df, "teacher_id_number").astype("string").str.strip()
     tid = tid.mask(tid == "", pd.NA)
@@ -173,6 +194,12 @@ def _activities_frame(ws: Any) -> pd.DataFrame:
         df["student_key"] = match_keys(df, enrolled_registry(ws), "student_name", "school_name", extra=via_pairs)
         df["activity_raw"] = df["activity"]
         df["activity"] = canonical_activity(df["activity"])
+        if mentoring_rules().get("activity_from_source", True) and df["activity_raw"].isna().any():
+            src = [c for c in ("source_file", "source_sheet") if c in df.columns]
+            if src:  # only files / sheets without any activity value (no 活动类型 column)
+                typed = df["activity_raw"].notna().groupby([df[c].fillna("") for c in src]).transform("any")
+                untyped = ~typed.to_numpy(dtype=bool)
+                df.loc[untyped, "activity"] = activity_from_source(df[untyped]).to_numpy()
         df["date"] = _dates(df["date"])
         return df
 
