@@ -112,6 +112,9 @@ def test_canonical_item_maps_labels_aliases_fullwidth_and_spaces():
     out = aid.canonical_item(raw)
     assert out.isna().tolist() == [False, False, False, True, True, False, False]
     assert out.iloc[5] == "hs_grant" and out.iloc[6] == "compulsory_living"
+    longer = aid.canonical_item(pd.Series(["农村义务教育家庭经济困难寄宿生生活补助", "高职国家助学金", "２０１９年秋季营养改善计划补助"]))
+    assert longer.tolist()[0] == "compulsory_living" and pd.isna(longer.iloc[1])
+    assert longer.iloc[2] == "nutrition"
 
 
 def test_missed_entitled_poor_day_pupil_and_nutrition_for_everyone(found):

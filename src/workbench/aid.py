@@ -29,6 +29,7 @@ _STATUS_PATTERNS = [
     ("建档立卡", POOR), ("低保", "低保"), ("特困", "特困供养"), ("五保", "特困供养"), ("孤儿", "孤儿"),
     ("残疾", "残疾"),
 ]
+_MIN_CONTAINED = 6  # a known item name this long may match inside a longer 资助项目 as written
 _NO_STATUS = {"", "无", "否", "非困难", "不困难", "-", "—", "/"}
 SYSTEM_COLUMNS = {
     "registry": ["term", "school_code", "school_name", "town", "name", "id_number", "stage", "grade", "boarding",
@@ -99,6 +100,13 @@ def canonical_item(raw_names: pd.Series, table: pd.DataFrame | None = None) -> p
     # second chance: drop a parenthetical suffix such as 普通高中国家助学金（特别困难） or 一补(寄宿生)
     stripped = norm.str.replace(r"[(\[【].*?[)\]】]", "", regex=True)
     found = found.fillna(stripped.map(lookup))
+    # third chance: the longest known name of >= 6 characters contained in it (农村义务教育家庭经济困难寄宿生生活补助);
+    # short names such as 国家助学金 are too ambiguous to match inside another name (高职国家助学金)
+    long_names = sorted((k for k in lookup if len(k) >= _MIN_CONTAINED), key=len, reverse=True)
+    for i in found.index[found.isna() & stripped.notna()]:  # a loop over the few distinct unknown names
+        hit = next((k for k in long_names if k in stripped[i]), None)
+        if hit is not None:
+            found[i] = lookup[hit]
     mapping = dict(zip(distinct, found))
     return pd.Series(raw.map(mapping), index=raw.index, dtype="string", name="item")
 
