@@ -1,6 +1,9 @@
 """Follow-up ledger figures: import, concurrent appends, derived item state. Prints figures; asserts nothing.
 
-    python benchmarks/bench_followup.py [--items 2000] [--processes 8] [--events 200]
+    python benchmarks/bench_followup.py [--items 2000] [--processes 8] [--events 200] [--county DIR]
+
+--county: a generated county (`workbench samples DIR --format parquet`, or an export folder): also time the triage
+of its 疑似问题 list and print the share of right suggestions against its suspects_key.csv.
 """
 
 from __future__ import annotations
@@ -33,7 +36,10 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=2000)
     ap.add_argument("--processes", type=int, default=8)
     ap.add_argument("--events", type=int, default=200)
+    ap.add_argument("--county", default=None)
     args = ap.parse_args()
+    if args.county:
+        bench_triage(Path(args.county))
     with tempfile.TemporaryDirectory() as tmp:
         db = str(Path(tmp) / "bench.sqlite")
         ledger = Ledger(db)
@@ -69,6 +75,39 @@ def main() -> None:
           f"; appends themselves {t_span:.2f} s ({total / t_span:.0f} events/s)")
     print(f"items() over {len(items)} items / {n_events} events: {t_items:.2f} s")
     print(f"export_response {len(items)} rows: {t_export:.2f} s")
+
+
+def bench_triage(folder: Path) -> None:
+    from workbench import findings
+    from workbench.followup.triage import NOT_FOUND, triage
+    from workbench.workspace import load_folder, load_parquet_folder
+
+    t = time.perf_counter()
+    ws = load_parquet_folder(folder) if (folder / "registry.parquet").exists() else load_folder(folder, progress=False)
+    t_load = time.perf_counter() - t
+    t = time.perf_counter()
+    found = findings.all_findings(ws)
+    t_find = time.perf_counter() - t
+    t = time.perf_counter()
+    out = triage(ws.tables["suspects"], ws, findings=found)
+    t_triage = time.perf_counter() - t
+    key = pd.read_csv(folder / "suspects_key.csv", dtype=str, keep_default_na=False)
+    got = out.set_index(out["seq"].astype(int))
+    right = []
+    for r in key.to_dict("records"):
+        g = got.loc[int(r["seq"])]
+        if r["cause"] in ("not_found", "不属实"):
+            right.append((r["cause"], g["likely_result"] == (NOT_FOUND if r["cause"] == "not_found" else "不属实")))
+            continue
+        ok = g["likely_result"] == "属实"
+        ok = ok and (not r["correct_id"] or g["suggested_id"] == r["correct_id"])
+        ok = ok and (not r["correct_value"] or g["suggested_value"] == r["correct_value"])
+        right.append(("injected", bool(ok)))
+    res = pd.DataFrame(right, columns=["cause", "ok"])
+    inj = res[res["cause"] == "injected"]["ok"]
+    print(f"county {folder.name}: load {t_load:.1f} s, all_findings {t_find:.1f} s, triage of {len(out)} items "
+          f"{t_triage:.1f} s; injected causes right {inj.mean():.1%} ({int(inj.sum())}/{len(inj)}), "
+          f"all items {res['ok'].mean():.1%}")
 
 
 if __name__ == "__main__":
