@@ -62,22 +62,22 @@ ACT_COLS = ["school_name", "teacher_name", "student_name", "id_number", "id_vali
 def student(name: str, idn: str, school: str = SCHOOL_A, term: str = "2019秋", status=None, left_behind="非留守",
             migrant=False, disability="无残疾", inclusive="非随班就读", grade=4, valid=True) -> dict:
     town = school.removeprefix("旬阳县")[:3]
-    return dict(term=term, school_name=school, town=town, name=name, id_number=idn, id_valid=valid, stage="小学",
-                grade=grade, class_name="1班", status=status, left_behind=left_behind, migrant=migrant,
-                disability=disability, inclusive=inclusive)
+    return {"term": term, "school_name": school, "town": town, "name": name, "id_number": idn, "id_valid": valid,
+            "stage": "小学", "grade": grade, "class_name": "1班", "status": status, "left_behind": left_behind,
+            "migrant": migrant, "disability": disability, "inclusive": inclusive}
 
 
 def pair(teacher: str, sname: str, idn: str, school: str = SCHOOL_A, teacher_school=None, start="2019-09-01",
          end=None, valid=True) -> dict:
-    return dict(school_name=school, town=school.removeprefix("旬阳县")[:3], teacher_name=teacher,
-                teacher_id_number=None, teacher_school=teacher_school, student_name=sname, id_number=idn,
-                id_valid=valid, group_raw="留守", start_date=start, end_date=end)
+    return {"school_name": school, "town": school.removeprefix("旬阳县")[:3], "teacher_name": teacher,
+            "teacher_id_number": None, "teacher_school": teacher_school, "student_name": sname, "id_number": idn,
+            "id_valid": valid, "group_raw": "留守", "start_date": start, "end_date": end}
 
 
 def act(teacher: str, sname: str, idn: str, activity: str, date: str, school: str = SCHOOL_A,
         valid=True) -> dict:
-    return dict(school_name=school, teacher_name=teacher, student_name=sname, id_number=idn, id_valid=valid,
-                activity=activity, date=date, content="谈心")
+    return {"school_name": school, "teacher_name": teacher, "student_name": sname, "id_number": idn,
+            "id_valid": valid, "activity": activity, "date": date, "content": "谈心"}
 
 
 def school_mondays(as_of: dt.date = AS_OF) -> list[dt.date]:

@@ -6,7 +6,13 @@ import pandas as pd
 import pytest
 
 from mentoring_fixtures import (
-    REGISTRY_COLS, SCHOOL_A, SCHOOL_B, FakeWorkspace, frame, make_id, student,
+    REGISTRY_COLS,
+    SCHOOL_A,
+    SCHOOL_B,
+    FakeWorkspace,
+    frame,
+    make_id,
+    student,
 )
 from workbench import groups
 
@@ -32,17 +38,17 @@ def ws():
         student("两校", IDS[10], left_behind="双亲留守"),
         student("两校", IDS[10], school=SCHOOL_B),                          # enrolled twice: one row
     ], REGISTRY_COLS)
-    roster = frame([dict(town="蜀河镇", village="红岩村", name="贫一", id_number=IDS[2], id_valid=True)],
+    roster = frame([{"town": "蜀河镇", "village": "红岩村", "name": "贫一", "id_number": IDS[2], "id_valid": True}],
                    ROSTER_COLS)
     aid = frame([
-        dict(school_name=SCHOOL_B, name="贫二", id_number=IDS[3], id_valid=True, item="x", difficulty_type="低保",
-             term="2019秋"),
-        dict(school_name=SCHOOL_B, name="普通", id_number=IDS[4], id_valid=True, item="x", difficulty_type=None,
-             term="2019秋"),
+        {"school_name": SCHOOL_B, "name": "贫二", "id_number": IDS[3], "id_valid": True, "item": "x", "difficulty_type": "低保",
+             "term": "2019秋"},
+        {"school_name": SCHOOL_B, "name": "普通", "id_number": IDS[4], "id_valid": True, "item": "x", "difficulty_type": None,
+             "term": "2019秋"},
     ], AID_COLS)
     struggling = frame([
-        dict(school_name=SCHOOL_A, name="学一", id_number=IDS[6], id_valid=True, subjects="数学"),
-        dict(school_name=" 双河镇中心小学", name="学 二", id_number=None, id_valid=None, subjects="语文"),
+        {"school_name": SCHOOL_A, "name": "学一", "id_number": IDS[6], "id_valid": True, "subjects": "数学"},
+        {"school_name": " 双河镇中心小学", "name": "学 二", "id_number": None, "id_valid": None, "subjects": "语文"},
     ], STRUGGLING_COLS)
     return FakeWorkspace({"registry": reg, "roster": roster, "aid": aid, "struggling": struggling})
 

@@ -9,8 +9,19 @@ import pandas as pd
 import pytest
 
 from mentoring_fixtures import (
-    ACT_COLS, AS_OF, PAIR_COLS, REGISTRY_COLS, SCHOOL_A, SCHOOL_B, FakeWorkspace, act, frame, full_logs, make_id,
-    pair, student,
+    ACT_COLS,
+    AS_OF,
+    PAIR_COLS,
+    REGISTRY_COLS,
+    SCHOOL_A,
+    SCHOOL_B,
+    FakeWorkspace,
+    act,
+    frame,
+    full_logs,
+    make_id,
+    pair,
+    student,
 )
 from workbench import mentoring, terms_calendar
 
@@ -136,7 +147,7 @@ def test_stale_pair_by_teacher_school():
 
 def test_student_enrolled_in_no_school():
     # 乙 left (转出), 丙 is in no registry at all: both pairs are stale, neither is mentor_missing nor gaps
-    roster = frame([dict(name="丙", id_number=C, id_valid=True)], ["name", "id_number", "id_valid"])
+    roster = frame([{"name": "丙", "id_number": C, "id_valid": True}], ["name", "id_number", "id_valid"])
     ws = build(
         [student("甲", A, left_behind="双亲留守"), student("乙", B, left_behind="双亲留守", status="转出")],
         [pair("赵老师", "甲", A), pair("赵老师", "乙", B), pair("赵老师", "丙", C)],

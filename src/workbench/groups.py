@@ -8,7 +8,6 @@ normalised ID; a list row without a usable ID is matched by name and school when
 
 from __future__ import annotations
 
-import unicodedata
 import warnings
 import weakref
 from collections.abc import Callable, Iterable, Sequence
@@ -148,7 +147,7 @@ def linked_tables(ws: Any) -> dict[str, pd.DataFrame]:
         if attach_person_ids is not None:
             try:
                 return dict(attach_person_ids(ws, ws.as_of))
-            except Exception as exc:  # keep the analyses usable: match by valid ID only, and say so
+            except Exception as exc:  # noqa: BLE001  keep the analyses usable: match by valid ID only, say so
                 warnings.warn(f"人员关联（workbench.link）失败，改为仅按有效身份证号匹配：{exc}", stacklevel=2)
         out = {}
         for system, frame in ws.tables.items():
@@ -338,7 +337,7 @@ def memberships(ws: Any) -> pd.DataFrame:
         base = reg[["person_id", "id_number", "name", "school", "town", "stage", "grade", "class_name",
                     "student_key"]].copy()
         for g in names:
-            base[g] = flags[g] if g in flags else False
+            base[g] = flags.get(g, False)
         # one row per student: a student enrolled twice keeps the first school (sorted) and is in a group
         # when any of the rows says so
         base = base.sort_values(["student_key", "school"], kind="stable", na_position="last")

@@ -20,8 +20,16 @@ import pyarrow.compute as pc
 from . import terms_calendar
 from .findings import as_findings, combine, empty_findings
 from .groups import (
-    _col, cached, enrolled_registry, isin, linked_tables, match_keys, memberships, mentoring_rules, norm_name,
-    norm_school, record_keys,
+    _col,
+    cached,
+    enrolled_registry,
+    isin,
+    linked_tables,
+    match_keys,
+    memberships,
+    mentoring_rules,
+    norm_name,
+    norm_school,
 )
 from .rules import finding_kinds
 
@@ -38,14 +46,12 @@ LEVEL_KEYS = {
 
 
 def _dates(values: pd.Series) -> pd.Series:
+    """Dates as datetime64 (date part); text in any export format goes through the one date parser."""
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         return values.astype("datetime64[us]").dt.normalize()
-    try:
-        from .dates import parse_dates
+    from .dates import parse_dates
 
-        return pd.Series(parse_dates(values), index=values.index).astype("datetime64[us]")
-    except Exception:
-        return pd.to_datetime(values, errors="coerce").astype("datetime64[us]")
+    return pd.Series(parse_dates(values), index=values.index).astype("datetime64[us]")
 
 
 def activity_aliases() -> dict[str, str]:
@@ -340,7 +346,7 @@ def _teacher_cells(ws: Any) -> dict[str, pd.DataFrame]:
     def build() -> dict[str, Any]:
         gs = _group_students(ws)
         p = _pairs_frame(ws)
-        tid, teachers = pd.factorize(p["teacher_key"])
+        tid, _teachers = pd.factorize(p["teacher_key"])
         info = p.assign(tid=tid).drop_duplicates("tid").set_index("tid").sort_index()[
             ["teacher_key", "teacher_name", "teacher_school"]]
         pairs_ = pd.DataFrame({"tid": tid.astype(np.int64), "sid": _sid(p["student_key"], gs),

@@ -85,9 +85,8 @@ def school_weeks(term: str, as_of: dt.date | None = None, name: str | None = Non
             has_school_day = any(
                 start <= d <= end and not _in_holiday(d, cal["holidays"]) for d in weekdays
             )
-            if label not in spec["holiday_weeks"] and has_school_day:
-                if as_of is None or sunday <= as_of:
-                    rows.append((str(term), label, monday, sunday, max(monday, start)))
+            if label not in spec["holiday_weeks"] and has_school_day and (as_of is None or sunday <= as_of):
+                rows.append((str(term), label, monday, sunday, max(monday, start)))
             monday += dt.timedelta(days=7)
     out = pd.DataFrame(rows, columns=WEEK_COLUMNS)
     for col in ("monday", "sunday", "first_day"):
