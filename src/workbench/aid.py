@@ -470,6 +470,10 @@ def _analyse(ws: Any, table: pd.DataFrame | None = None, coverage_by: str | None
     reg = _prepare(frames.get("registry"), "registry")
     aid = _prepare(frames.get("aid"), "aid")
     ros = _prepare(frames.get("roster"), "roster")
+    as_of_term = getattr(ws, "term", None)
+    if len(aid) and isinstance(as_of_term, str) and aid["term"].isna().any():  # a list without 学年/学期: as-of term
+        aid["term"] = aid["term"].fillna(as_of_term)
+        aid["season"] = aid["term"].str[-1:]
     if len(aid):  # the policy in force decides item names (a cached parse may predate an edited alias list)
         aid["item"] = canonical_item(aid["item_raw"], table).fillna(aid["item"]).astype("string")
     pol, pol_status = _policy_rows(table)
