@@ -178,7 +178,12 @@ class Injector:
         ok_tail = st["id_number"].str[-1].ne("X")
         trunc = st["id_number"].str[:15] + "000"
         fails = ~ids.is_valid(trunc, as_of=AS_OF).to_numpy()
-        for _, v in self.pick(st, st["poor"] & ok_tail & fails, self.count["id_precision_lost"]).iterrows():
+        # distinct 15-digit prefixes: unique within the chunk, and chunks use different birth days
+        distinct = ~trunc.duplicated(keep=False)
+        if self.ctx.n_chunks > 1:
+            distinct &= pd.to_datetime(st["birth_date"]).dt.day % self.ctx.n_chunks == self.ctx.chunk
+        for _, v in self.pick(st, st["poor"] & ok_tail & fails & distinct,
+                              self.count["id_precision_lost"]).iterrows():
             cell = float(v["id_number"][:15] + "000")
             mangled = str(ids.normalize(pd.Series([cell], dtype=object)).iloc[0])
             m = self.rows("registry", v["_pid"])
