@@ -64,6 +64,16 @@ def test_visit_months_complete_on_last_day():
     assert list(terms_calendar.visit_months("2019秋", dt.date(2019, 11, 29))["month"]) == ["2019-09", "2019-10"]
     assert terms_calendar.term_for(dt.date(2019, 8, 15)) == "2019春"  # summer holiday: the term just ended
     assert terms_calendar.term_for(AS_OF, "2019秋") == "2019秋"
+    assert terms_calendar.term_for(dt.date(2020, 10, 9), "2020秋") is None  # not in the calendar: nothing to check
+
+
+def test_term_missing_from_calendar_checks_no_weeks():
+    ws = build([student("甲", A, term="2020秋", left_behind="双亲留守")], [pair("赵老师", "甲", A)], [],
+               as_of=dt.date(2020, 10, 31))
+    ws.term = "2020秋"
+    with pytest.warns(UserWarning, match="校历"):
+        f = mentoring.findings(ws)
+    assert f.empty
 
 
 # ------------------------------------------------------------------------------------------------ findings

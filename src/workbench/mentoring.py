@@ -9,6 +9,7 @@ Set work (the expected (student, week) grid minus present records) is DuckDB SQL
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from typing import Any
 
 import duckdb
@@ -224,14 +225,16 @@ def activities(ws: Any) -> pd.DataFrame:
 
 
 def _calendar_frames(ws: Any) -> tuple[str | None, pd.DataFrame, pd.DataFrame]:
+    """The as-of term and its complete school weeks and visit months (empty when the calendar lacks the term)."""
     as_of = ws.as_of if isinstance(ws.as_of, dt.date) else pd.Timestamp(ws.as_of).date()
     if isinstance(as_of, dt.datetime):
         as_of = as_of.date()
     term = terms_calendar.term_for(as_of, getattr(ws, "term", None))
     if term is None:
-        return None, terms_calendar.school_weeks("", as_of), terms_calendar.visit_months("", as_of)
-    weeks = terms_calendar.school_weeks(term, as_of)
-    months = terms_calendar.visit_months(term, as_of)
+        warnings.warn(f"校历文件中没有 {getattr(ws, 'term', None) or as_of} 所在学期，未检查周帮扶记录与月家访",
+                      stacklevel=3)
+    weeks = terms_calendar.school_weeks(term or "", as_of)
+    months = terms_calendar.visit_months(term or "", as_of)
     months["month_start"] = pd.to_datetime(months["month"] + "-01").astype("datetime64[us]")
     return term, weeks, months
 

@@ -52,15 +52,18 @@ def iso_week_label(day: dt.date) -> str:
 
 
 def term_for(as_of: dt.date, term: str | None = None, name: str | None = None) -> str | None:
-    """The calendar term to check on `as_of`: `term` when the calendar has it, else the term containing as_of,
-    else the latest term that started on or before as_of (e.g. during a holiday), else None."""
+    """The calendar term to check on `as_of`: `term` when the calendar has it, else the term containing as_of;
+    when `term` is given but the calendar lacks it, None (nothing to check); without `term`, the latest term
+    that started on or before as_of (e.g. during a holiday), else None."""
     terms = calendar(name)["terms"]
     if term is not None and str(term) in terms:
         return str(term)
-    started = [(spec["start"], code) for code, spec in terms.items() if spec["start"] <= as_of]
     for code, spec in terms.items():
         if spec["start"] <= as_of <= spec["end"]:
             return code
+    if term is not None:
+        return None
+    started = [(spec["start"], code) for code, spec in terms.items() if spec["start"] <= as_of]
     return max(started)[1] if started else None
 
 
