@@ -157,7 +157,8 @@ def test_items_and_terms_no_list_contains_are_not_covered_never_missed(found):
     assert not (found["item"] == "hs_fee_waiver").any()
     items = aid.coverage(county(), by="item")
     row = items[(items["item"] == "hs_fee_waiver") & (items["term"] == TERM)].iloc[0]
-    assert row["status"] == aid.NOT_COVERED and row["entitled"] == 1 and row["missed"] == 0
+    assert row["status"] == aid.NOT_COVERED and row["not_covered"] == 1 and row["entitled"] == 0
+    assert row["missed"] == 0
     spring = items[items["term"] == "2019春"]
     assert (spring["status"] == aid.NOT_COVERED).all() and spring["missed"].sum() == 0
     assert items.loc[(items["item"] == "nutrition") & (items["term"] == TERM), "status"].item() == "已覆盖"
@@ -169,6 +170,9 @@ def test_coverage_per_student_and_rollups():
     b = per[(per["person_id"] == P["B"]) & (per["item"] == "compulsory_living")].iloc[0]
     assert bool(b["entitled"]) and not bool(b["received"]) and bool(b["missed"])
     town = aid.coverage(ws, by="town")
+    # judged entitlements (2019秋, items the list holds): A, B, F, G compulsory_living; A, B, E, F, G, H nutrition;
+    # I hs_grant. Not covered: I hs_fee_waiver, everyone's two_exemptions, and all of 2019春 (no list)
+    assert town["entitled"].sum() == 11 and town["not_covered"].sum() > 0
     assert town["missed"].sum() == 2 and town["duplicate"].sum() == 1 and town["ineligible"].sum() == 3
     assert town["amount_mismatch"].sum() == 2
     school = aid.coverage(ws, by="school")

@@ -427,7 +427,10 @@ LEFT JOIN labels l ON l.item = x.item;
 """
 
 _FLAGS = ["entitled", "received", "missed", "ineligible", "duplicate", "amount_mismatch", "not_covered"]
-_COUNTS = ", ".join(f"SUM(CASE WHEN {f} THEN 1 ELSE 0 END) AS {f}" for f in _FLAGS)
+# rollups count `entitled` only where the data can judge it (entitled AND covered); entitlements no loaded list
+# covers are counted in `not_covered`, so (entitled - missed) / entitled is the 应助已助 rate of the judged data
+_COUNTS = ", ".join(f"SUM(CASE WHEN {'entitled AND covered' if f == 'entitled' else f} THEN 1 ELSE 0 END) AS {f}"
+                    for f in _FLAGS)
 _SQL_STUDENT = """
 SELECT person_id, name, term, item, item_label, entitled, reason, covered, received, n_records, missed, ineligible,
        duplicate, amount_mismatch, not_covered,
@@ -530,8 +533,10 @@ def coverage(ws: Any, by: str = "student", table: pd.DataFrame | None = None) ->
     """资助 coverage: per student (by="student") or rolled up by "school", "town" or "item".
 
     Flags / counts: entitled, received, missed (应助未助), ineligible, duplicate, amount_mismatch and not_covered
-    (entitled, but no loaded list contains that item and term: 数据未覆盖, never counted as missed). The item
-    rollup lists every policy item x loaded registry term with its status (已覆盖 / 数据未覆盖).
+    (entitled, but no loaded list contains that item and term: 数据未覆盖, never counted as missed). Per student,
+    `entitled` is the person's entitlement whether covered or not; in the rollups `entitled` counts only the
+    judged (covered) entitlements and `not_covered` the others, so 1 - missed / entitled is the 应助已助 rate. The
+    item rollup lists every policy item x loaded registry term with its status (已覆盖 / 数据未覆盖).
     """
     if by not in ("student", "school", "town", "item"):
         raise ValueError("by 只能是 student、school、town 或 item")
