@@ -162,6 +162,10 @@ def test_items_and_terms_no_list_contains_are_not_covered_never_missed(found):
     spring = items[items["term"] == "2019春"]
     assert (spring["status"] == aid.NOT_COVERED).all() and spring["missed"].sum() == 0
     assert items.loc[(items["item"] == "nutrition") & (items["term"] == TERM), "status"].item() == "已覆盖"
+    nc = aid.not_covered(county())
+    pairs = dict(zip(zip(nc["item"], nc["term"]), nc["not_covered"]))
+    assert pairs[("hs_fee_waiver", TERM)] == 1 and pairs[("two_exemptions", TERM)] == 6
+    assert ("nutrition", TERM) not in pairs and ("compulsory_living", TERM) not in pairs
 
 
 def test_coverage_per_student_and_rollups():

@@ -554,8 +554,8 @@ def coverage(ws: Any, by: str = "student", table: pd.DataFrame | None = None) ->
 def not_covered(ws: Any, table: pd.DataFrame | None = None) -> pd.DataFrame:
     """Policy items x loaded terms that no loaded aid list contains (数据未覆盖): they are not judged."""
     items = coverage(ws, by="item", table=table)
-    return items[items["status"] == NOT_COVERED][["item", "item_label", "term", "status", "entitled"]].reset_index(
-        drop=True)
+    cols = ["item", "item_label", "term", "status", "not_covered"]  # not_covered: entitlements left unjudged
+    return items.loc[items["status"] == NOT_COVERED, cols].reset_index(drop=True)
 
 
 def findings(ws: Any, table: pd.DataFrame | None = None) -> pd.DataFrame:
