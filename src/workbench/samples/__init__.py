@@ -29,7 +29,7 @@ __all__ = ["generate", "build_county", "canonical_tables", "AS_OF", "KEY_COLUMNS
            "run"]
 
 SYSTEMS = ["registry", "aid", "roster", "ledger", "pairs", "activities", "struggling", "suspects"]
-CHUNK = 500_000   # students per chunk in parquet runs (memory-conscious)
+CHUNK = 300_000   # students per chunk in parquet runs (peak about 4.5 GB per chunk)
 ID_COLUMNS = {"school_code", "student_no", "id_number", "household_no", "person_no", "phone", "teacher_id_number"}
 DATE_COLUMNS = {"birth_date", "start_date", "end_date", "date", "issued_date", "deadline"}
 BOOL_COLUMNS = {"migrant", "orphan"}

@@ -261,8 +261,6 @@ def build_students(ctx: Ctx) -> pd.DataFrame:
     migrant = np.isin(stage, ["小学", "初中"]) & (rng.random(n) < 0.01)
     region = np.where(rng.random(n) < 0.02, np.array(NEIGHBOURS)[rng.integers(0, 9, n)], "610928")
     region = np.where(migrant, np.array(FAR_REGIONS)[rng.integers(0, len(FAR_REGIONS), n)], region)
-    if n > 300_000:   # province-sized runs: spread IDs over many Shaanxi county codes
-        region = np.where(rng.random(n) < 0.9, _scale_regions()[rng.integers(0, len(_scale_regions()), n)], region)
     poor = ~migrant & (rng.random(n) < 1 / 3)
     left = np.where(migrant, "非留守", np.array(["非留守", "单亲留守", "双亲留守"])[
         rng.choice(3, n, p=[0.78, 0.12, 0.10])])
@@ -292,7 +290,8 @@ def _scale_regions() -> np.ndarray:
     global _SCALE_REGIONS
     if _SCALE_REGIONS is None:
         from .. import ids
-        codes = sorted(c for c in ids.region_codes() if c.startswith("61") and not c.endswith("00"))
+        codes = sorted(c for c in ids.region_codes() if c.startswith("61") and not c.endswith("00")
+                       and c not in ("610928", "612429"))
         _SCALE_REGIONS = np.array(codes)
     return _SCALE_REGIONS
 
@@ -533,6 +532,10 @@ def build_clean(ctx: Ctx) -> dict:
     same = people["poor"].to_numpy() & ~rel.isin(["配偶", "之母"]).to_numpy()
     surname[same] = hh_sur[people.loc[same, "household"].to_numpy()]
     people["name"] = random_names(ctx, people["sex"].to_numpy(), surname)
+    if ctx.n_students * ctx.n_chunks > 200_000:   # province-sized runs: spread IDs over Shaanxi county codes
+        codes = _scale_regions()
+        local = people["region"].isin(["610928", "612429"]).to_numpy() & (rng.random(len(people)) < 0.9)
+        people["region"] = np.where(local, codes[rng.integers(0, len(codes), len(people))], people["region"])
     people["id_number"] = make_ids(ctx, people["region"].to_numpy(), people["birth_date"].to_numpy(),
                                    people["sex"].to_numpy())
     people["phone"] = phones(rng, len(people))
