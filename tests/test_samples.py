@@ -13,7 +13,7 @@ import pytest
 from workbench import ids
 from workbench.rules import finding_kinds, rule_path, settings
 from workbench.samples import build_county, generate
-from workbench.samples.county import (AS_OF, COHORT, TERM, WRITTEN_ITEMS, build_clean, make_ctx, school_days)
+from workbench.samples.county import AS_OF, COHORT, TERM, WRITTEN_ITEMS, build_clean, make_ctx, school_days
 from workbench.samples.defects import KEY_COLUMNS
 
 GROUPS_NONE = {"无残疾", "非随班就读", "非留守"}
@@ -64,7 +64,7 @@ def reference_findings(t: dict, link: dict | None = None) -> set[tuple]:
                 out.add(("id_precision_lost", i, "", ""))
             elif r != "ok":
                 out.add(("id_invalid", i, "", ""))
-    valid = lambda s: ids.check(s, as_of=AS_OF)["valid"].to_numpy()  # noqa: E731
+    valid = lambda s: ids.check(s, as_of=AS_OF)["valid"].to_numpy()
     # duplicates per term / roster
     for term, part in reg_all.groupby("term"):
         v = part[valid(part["id_number"])]
@@ -345,7 +345,7 @@ def test_exports_carry_the_quirks(excel_dir):
     grouped = next(excel_dir.glob("学籍/2019年秋季学期/*县直*.xlsx"))
     wb = openpyxl.load_workbook(grouped)
     assert wb.sheetnames == ["导出工作表"]
-    assert [c.value for c in wb.active[2]][0] == "基本信息" and wb.active.merged_cells.ranges
+    assert next(c.value for c in wb.active[2]) == "基本信息" and wb.active.merged_cells.ranges
     cells = []
     for f in excel_dir.glob("学籍/2019年秋季学期/*.xlsx"):
         for row in openpyxl.load_workbook(f, read_only=True).active.iter_rows(values_only=True):
@@ -390,7 +390,7 @@ def test_cli_writes_the_county(tmp_path, capsys):
 def _values(s: pd.Series) -> pd.Series:
     """Comparable text of a column's values (dates as YYYY-MM-DD, numbers as floats)."""
     def one(v):
-        if v is None or v is pd.NA or (isinstance(v, float) and v != v) or v is pd.NaT:
+        if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and np.isnan(v)):
             return "<NA>"
         if isinstance(v, pd.Timestamp):
             return f"{v:%Y-%m-%d}"
@@ -402,7 +402,7 @@ def _values(s: pd.Series) -> pd.Series:
     return s.astype(object).map(one)
 
 
-def test_committed_sample_loads_into_exactly_the_canonical_tables():
+def test_committed_sample_loads_into_exactly_the_canonical_tables(county):
     """The committed exports, read by the loader, give the same values as the generator's canonical tables
     (what `--format parquet` writes), column by column (source_* columns aside)."""
     from pathlib import Path
@@ -411,9 +411,9 @@ def test_committed_sample_loads_into_exactly_the_canonical_tables():
     from workbench.samples import canonical_tables
     folder = Path(__file__).resolve().parents[1] / "data" / "samples"
     ws = workspace.load_folder(folder, progress=False)
-    canonical = canonical_tables(build_county(3000, 1))
+    canonical = canonical_tables(county)   # the committed county is seed 1, 3,000 pupils
     key = pd.read_csv(folder / "answer_key.csv", dtype=str, keep_default_na=False)
-    assert key_set(key) == key_set(build_county(3000, 1)["key"].fillna(""))
+    assert key_set(key) == key_set(county["key"].fillna(""))
     for name, c in canonical.items():
         loaded = ws.table(name)
         assert len(loaded) == len(c), name

@@ -25,8 +25,16 @@ from .county import AS_OF, PREV_TERM, TERM, build_clean, make_ctx
 from .defects import KEY_COLUMNS, inject
 from .suspects import build_suspects
 
-__all__ = ["generate", "build_county", "canonical_tables", "AS_OF", "KEY_COLUMNS", "SYSTEMS", "add_arguments",
-           "run"]
+__all__ = [
+    "AS_OF",
+    "KEY_COLUMNS",
+    "SYSTEMS",
+    "add_arguments",
+    "build_county",
+    "canonical_tables",
+    "generate",
+    "run",
+]
 
 SYSTEMS = ["registry", "aid", "roster", "ledger", "pairs", "activities", "struggling", "suspects"]
 CHUNK = 300_000   # students per chunk in parquet runs (peak about 4.5 GB per chunk)

@@ -202,7 +202,7 @@ def grade_label_school(stage: np.ndarray, grade: np.ndarray) -> np.ndarray:
 
 def roster_status(stage: np.ndarray, grade: np.ndarray) -> np.ndarray:
     """建档立卡 在校生状况 for a stage/grade: 小学 (no grade), 七年级…, 高中一年级…, 中职一年级…"""
-    cn = np.array([CN_NUM.get(int(g), "") if g == g else "" for g in grade])
+    cn = np.array([CN_NUM.get(int(g), "") if not pd.isna(g) else "" for g in grade])
     out = np.full(len(stage), "非在校生", dtype=object)
     out[stage == "小学"] = "小学"
     jh = stage == "初中"

@@ -10,7 +10,17 @@ import numpy as np
 import pandas as pd
 
 from .. import ids
-from .county import AS_OF, COHORT, TERM, Ctx, digits_of, id_strings, roster_status, school_days, stage_of_overall
+from .county import (
+    AS_OF,
+    COHORT,
+    TERM,
+    Ctx,
+    digits_of,
+    id_strings,
+    roster_status,
+    school_days,
+    stage_of_overall,
+)
 
 KEY_COLUMNS = ["kind", "system", "id_number", "item", "period", "detail", "true_id"]
 BASE_COUNT = {  # victims per 3,000 pupils
@@ -43,7 +53,7 @@ class Injector:
         self.key: list[dict] = []
         self.suspect_info: list[dict] = []
         scale = ctx.n_students / 3000
-        self.count = {k: max(1, int(round(v * scale))) if scale < 1 else int(round(v * scale))
+        self.count = {k: max(1, round(v * scale)) if scale < 1 else round(v * scale)
                       for k, v in BASE_COUNT.items()}
         self.t["registry"]["_id_cell"] = None
         aid_pids = set(self.t["aid"]["_pid"])
@@ -137,25 +147,22 @@ class Injector:
 
     # ------------------------------------------------------------------ kinds
     def inject_id_errors(self):
-        st, t = self.st, self.t
-        reg = t["registry"]
+        st = self.st
         # registry typos: the roster keeps the right ID; name, birth date and sex stay equal so the linker finds it
         tail_ok = ~st["id_number"].str.endswith("00")   # a typo of such an ID would look like precision loss
         for _, v in self.pick(st, st["poor"] & tail_ok, self.count["id_invalid_registry"]).iterrows():
             trans = bool(self.rng.random() < 0.4)
-            bad = self.typo(v["id_number"], list(range(6, 17)) if trans else list(range(0, 17)), trans)
+            bad = self.typo(v["id_number"], list(range(6, 17)) if trans else list(range(17)), trans)
             self.change("registry", self.rows("registry", v["_pid"]), "id_number", bad)
             self.add("id_invalid", "registry", bad, f"学籍身份证件号校验不通过（{'相邻数字颠倒' if trans else '单个数字错误'}），"
                      f"建档立卡登记为 {v['id_number']}", v["_pid"], true_id=v["id_number"], listed_name=v["name"])
         # aid typos in the sequence digits (birth date and sex of the ID unchanged)
         for _, v in self.pick(st, st["poor"] & st["has_aid"] & tail_ok, self.count["id_invalid_aid"]).iterrows():
             bad = self.typo(v["id_number"], [14, 15], False)
-            aid = t["aid"]
             self.change("aid", self.rows("aid", v["_pid"]), "id_number", bad)
             self.add("id_invalid", "aid", bad, f"资助名单身份证件号校验不通过，学籍登记为 {v['id_number']}", v["_pid"],
                      true_id=v["id_number"], listed_name=v["name"])
         # roster adults: a region code that never existed, or an impossible birth date (check character recomputed)
-        ro = t["roster"]
         adults = self.people[(self.people["kind"] == "adult") & (self.people["household"] >= 0)]
         regions = ids.region_codes()
         for j, (_, v) in enumerate(self.pick(adults, np.ones(len(adults), bool),
@@ -225,7 +232,7 @@ class Injector:
             t["roster"] = pd.concat([ro] + extra, ignore_index=True)
 
     def inject_person_mismatches(self):
-        st, t = self.st, self.t
+        st = self.st
         has_h = st["name"].map(lambda s: self.homophone(s) is not None)
         systems = ["registry", "roster", "aid"]
         for j, (_, v) in enumerate(self.pick(st, st["poor"] & st["has_aid"] & has_h,
@@ -253,7 +260,6 @@ class Injector:
                      f"{label(system)}出生日期登记为{wrong:%Y-%m-%d}，身份证号为{pd.Timestamp(v['birth_date']):%Y-%m-%d}",
                      v["_pid"], listed_name=v["name"])
         # stage: the roster's 在校生状况 disagrees with the registry
-        ro = t["roster"]
         for _, v in self.pick(st, st["poor"], self.count["stage_mismatch"]).iterrows():
             s, g = v["stage"], int(v["grade"])
             if s == "小学":

@@ -143,7 +143,7 @@ def write_xls(path: Path, title: str, columns: list[tuple[str, pd.Series]]) -> P
     for j, (h, v) in enumerate(columns):
         ws.write(1, j, h)
         for i, x in enumerate(v.tolist()):
-            if x is None or (isinstance(x, float) and x != x) or x is pd.NA or x is pd.NaT:
+            if x is None or x is pd.NA or x is pd.NaT or (isinstance(x, float) and np.isnan(x)):
                 continue
             if isinstance(x, pd.Timestamp):
                 ws.write(i + 2, j, x.to_pydatetime(), date_style)
@@ -163,7 +163,7 @@ def write_registry(out: Path, reg: pd.DataFrame, prev: pd.DataFrame, rng: np.ran
     xls_town = sizes[sizes.index != "城关镇"].idxmin() if len(sizes) > 1 else None
     for i, town in enumerate(towns):
         part = reg[reg["town"] == town].sort_values(["school_code", "grade_label", "class_name"], kind="stable")
-        kw = dict(date_style=styles[i % 5], id_quirk=quirks[i % 5], codes=(i % 7 == 3), ym_dash=(i % 8 == 5))
+        kw = {"date_style": styles[i % 5], "id_quirk": quirks[i % 5], "codes": i % 7 == 3, "ym_dash": i % 8 == 5}
         cols = registry_sheet(part, rng, **kw)
         if town == "城关镇":
             order = [h for _, hs in GROUPED for h in hs]

@@ -114,7 +114,7 @@ def _cells(values: pd.Series, letter: str, rows: pa.Array) -> pa.Array:
     isnum = np.zeros(n, dtype=bool)
     if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
         obj = values.to_numpy()
-        isnum = np.fromiter((isinstance(v, float) and v == v for v in obj), dtype=bool, count=n)
+        isnum = np.fromiter((isinstance(v, float) and not np.isnan(v) for v in obj), dtype=bool, count=n)
         if isnum.any():
             num = np.where(isnum, [repr(v) if isinstance(v, float) else "" for v in obj], "")
             values = values.where(~isnum, None)
@@ -163,8 +163,8 @@ def _sheet_xml(sh: Sheet) -> list:
     rows = pa.array(np.arange(r + 1, r + 1 + n, dtype=np.int64)).cast(pa.string())
     parts = [_cells(pd.Series(v).reset_index(drop=True), col_letter(j), rows) for j, (_, v) in enumerate(sh.columns)]
     body = _join('<row r="', rows, '">', *parts, "</row>\n") if n else None
-    xml = ['<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-           '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>']
+    xml = [('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>')]
     xml += head
     tail = "</sheetData>"
     if merges:
