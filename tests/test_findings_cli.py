@@ -124,6 +124,11 @@ def test_cli_on_the_sample_county(tmp_path, capsys):
     assert main(["findings", str(SAMPLES), "--as-of", "2019-11-30", "--out", str(out)]) == 0
     data = json.loads(out.read_text(encoding="utf-8"))
     assert len(data) > 0 and {"aid_missed", "aid_duplicate"} <= {d["kind"] for d in data}
+    # every analysis together finds exactly the generator's answer key (kind, id_number, item, period)
+    key = pd.read_csv(SAMPLES / "answer_key.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    got = {(d["kind"], d["id_number"] or "", d["item"] or "", d["period"] or "") for d in data}
+    want = set(zip(key["kind"], key["id_number"], key["item"], key["period"]))
+    assert not want - got and not got - want, (sorted(want - got)[:5], sorted(got - want)[:5])
 
 
 def test_no_cache_is_passed_to_the_loader(monkeypatch):
