@@ -102,31 +102,37 @@ def workspace(tables: dict[str, pd.DataFrame], as_of: dt.date = AS_OF):
         return FakeWorkspace(tables, as_of)
 
 
-def load_tables(students: int, data: str | None) -> tuple[dict[str, pd.DataFrame], str]:
-    if data:
-        folder = Path(data)
-        return {p.stem: pd.read_parquet(p) for p in folder.glob("*.parquet")}, f"parquet {folder}"
+def load_workspace(students: int, data: str | None):
+    """(Workspace, description): the parquet folder given, else a county from the sample generator, else
+    synthetic tables built here."""
+    try:
+        from workbench.workspace import load_parquet_folder
+    except ImportError:
+        load_parquet_folder = None
+    if data and load_parquet_folder is not None:
+        return load_parquet_folder(data), f"parquet 文件夹 {data}"
     try:
         from workbench.samples import generate
     except ImportError:
-        return synthetic_tables(students), "本脚本生成的合成数据（样例生成器尚不可用）"
-    tmp = Path(tempfile.mkdtemp(prefix="bench_mentoring_"))
-    generate(tmp, students=students, seed=1, fmt="parquet")
-    return {p.stem: pd.read_parquet(p) for p in tmp.glob("*.parquet")}, f"workbench samples --format parquet ({tmp})"
+        generate = None
+    if generate is not None and load_parquet_folder is not None:
+        tmp = Path(tempfile.mkdtemp(prefix="bench_mentoring_"))
+        generate(tmp, students=students, seed=1, fmt="parquet")
+        return load_parquet_folder(tmp), f"workbench samples {tmp} --students {students} --format parquet"
+    return workspace(synthetic_tables(students)), "本脚本生成的合成数据（样例生成器或载入模块不可用）"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--students", type=int, default=60000)
-    ap.add_argument("--data", help="folder of canonical <system>.parquet tables")
+    ap.add_argument("--data", help="folder of canonical <system>.parquet tables (workbench samples --format parquet)")
     ap.add_argument("--no-link", action="store_true", help="match by valid ID only (skip workbench.link)")
     args = ap.parse_args()
     from workbench import groups, mentoring
 
     t0 = time.perf_counter()
-    tables, source = load_tables(args.students, args.data)
+    ws, source = load_workspace(args.students, args.data)
     t_load = time.perf_counter() - t0
-    ws = workspace(tables)
     print(f"数据来源：{source}（准备用时 {t_load:.1f} 秒，不计入）")
     for name in ("registry", "roster", "aid", "struggling", "pairs", "activities"):
         if name in ws.tables:

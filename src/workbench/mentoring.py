@@ -269,9 +269,13 @@ def _arrow(frame: pd.DataFrame) -> pa.Table:
 
 def _group_students(ws: Any) -> pd.DataFrame:
     """Enrolled students in at least one group, with an integer code `sid` for the set work."""
-    m = memberships(ws)
-    m = m[m["group_count"] > 0].reset_index(drop=True)
-    return m.assign(sid=np.arange(len(m), dtype=np.int64))
+
+    def build() -> pd.DataFrame:
+        m = memberships(ws)
+        m = m[m["group_count"] > 0].reset_index(drop=True)
+        return m.assign(sid=np.arange(len(m), dtype=np.int64))
+
+    return cached(ws, "mentoring_group_students", build)
 
 
 def _sid(keys: pd.Series, students: pd.DataFrame) -> np.ndarray:
@@ -504,10 +508,16 @@ def _rate(num: pd.Series, den: pd.Series) -> pd.Series:
     return (num.astype("float64") / den.where(den > 0)).astype("Float64")
 
 
-def _rollup(cells: pd.DataFrame, keys: list[str], prefix: str) -> pd.DataFrame:
-    out = cells.groupby(keys, dropna=False, sort=False).agg(
-        students=("sid", "nunique"), expected=("sid", "size"), present=("present", "sum")).reset_index()
-    return out.rename(columns={c: f"{prefix}_{c}" for c in ("students", "expected", "present")})
+def _rollup(code: np.ndarray, n: int, sid: np.ndarray, present: np.ndarray, prefix: str) -> pd.DataFrame:
+    """Per group code 0..n-1: distinct students, expected cells and present cells (numpy counting)."""
+    code = code.astype(np.int64)
+    expected = np.bincount(code, minlength=n)
+    pres = np.bincount(code, weights=present.astype(np.int64), minlength=n).round().astype(np.int64)
+    width = int(sid.max()) + 1 if len(sid) else 1
+    pairs_ = np.unique(code * width + sid.astype(np.int64))
+    students = np.bincount(pairs_ // width, minlength=n)
+    return pd.DataFrame({f"{prefix}_students": students, f"{prefix}_expected": expected,
+                         f"{prefix}_present": pres})
 
 
 def compliance(ws: Any, level: str = "school") -> pd.DataFrame:
@@ -523,15 +533,28 @@ def compliance(ws: Any, level: str = "school") -> pd.DataFrame:
     parts = []
     if level == "teacher":
         tc = _teacher_cells(ws)
+        labels = tc["teachers"].reset_index(drop=True)
         for which in whiches:
-            r = _rollup(tc[which], ["tid"], which)
-            parts.append(r.join(tc["teachers"], on="tid").drop(columns="tid"))
+            c = tc[which]
+            parts.append(_rollup(c["tid"].to_numpy(), len(labels), c["sid"].to_numpy(), c["present"].to_numpy(),
+                                 which))
+    elif level in ("week", "month"):
+        which = whiches[0]
+        g = grids[which]
+        labels = g.drop_duplicates("pid").sort_values("pid")[["pid", "period"]]
+        n = int(labels["pid"].max()) + 1 if len(labels) else 0
+        labels = labels.set_index("pid").reindex(range(n)).reset_index(drop=True).rename(columns={"period": level})
+        parts.append(_rollup(g["pid"].to_numpy(), n, g["sid"].to_numpy(), g["present"].to_numpy(), which))
     else:
+        gs = _group_students(ws)
+        gcode = gs.groupby(keys, dropna=False, sort=False).ngroup().to_numpy()
+        labels = gs.assign(_code=gcode).drop_duplicates("_code").sort_values("_code")[keys].reset_index(drop=True)
         for which in whiches:
-            cells = grids[which]
-            if level in ("week", "month"):
-                cells = cells.rename(columns={"period": level})
-            parts.append(_rollup(cells, keys, which))
+            g = grids[which]
+            sid = g["sid"].to_numpy()
+            parts.append(_rollup(gcode[sid], len(labels), sid, g["present"].to_numpy(), which))
+    rolled = pd.concat([labels] + parts, axis=1)
+    rolled = rolled[sum(rolled[f"{w}_expected"] for w in whiches) > 0] if level != "teacher" else rolled
     base = None
     if level in ("school", "town"):
         m = memberships(ws)
@@ -542,9 +565,7 @@ def compliance(ws: Any, level: str = "school") -> pd.DataFrame:
         gm = gm.assign(paired=gm["student_key"].map(mentors).fillna(0).to_numpy() >= need)
         base = gm.groupby(keys, dropna=False).agg(group_students=("student_key", "size"),
                                                   paired_students=("paired", "sum")).reset_index()
-    out = base
-    for r in parts:
-        out = r if out is None else out.merge(r, on=keys, how="outer")
+    out = rolled if base is None else base.merge(rolled, on=keys, how="outer")
     for which in whiches:
         for c in ("students", "expected", "present"):
             col = f"{which}_{c}"
@@ -559,6 +580,7 @@ def compliance(ws: Any, level: str = "school") -> pd.DataFrame:
         out["mentor_rate"] = _rate(out["paired_students"], out["group_students"])
     for k in keys:
         out[k] = out[k].astype("string")
+    out = out[keys + [c for c in out.columns if c not in keys]]
     return out.sort_values(keys, kind="stable", na_position="last").reset_index(drop=True)
 
 
