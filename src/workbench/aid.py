@@ -364,19 +364,15 @@ FROM rec_judged j LEFT JOIN rec_amount am ON am.rid = j.rid
 """
 
 
+# the records of every (person, item, term) paid more than once (few rows; aggregated in pandas)
 _SQL_DUPLICATES = """
-SELECT a.term, a.pkey, a.item, COUNT(*) AS n, MIN(a.name) AS name, MIN(a.town) AS town,
-       MIN(a.school_name) AS school,
-       STRING_AGG(COALESCE(a.school_name, '学校不明') || ' ' || COALESCE(CAST(a.amount AS VARCHAR), '空') || '元',
-                  '；' ORDER BY a.school_name, a.rid) AS schools,
-       MIN(p.village) AS village, MIN(e.town) AS reg_town
+SELECT a.rid, a.term, a.pkey, a.item, a.name, a.town, a.school_name, a.amount, p.village, e.town AS reg_town
 FROM (SELECT term, pkey, item FROM aid
       WHERE item IS NOT NULL AND pkey IS NOT NULL AND term IS NOT NULL
       GROUP BY term, pkey, item HAVING COUNT(*) > 1) d
 JOIN aid a ON a.term = d.term AND a.pkey = d.pkey AND a.item = d.item
 LEFT JOIN poor p ON p.pkey = a.pkey
 LEFT JOIN enr e ON e.term = a.term AND e.pkey = a.pkey
-GROUP BY a.term, a.pkey, a.item
 """
 
 # per (person, item, term): entitled and/or received, with every coverage flag (full runs only)
@@ -401,7 +397,7 @@ FROM ent e JOIN enr n ON n.term = e.term AND n.pkey = e.pkey;
 CREATE TEMP TABLE cov AS
 SELECT x.*, l.label AS item_label,
        CASE WHEN x.entitled
-            THEN x.term || ' ' || COALESCE(x.stage, '学段不明') || COALESCE(CAST(x.grade AS VARCHAR) || '年级', '')
+            THEN x.term || ' ' || COALESCE(x.stage, '学段不明') || COALESCE(CAST(x.grade AS STRING) || '年级', '')
                  || COALESCE('（' || x.boarding || '）', '') || '，'
                  || CASE WHEN x.by_roster = 1 THEN '建档立卡户学生' ELSE '全体学生' END || '，应享受' || l.label
             ELSE '不在应助范围（无在读学籍，或学段、就读方式、身份不符）' END AS reason
@@ -626,7 +622,11 @@ def _findings(a: dict[str, Any]) -> pd.DataFrame:
                 "suggestion": hints["aid_amount_mismatch"],
             }))
     if len(dups):
-        d = dups
+        d = dups.sort_values(["term", "pkey", "item", "school_name", "rid"], kind="stable", na_position="last")
+        d["paid"] = d["school_name"].fillna("学校不明") + " " + _fmt_amount(d["amount"]) + "元"
+        d = d.groupby(["term", "pkey", "item"], as_index=False, sort=True).agg(
+            n=("rid", "size"), name=("name", "first"), town=("town", "first"), school=("school_name", "first"),
+            village=("village", "first"), reg_town=("reg_town", "first"), schools=("paid", "；".join))
         parts.append(pd.DataFrame({
             "kind": "aid_duplicate", "systems": "aid", "id_number": d["pkey"], "name": d["name"],
             "town": d["reg_town"].fillna(d["town"]), "village": d["village"], "school": d["school"],
