@@ -131,6 +131,41 @@ def _narrow(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return df[[c for c in columns if c in df.columns]]
 
 
+SQL_COLUMNS = {  # columns of the linked frames the SQL analyses read (missing ones become NULL)
+    "registry": {"term": "VARCHAR", "person_id": "VARCHAR", "id_number": "VARCHAR", "name": "VARCHAR",
+                 "town": "VARCHAR", "school_name": "VARCHAR", "stage": "VARCHAR", "grade": "DOUBLE",
+                 "status": "VARCHAR", "boarding": "VARCHAR", "sex": "VARCHAR", "birth_date": "DATE",
+                 "id_valid": "BOOLEAN"},
+    "roster": {"person_id": "VARCHAR", "id_number": "VARCHAR", "name": "VARCHAR", "town": "VARCHAR",
+               "village": "VARCHAR", "stage": "VARCHAR", "grade": "DOUBLE", "school_status_raw": "VARCHAR",
+               "sex": "VARCHAR", "birth_date": "DATE", "id_valid": "BOOLEAN"},
+    "ledger": {"person_id": "VARCHAR", "id_number": "VARCHAR", "name": "VARCHAR", "reason": "VARCHAR",
+               "town": "VARCHAR", "village": "VARCHAR", "sex": "VARCHAR", "birth_date": "DATE", "id_valid": "BOOLEAN"},
+    "aid": {"person_id": "VARCHAR", "id_number": "VARCHAR", "term": "VARCHAR", "item": "VARCHAR",
+            "item_raw": "VARCHAR", "name": "VARCHAR", "town": "VARCHAR", "school_name": "VARCHAR",
+            "id_valid": "BOOLEAN"},
+}
+
+
+def sql(ctx: Context) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection (one per context) with views `registry`, `roster`, `ledger`, `aid` over the linked
+    frames: the SQL_COLUMNS plus `pid` (person_id, else the record's ID)."""
+    con = ctx.extra.get("con")
+    if con is not None:
+        return con
+    con = duckdb.connect()
+    for system, cols in SQL_COLUMNS.items():
+        df = _narrow(ctx.frame(system), list(cols))
+        con.register(f"{system}_df", df)
+        sel = ", ".join(f'CAST(t."{c}" AS {typ}) AS {c}' if c in df.columns else f"CAST(NULL AS {typ}) AS {c}"
+                        for c, typ in cols.items())
+        con.execute(f"CREATE VIEW {system} AS SELECT {sel}, coalesce(CAST(t.person_id AS VARCHAR), "
+                    f"CAST(t.id_number AS VARCHAR)) AS pid FROM {system}_df t" if "person_id" in df.columns
+                    else f"CREATE VIEW {system} AS SELECT {sel}, CAST(NULL AS VARCHAR) AS pid FROM {system}_df t")
+    ctx.extra["con"] = con
+    return con
+
+
 def _valid(df: pd.DataFrame) -> pd.Series:
     if "id_valid" not in df.columns:
         return pd.Series(False, index=df.index)
@@ -318,53 +353,38 @@ def _duplicates(ctx: Context) -> pd.DataFrame:
 def _identity(ctx: Context) -> pd.DataFrame:
     """name_mismatch, sex_mismatch, birthdate_mismatch over the valid-ID records of registry (as-of term),
     roster, aid and ledger (DuckDB SQL; names normalised once per distinct name)."""
-    con = duckdb.connect()
-    try:
-        selects, names = [], []
-        for system in IDENTITY_SYSTEMS:
-            df = ctx.registry() if system == "registry" else ctx.frame(system)
-            if df is None or not len(df) or "id_number" not in df.columns:
-                continue
-            cols = ["id_number", "id_valid", "name", "town", "village", "school_name"]
-            if system != "aid":
-                cols += ["sex", "birth_date"]
-            df = _narrow(df, cols)
-            con.register(f"id_{system}", df)
-            names.append(df["name"].dropna().unique() if "name" in df.columns else [])
-            sel = {c: (f'CAST(t."{c}" AS VARCHAR)' if c in df.columns else "CAST(NULL AS VARCHAR)")
-                   for c in ["name", "town", "village", "school_name", "sex"]}
-            birth = "CAST(t.birth_date AS DATE)" if "birth_date" in df.columns else "CAST(NULL AS DATE)"
-            selects.append(f"""SELECT '{system}' AS system, CAST(t.id_number AS VARCHAR) AS id_number,
-                {sel['name']} AS name_raw, {sel['sex']} AS sex, {birth} AS birth_date, {sel['town']} AS town,
-                {sel['village']} AS village, {sel['school_name']} AS school
-                FROM id_{system} t WHERE coalesce(CAST(t.id_valid AS BOOLEAN), false)""")
-        if not selects:
-            return empty_findings()
-        written = pd.Index(pd.unique(np.concatenate([np.asarray(n, dtype=object) for n in names]))) \
-            if names else pd.Index([])
-        norm = link._normalize_names(pd.Series(written, dtype="string"))
-        con.register("nm", pd.DataFrame({"name_raw": pd.Series(written, dtype="string"), "name": norm}))
-        order = " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(IDENTITY_SYSTEMS))
-        con.execute("CREATE TEMP TABLE r AS SELECT u.*, nm.name, CASE u.system " + order + " END AS o, "
-                    "CASE WHEN substr(u.id_number, 17, 1) IN ('1','3','5','7','9') THEN '男' ELSE '女' END AS id_sex, "
-                    "make_date(CAST(substr(u.id_number, 7, 4) AS INTEGER), CAST(substr(u.id_number, 11, 2) AS "
-                    "INTEGER), CAST(substr(u.id_number, 13, 2) AS INTEGER)) AS id_birth "
-                    "FROM (" + " UNION ALL ".join(selects) + ") u LEFT JOIN nm ON u.name_raw = nm.name_raw")
-        names_bad = con.execute("""
-            WITH bad AS (SELECT id_number FROM r WHERE name IS NOT NULL GROUP BY id_number
-                         HAVING count(DISTINCT name) > 1),
-                 d AS (SELECT DISTINCT r.id_number, r.system, r.o, r.name, r.town, r.village, r.school
-                       FROM r JOIN bad ON r.id_number = bad.id_number WHERE r.name IS NOT NULL)
-            SELECT * FROM d ORDER BY id_number, o, name
-        """).df()
-        sex_bad = con.execute("""
-            SELECT * FROM r WHERE sex IS NOT NULL AND sex <> id_sex ORDER BY id_number, o
-        """).df()
-        birth_bad = con.execute("""
-            SELECT * FROM r WHERE birth_date IS NOT NULL AND birth_date <> id_birth ORDER BY id_number, o
-        """).df()
-    finally:
-        con.close()
+    con = sql(ctx)
+    selects = []
+    for system in IDENTITY_SYSTEMS:
+        cols = SQL_COLUMNS[system]
+        village = "village" if "village" in cols else "CAST(NULL AS VARCHAR)"
+        school = "school_name" if "school_name" in cols else "CAST(NULL AS VARCHAR)"
+        sex = "sex" if system != "aid" else "CAST(NULL AS VARCHAR)"
+        birth = "birth_date" if system != "aid" else "CAST(NULL AS DATE)"
+        where = "coalesce(id_valid, false)" + (f" AND term = '{ctx.term}'" if system == "registry" else "")
+        selects.append(f"""SELECT '{system}' AS system, id_number, name AS name_raw, {sex} AS sex,
+            {birth} AS birth_date, town, {village} AS village, {school} AS school FROM {system} WHERE {where}""")
+    con.execute("CREATE OR REPLACE TEMP TABLE ident AS " + " UNION ALL ".join(selects))
+    written = con.execute("SELECT DISTINCT name_raw FROM ident WHERE name_raw IS NOT NULL").df()["name_raw"]
+    written = written.astype("string")
+    con.register("nm", pd.DataFrame({"name_raw": written, "name": link._normalize_names(written)}))
+    order = "CASE system " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(IDENTITY_SYSTEMS)) + " END"
+    id_sex = "CASE WHEN substr(id_number, 17, 1) IN ('1','3','5','7','9') THEN '男' ELSE '女' END"
+    id_birth = ("make_date(CAST(substr(id_number, 7, 4) AS INTEGER), CAST(substr(id_number, 11, 2) AS INTEGER), "
+                "CAST(substr(id_number, 13, 2) AS INTEGER))")
+    names_bad = con.execute(f"""
+        WITH n AS (SELECT u.id_number, u.system, {order.replace('system', 'u.system')} AS o, nm.name, u.town,
+                          u.village, u.school
+                   FROM ident u JOIN nm ON u.name_raw = nm.name_raw WHERE nm.name IS NOT NULL),
+             bad AS (SELECT id_number FROM n GROUP BY id_number HAVING count(DISTINCT name) > 1)
+        SELECT DISTINCT n.* FROM n JOIN bad ON n.id_number = bad.id_number ORDER BY id_number, o, name
+    """).df()
+    sex_bad = con.execute(f"""
+        SELECT i.*, nm.name, {id_sex} AS id_sex FROM ident i LEFT JOIN nm ON i.name_raw = nm.name_raw
+        WHERE sex IS NOT NULL AND sex <> {id_sex} ORDER BY id_number, {order}""").df()
+    birth_bad = con.execute(f"""
+        SELECT i.*, nm.name, {id_birth} AS id_birth FROM ident i LEFT JOIN nm ON i.name_raw = nm.name_raw
+        WHERE birth_date IS NOT NULL AND birth_date <> {id_birth} ORDER BY id_number, {order}""").df()
     out = []
     if len(names_bad):
         d = names_bad.assign(pair=names_bad["system"].map(LABEL) + "：" + names_bad["name"])
@@ -454,63 +474,52 @@ CONTINUITY_LABELS = {
 }
 
 
-def continuity(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame:
+def continuity(ws: Any, as_of: dt.date | None = None, outcomes: list[str] | None = None) -> pd.DataFrame:
     """Per previous-term student (status NA/在读/转入): outcome in the as-of term (promoted, same_grade,
-    graduated, transferred, died, left_with_ledger, missing) with its Chinese label. Empty without last term."""
+    graduated, transferred, died, left_with_ledger, missing) with its Chinese label. Empty without last term.
+    `outcomes` keeps only those outcomes (computed in SQL, so the rest never leaves DuckDB)."""
     ctx = ws if isinstance(ws, Context) else context(ws, as_of)
-    prev_all = ctx.registry(ctx.previous_term)
     cols = ["person_id", "name", "town", "school", "prev_stage", "prev_grade", "prev_status", "stage", "grade",
             "current_school", "outcome", "outcome_label"]
-    if not len(prev_all):
+    if not sql(ctx).execute("SELECT count(*) FROM registry WHERE term = ?", [ctx.previous_term]).fetchone()[0]:
         return pd.DataFrame(columns=cols)
-    led = ctx.frame("ledger")
-    cur = ctx.registry()
-    con = duckdb.connect()
-    try:
-        con.register("prev_all", pd.DataFrame({
-            "pid": _pid(prev_all), "name": _s(prev_all, "name"), "town": _s(prev_all, "town"),
-            "school": _s(prev_all, "school_name"), "stage": _s(prev_all, "stage"),
-            "grade": pd.to_numeric(prev_all.get("grade"), errors="coerce"), "status": _s(prev_all, "status")}))
-        con.register("cur", pd.DataFrame({
-            "pid": _pid(cur), "school": _s(cur, "school_name"), "stage": _s(cur, "stage"),
-            "grade": pd.to_numeric(cur.get("grade"), errors="coerce")}))
-        con.register("led", pd.DataFrame({"pid": _pid(led) if len(led) else pd.Series(dtype="string")}))
-        final = " OR ".join(f"(p.stage = '{s}' AND p.grade >= {g})" for s, g in FINAL_GRADES.items())
-        left = ", ".join(f"'{s}'" for s in LEFT_STATUSES)
-        enrolled = ", ".join(f"'{s}'" for s in ENROLLED_STATUSES)
-        out = con.execute(f"""
-            WITH st AS (SELECT pid, max(CASE WHEN status = '死亡' THEN 1 ELSE 0 END) AS died,
-                               max(CASE WHEN status = '转出' THEN 1 ELSE 0 END) AS transferred,
-                               max(CASE WHEN status = '毕业' THEN 1 ELSE 0 END) AS graduated_status
-                        FROM prev_all WHERE status IN ({left}) GROUP BY pid),
-                 p AS (SELECT pid, min(name) AS name, min(town) AS town, min(school) AS school,
-                              min(stage) AS stage, min(grade) AS grade, min(status) AS status
-                       FROM prev_all WHERE pid IS NOT NULL AND (status IS NULL OR status IN ({enrolled}))
-                       GROUP BY pid),
-                 c AS (SELECT pid, min(school) AS school, min(stage) AS stage, min(grade) AS grade
-                       FROM cur WHERE pid IS NOT NULL GROUP BY pid),
-                 l AS (SELECT DISTINCT pid FROM led WHERE pid IS NOT NULL)
-            SELECT p.pid AS person_id, p.name, p.town, p.school, p.stage AS prev_stage, p.grade AS prev_grade,
-                   p.status AS prev_status, c.stage, c.grade, c.school AS current_school,
-                   CASE WHEN c.pid IS NOT NULL THEN
-                          CASE WHEN c.stage = p.stage AND c.grade = p.grade THEN 'same_grade' ELSE 'promoted' END
-                        WHEN st.died = 1 THEN 'died'
-                        WHEN st.transferred = 1 THEN 'transferred'
-                        WHEN st.graduated_status = 1 OR {final} THEN 'graduated'
-                        WHEN l.pid IS NOT NULL THEN 'left_with_ledger'
-                        ELSE 'missing' END AS outcome
-            FROM p LEFT JOIN c ON p.pid = c.pid LEFT JOIN st ON p.pid = st.pid LEFT JOIN l ON p.pid = l.pid
-            ORDER BY p.pid
-        """).df()
-    finally:
-        con.close()
+    con = sql(ctx)
+    final = " OR ".join(f"(p.stage = '{s}' AND p.grade >= {g})" for s, g in FINAL_GRADES.items())
+    left = ", ".join(f"'{s}'" for s in LEFT_STATUSES)
+    enrolled = ", ".join(f"'{s}'" for s in ENROLLED_STATUSES)
+    keep = "" if not outcomes else "WHERE outcome IN (" + ", ".join(f"'{o}'" for o in outcomes) + ")"
+    out = con.execute(f"""
+        SELECT * FROM (
+        WITH prev_all AS (SELECT * FROM registry WHERE term = ?),
+             st AS (SELECT pid, max(CASE WHEN status = '死亡' THEN 1 ELSE 0 END) AS died,
+                           max(CASE WHEN status = '转出' THEN 1 ELSE 0 END) AS transferred,
+                           max(CASE WHEN status = '毕业' THEN 1 ELSE 0 END) AS graduated_status
+                    FROM prev_all WHERE status IN ({left}) GROUP BY pid),
+             p AS (SELECT pid, min(name) AS name, min(town) AS town, min(school_name) AS school,
+                          min(stage) AS stage, min(grade) AS grade, min(status) AS status
+                   FROM prev_all WHERE pid IS NOT NULL AND (status IS NULL OR status IN ({enrolled}))
+                   GROUP BY pid),
+             c AS (SELECT pid, min(school_name) AS school, min(stage) AS stage, min(grade) AS grade
+                   FROM registry WHERE term = ? AND pid IS NOT NULL GROUP BY pid),
+             l AS (SELECT DISTINCT pid FROM ledger WHERE pid IS NOT NULL)
+        SELECT p.pid AS person_id, p.name, p.town, p.school, p.stage AS prev_stage, p.grade AS prev_grade,
+               p.status AS prev_status, c.stage, c.grade, c.school AS current_school,
+               CASE WHEN c.pid IS NOT NULL THEN
+                      CASE WHEN c.stage = p.stage AND c.grade = p.grade THEN 'same_grade' ELSE 'promoted' END
+                    WHEN st.died = 1 THEN 'died'
+                    WHEN st.transferred = 1 THEN 'transferred'
+                    WHEN st.graduated_status = 1 OR {final} THEN 'graduated'
+                    WHEN l.pid IS NOT NULL THEN 'left_with_ledger'
+                    ELSE 'missing' END AS outcome
+        FROM p LEFT JOIN c ON p.pid = c.pid LEFT JOIN st ON p.pid = st.pid LEFT JOIN l ON p.pid = l.pid
+        ) {keep} ORDER BY person_id
+    """, [ctx.previous_term, ctx.term]).df()
     out["outcome_label"] = out["outcome"].map(CONTINUITY_LABELS)
     return out[cols]
 
 
 def _missing_from_registry(ctx: Context) -> pd.DataFrame:
-    cont = continuity(ctx)
-    miss = cont[cont["outcome"].eq("missing")]
+    miss = continuity(ctx, outcomes=["missing"])
     if miss.empty:
         return empty_findings()
     f = pd.DataFrame({
