@@ -31,6 +31,7 @@ from .groups import (
     mentoring_rules,
     norm_name,
     norm_school,
+    record_keys,
 )
 from .rules import finding_kinds
 
@@ -165,6 +166,7 @@ def pairs(ws: Any) -> pd.DataFrame:
     first_school = reg.drop_duplicates("student_key").set_index("student_key")["school"]
     p["enrolled"] = isin(p["student_key"], reg["student_key"])
     p["student_school"] = p["student_key"].map(first_school).astype("string")
+    p["person_id"] = _finding_id(p["student_key"])
     keep = ["school_name", "town", "teacher_name", "teacher_id_number", "teacher_school", "teacher_key",
             "student_name", "id_number", "person_id", "group_raw", "start_date", "end_date", "active",
             "teacher_students", "student_teachers", "shape", "teacher_shape", "enrolled", "student_school"]
@@ -217,7 +219,7 @@ def activities(ws: Any) -> pd.DataFrame:
     """Activities (帮扶记录 / 家访 / 心理疏导) normalised through the aliases, with the student's person key
     (`person_id`); rows whose activity is unknown keep activity NA and `activity_raw`."""
     df = _activities_frame(ws).copy()
-    df["person_id"] = df["student_key"]
+    df["person_id"] = _finding_id(df["student_key"])
     return df.drop(columns=["student_key"])
 
 
@@ -457,6 +459,27 @@ def record_gaps(ws: Any, which: str = "weekly") -> pd.DataFrame:
     return as_findings(out)
 
 
+def _registry_trace(ws: Any, keys: pd.Series) -> pd.Series:
+    """Evidence for a student not enrolled now: the latest registry row of the person (any term), e.g.
+    `学籍最近记录：2019春 旬阳县…小学（在读）`, else `学籍中无此人`."""
+    reg = linked_tables(ws).get("registry")
+    out = pd.Series("学籍中无此人", index=keys.index, dtype="string")
+    if reg is None or reg.empty:
+        return out
+    rk = record_keys(reg)
+    rows = reg[isin(rk, keys)].assign(_key=rk[isin(rk, keys)])
+    if rows.empty:
+        return out
+    term = _col(rows, "term").astype("string").fillna("")
+    # 2019秋 sorts after 2019春 (秋 > 春 as text), as the school year runs
+    rows = rows.assign(_term=term).sort_values(["_key", "_term"], kind="stable").drop_duplicates("_key", keep="last")
+    status = _col(rows, "status").astype("string").fillna("在读")
+    text = ("学籍最近记录：" + rows["_term"] + " " + _col(rows, "school_name").astype("string").fillna("")
+            + "（" + status + "）")
+    found = keys.map(pd.Series(text.to_numpy(), index=rows["_key"].to_numpy()))
+    return found.fillna(out).astype("string")
+
+
 def pair_stale(ws: Any) -> pd.DataFrame:
     """Active pairs whose student is not enrolled in the as-of term, or whose teacher's school is none of the
     student's registry schools; one finding per student."""
@@ -477,7 +500,8 @@ def pair_stale(ws: Any) -> pd.DataFrame:
     reg_school = bad["student_key"].map(first["school"])
     reason = np.where(
         ~bad["enrolled"],
-        "学生在本学期学籍中无在读记录（结对学校：" + bad["school_name"].fillna("未填写") + "）",
+        "学生在本学期学籍中无在读记录（结对学校：" + bad["school_name"].fillna("未填写") + "；"
+        + _registry_trace(ws, bad["student_key"]) + "）",
         "帮扶教师所在学校（" + bad["teacher_school"].fillna("未填写") + "）与学生学籍学校（" + reg_school.fillna("")
         + "）不同",
     )
