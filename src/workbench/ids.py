@@ -264,8 +264,10 @@ def _clean(arr: pa.StringArray, flt: np.ndarray) -> tuple[pa.StringArray, np.nda
     return arr, flt
 
 
-def _normalize_arrow(values) -> tuple[pd.Index, pa.StringArray, np.ndarray]:
-    """(index, normalised IDs, went-through-a-float flag)."""
+def _normalize_arrow(
+    values,
+) -> tuple[pd.Index, pa.StringArray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """(index, normalised IDs, went-through-a-float flag, rows of 18 bytes, their digit fields (see _fields))."""
     s = _as_series(values)
     index = s.index
     float_input = pd.api.types.is_float_dtype(s.dtype) and not isinstance(s.dtype, pd.StringDtype)
@@ -273,19 +275,28 @@ def _normalize_arrow(values) -> tuple[pd.Index, pa.StringArray, np.ndarray]:
     arr = _to_arrow(s)
     # fast path: 18 bytes of digits with a final digit or X are already normal; clean the rest
     lens = pc.fill_null(pc.binary_length(arr), -1).to_numpy()
-    rows18 = np.flatnonzero(lens == 18)
-    m = _char_matrix(arr, rows18, 18)
-    t8 = np.ascontiguousarray((m - 48).T)  # uint8: non-digits wrap to values >= 10
+    rows = np.flatnonzero(lens == 18)
+    f = _fields(_char_matrix(arr, rows, 18))
+    keep = f["chars_ok"] & ~flt[rows]
     normal = np.zeros(len(arr), dtype=bool)
-    normal[rows18] = (t8[:17].max(axis=0) < 10) & ((t8[17] < 10) | (m[:, 17] == 88))
-    dirty = np.flatnonzero(~normal & (lens >= 0) | flt)
+    normal[rows[keep]] = True
+    dirty = np.flatnonzero(~normal & (lens >= 0))
+    if len(dirty) == 0:
+        return index, arr, flt, rows, f
     if len(dirty) == len(arr):
-        arr, flt = _clean(arr, flt)
-    elif len(dirty):
+        sub, sub_flt = _clean(arr, flt)
+        arr = sub
+    else:
         sub, sub_flt = _clean(arr.take(pa.array(dirty)), flt[dirty])
-        flt[dirty] = sub_flt
         arr = _replace(arr, dirty, sub)
-    return index, arr, flt
+    flt[dirty] = sub_flt
+    # fields of the cleaned values that are now 18 bytes long, merged with the untouched ones
+    sub_lens = pc.fill_null(pc.binary_length(sub), -1).to_numpy()
+    sub_rows = np.flatnonzero(sub_lens == 18)
+    f2 = _fields(_char_matrix(sub, sub_rows, 18))
+    rows = np.concatenate([rows[keep], dirty[sub_rows]])
+    f = {k: np.concatenate([f[k][keep], f2[k]]) for k in f}
+    return index, arr, flt, rows, f
 
 
 def _series(arr: pa.Array, index: pd.Index) -> pd.Series:
@@ -296,7 +307,7 @@ def normalize(values) -> pd.Series:
     """Normalised ID column (pandas string, NA when empty): spaces, tabs, a leading apostrophe, ="…" quoting and
     full-width forms removed, x -> X, 15 digits upgraded to 18; a number that went through a float is shown as its
     integer digits (6.10928E+17 -> 610928000000000000), never repaired."""
-    index, arr, _ = _normalize_arrow(values)
+    index, arr = _normalize_arrow(values)[:2]
     return _series(arr, index)
 
 
@@ -337,7 +348,8 @@ def _fields(m: np.ndarray) -> dict[str, np.ndarray]:
         "year": _horner(t, 6, 10),
         "month": _horner(t, 10, 12),
         "day": _horner(t, 12, 14),
-        "sex_digit": t[16],
+        "sex_digit": t[16],  # digit 17 (0 where the first 17 are not all digits)
+        "last": last,
     }
 
 
@@ -366,7 +378,7 @@ def check(values, as_of=None) -> pd.DataFrame:
     """Check a column of IDs. Columns: id_number (normalised), valid (bool), reason (see module doc),
     birth_date (datetime64, NaT unless digits 7-14 are a date in [1900-01-01, as_of]), sex (男/女 from digit 17,
     NA unless the first 17 characters are digits and the value is not precision_lost). Index as the input's."""
-    index, arr, flt = _normalize_arrow(values)
+    index, arr, flt, rows, f = _normalize_arrow(values)
     n = len(arr)
     as_of_int = _as_of_int(as_of)
     reason = np.full(n, _REASON_CODE["bad_length"], dtype=np.int8)
@@ -379,13 +391,10 @@ def check(values, as_of=None) -> pd.DataFrame:
         ok_chars = _np_mask(pc.match_substring_regex(arr.take(pa.array(other)), r"^[0-9]+X?$"))
         reason[other[~ok_chars]] = _REASON_CODE["bad_chars"]
 
-    rows = np.flatnonzero(lens == 18)
-    m = _char_matrix(arr, rows, 18)
-    f = _fields(m)
     chars_ok, check_ok = f["chars_ok"], f["check_ok"]
     region_ok = _region_data()[0][f["region"]]
     date_ok = _date_ok(f["year"], f["month"], f["day"], as_of_int)
-    truncated = chars_ok & f["last_digit"] & (m[:, 16] == 48) & (m[:, 17] == 48) & ~check_ok
+    truncated = chars_ok & f["last_digit"] & (f["sex_digit"] == 0) & (f["last"] == 48) & ~check_ok
 
     r18 = np.full(len(rows), _REASON_CODE["ok"], dtype=np.int8)
     r18[~check_ok] = _REASON_CODE["bad_checksum"]
@@ -466,11 +475,10 @@ def region_birth_year_anomaly(ids) -> pd.Series:
 
     Not an error: the code is the one in force when the number was issued, so adults born before a code was
     created carry it (旬阳县 610928 from 2000). Report at most as a note. False where not applicable."""
-    index, arr, flt = _normalize_arrow(ids)
+    index, arr, flt, rows, f = _normalize_arrow(ids)
     out = np.zeros(len(arr), dtype=bool)
-    lens = pc.fill_null(pc.binary_length(arr), -1).to_numpy()
-    rows = np.flatnonzero((lens == 18) & ~flt)
-    f = _fields(_char_matrix(arr, rows, 18))
+    usable = ~flt[rows]
+    rows, f = rows[usable], {k: v[usable] for k, v in f.items()}
     known, start, end = _region_data()
     region, year = f["region"], f["year"]
     in_span = ((start[region] <= year[:, None]) & (year[:, None] <= end[region])).any(axis=1)
