@@ -13,6 +13,7 @@ from mentoring_fixtures import (
     frame,
     make_id,
     student,
+    workspace,
 )
 from workbench import groups
 
@@ -50,7 +51,7 @@ def ws():
         {"school_name": SCHOOL_A, "name": "学一", "id_number": IDS[6], "id_valid": True, "subjects": "数学"},
         {"school_name": " 双河镇中心小学", "name": "学 二", "id_number": None, "id_valid": None, "subjects": "语文"},
     ], STRUGGLING_COLS)
-    return FakeWorkspace({"registry": reg, "roster": roster, "aid": aid, "struggling": struggling})
+    return workspace({"registry": reg, "roster": roster, "aid": aid, "struggling": struggling})
 
 
 def test_memberships_one_row_per_enrolled_student(ws):

@@ -16,13 +16,13 @@ from mentoring_fixtures import (
     REGISTRY_COLS,
     SCHOOL_A,
     SCHOOL_B,
-    FakeWorkspace,
     act,
     frame,
     full_logs,
     make_id,
     pair,
     student,
+    workspace,
 )
 from workbench import mentoring, terms_calendar
 
@@ -36,7 +36,7 @@ def build(registry, pairs=(), acts=(), as_of=AS_OF, **extra):
         "activities": frame(list(acts), ACT_COLS, dates=("date",)),
         **extra,
     }
-    return FakeWorkspace(tables, as_of)
+    return workspace(tables, as_of)
 
 
 def kinds(ws, kind):
