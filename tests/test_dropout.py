@@ -5,9 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from test_reconcile import ROS, FakeWorkspace, P, county, frame, ros
 from workbench import dropout
-
-from test_reconcile import P, FakeWorkspace, county, frame, ros, ROS, LED
 
 
 @pytest.fixture()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pandas as pd
-import pytest
 
 from workbench import link
 
@@ -48,29 +47,29 @@ def tables() -> dict[str, pd.DataFrame]:
     bad_zhang = typo(ZHANG, 12)
     registry = frame([
         # typo in the registry, homophone name: roster keeps the right ID
-        dict(term="2019秋", school_name="旬阳县蜀河镇中心小学", town="蜀河镇", student_no="G" + ZHANG, name="张玮",
-             sex="男", birth_date="2008-01-01", id_number=bad_zhang, id_valid=False, id_reason="bad_checksum",
-             stage="小学", grade=6),
-        dict(term="2019秋", school_name="旬阳县蜀河镇中心小学", town="蜀河镇", student_no="G" + LI, name="李娜",
-             sex="女", birth_date="2009-05-05", id_number=LI, id_valid=True, id_reason="ok", stage="小学", grade=5),
-        dict(term="2019秋", school_name="旬阳县蜀河镇中心小学", town="蜀河镇", student_no="G" + WANG, name="王强",
-             sex="男", birth_date="2010-03-03", id_number=WANG, id_valid=True, id_reason="ok", stage="小学",
-             grade=4),
+        {"term": "2019秋", "school_name": "旬阳县蜀河镇中心小学", "town": "蜀河镇", "student_no": "G" + ZHANG, "name": "张玮",
+             "sex": "男", "birth_date": "2008-01-01", "id_number": bad_zhang, "id_valid": False, "id_reason": "bad_checksum",
+             "stage": "小学", "grade": 6},
+        {"term": "2019秋", "school_name": "旬阳县蜀河镇中心小学", "town": "蜀河镇", "student_no": "G" + LI, "name": "李娜",
+             "sex": "女", "birth_date": "2009-05-05", "id_number": LI, "id_valid": True, "id_reason": "ok", "stage": "小学", "grade": 5},
+        {"term": "2019秋", "school_name": "旬阳县蜀河镇中心小学", "town": "蜀河镇", "student_no": "G" + WANG, "name": "王强",
+             "sex": "男", "birth_date": "2010-03-03", "id_number": WANG, "id_valid": True, "id_reason": "ok", "stage": "小学",
+             "grade": 4},
     ], REG)
     roster = frame([
-        dict(town="蜀河镇", village="红岩村", name="张伟", sex="男", birth_date="2008-01-01", id_number=ZHANG,
-             id_valid=True, id_reason="ok", stage="小学", grade=None),
-        dict(town="蜀河镇", village="红岩村", name="李娜", sex="女", birth_date="2009-05-05", id_number=LI,
-             id_valid=True, id_reason="ok", stage="小学", grade=None),
+        {"town": "蜀河镇", "village": "红岩村", "name": "张伟", "sex": "男", "birth_date": "2008-01-01", "id_number": ZHANG,
+             "id_valid": True, "id_reason": "ok", "stage": "小学", "grade": None},
+        {"town": "蜀河镇", "village": "红岩村", "name": "李娜", "sex": "女", "birth_date": "2009-05-05", "id_number": LI,
+             "id_valid": True, "id_reason": "ok", "stage": "小学", "grade": None},
     ], ROS)
     lost = LI[:15] + "000"
     aid = frame([
-        dict(term="2019秋", school_name="旬阳县蜀河镇中心小学", town="蜀河镇", name="李娜", id_number=lost,
-             id_valid=False, id_reason="precision_lost", student_no="G" + LI, item="x", amount=250.0),
+        {"term": "2019秋", "school_name": "旬阳县蜀河镇中心小学", "town": "蜀河镇", "name": "李娜", "id_number": lost,
+             "id_valid": False, "id_reason": "precision_lost", "student_no": "G" + LI, "item": "x", "amount": 250.0},
         # a transposition in the aid list (positions 15/16 swapped)
-        dict(term="2019秋", school_name="旬阳县蜀河镇中心小学", town="蜀河镇", name="王强",
-             id_number=WANG[:14] + WANG[15] + WANG[14] + WANG[16:], id_valid=False, id_reason="bad_checksum",
-             student_no=None, item="x", amount=250.0),
+        {"term": "2019秋", "school_name": "旬阳县蜀河镇中心小学", "town": "蜀河镇", "name": "王强",
+             "id_number": WANG[:14] + WANG[15] + WANG[14] + WANG[16:], "id_valid": False, "id_reason": "bad_checksum",
+             "student_no": None, "item": "x", "amount": 250.0},
     ], AID)
     return {"registry": registry, "roster": roster, "aid": aid}
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from workbench import dropout, link, reconcile, samples
+from workbench import dropout, reconcile, samples
 from workbench.findings import FINDING_COLUMNS
 from workbench.workspace import load_folder, load_parquet_folder
 
@@ -71,14 +71,14 @@ S1, S2 = "旬阳县蜀河镇中心小学", "旬阳县蜀河镇初级中学"
 def reg(term, who, name, sex, birth, school=S1, stage="小学", grade=4, status=None, id_number=None):
     idn = id_number or P[who]
     ok = id_number is None
-    return dict(term=term, school_name=school, town="蜀河镇", student_no="G" + P[who], name=name, sex=sex,
-                birth_date=birth, id_type="居民身份证", id_number=idn, id_valid=ok,
-                id_reason="ok" if ok else "bad_checksum", stage=stage, grade=grade, boarding="走读", status=status)
+    return {"term": term, "school_name": school, "town": "蜀河镇", "student_no": "G" + P[who], "name": name, "sex": sex,
+                "birth_date": birth, "id_type": "居民身份证", "id_number": idn, "id_valid": ok,
+                "id_reason": "ok" if ok else "bad_checksum", "stage": stage, "grade": grade, "boarding": "走读", "status": status}
 
 
 def ros(who, name, sex, birth, raw, stage, grade=None):
-    return dict(town="蜀河镇", village="红岩村", household_no="H1", name=name, sex=sex, birth_date=birth,
-                id_number=P[who], id_valid=True, id_reason="ok", school_status_raw=raw, stage=stage, grade=grade)
+    return {"town": "蜀河镇", "village": "红岩村", "household_no": "H1", "name": name, "sex": sex, "birth_date": birth,
+                "id_number": P[who], "id_valid": True, "id_reason": "ok", "school_status_raw": raw, "stage": stage, "grade": grade}
 
 
 def county() -> dict[str, pd.DataFrame]:
@@ -106,16 +106,16 @@ def county() -> dict[str, pd.DataFrame]:
         ros("zhou", "周九", "男", "1980-01-01", "非在校生", None),
     ], ROS)
     aid = frame([
-        dict(term="2019秋", school_name=S1, town="蜀河镇", name="陈铭", id_number=P["chen"], id_valid=True,
-             id_reason="ok", student_no="G" + P["chen"], item="x", amount="250"),
-        dict(term="2019秋", school_name=S1, town="蜀河镇", name="刘六", id_number=P["lost"][:15] + "000",
-             id_valid=False, id_reason="precision_lost", student_no="G" + P["lost"], item="x", amount="250"),
+        {"term": "2019秋", "school_name": S1, "town": "蜀河镇", "name": "陈铭", "id_number": P["chen"], "id_valid": True,
+             "id_reason": "ok", "student_no": "G" + P["chen"], "item": "x", "amount": "250"},
+        {"term": "2019秋", "school_name": S1, "town": "蜀河镇", "name": "刘六", "id_number": P["lost"][:15] + "000",
+             "id_valid": False, "id_reason": "precision_lost", "student_no": "G" + P["lost"], "item": "x", "amount": "250"},
     ], AID)
     ledger = frame([
-        dict(town="蜀河镇", village="红岩村", name="钱七", id_number=P["qian"], id_valid=True, id_reason="ok",
-             sex="男", birth_date="2008-08-08", reason="县外就读", dropout_status=None, evidence="无"),
-        dict(town="蜀河镇", village="红岩村", name="孙八", id_number=P["sun"], id_valid=True, id_reason="ok",
-             sex="女", birth_date="2007-07-07", reason="辍学", dropout_status="劝返中", evidence="劝返记录"),
+        {"town": "蜀河镇", "village": "红岩村", "name": "钱七", "id_number": P["qian"], "id_valid": True, "id_reason": "ok",
+             "sex": "男", "birth_date": "2008-08-08", "reason": "县外就读", "dropout_status": None, "evidence": "无"},
+        {"town": "蜀河镇", "village": "红岩村", "name": "孙八", "id_number": P["sun"], "id_valid": True, "id_reason": "ok",
+             "sex": "女", "birth_date": "2007-07-07", "reason": "辍学", "dropout_status": "劝返中", "evidence": "劝返记录"},
     ], LED)
     return {"registry": registry, "roster": roster, "aid": aid, "ledger": ledger}
 

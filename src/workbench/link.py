@@ -18,7 +18,6 @@ Public API:
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
 from functools import cache
 from typing import Any
 
