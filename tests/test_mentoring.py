@@ -393,3 +393,11 @@ def test_exports_in_domain_formats_end_to_end(tmp_path):
     ]), f[["kind", "id_number", "period", "detail"]].to_string()
     shapes = mentoring.pairs(ws).set_index("student_name")["shape"]
     assert shapes["王小明"] == "一对多" and shapes["钱小强"] == "一对一"  # 吴老师 of two schools: two teachers
+
+
+def test_several_teachers_in_one_cell_are_several_pairs():
+    ws = build([student("甲", A, left_behind="双亲留守"), student("乙", B, left_behind="双亲留守")],
+               [pair("赵老师、钱老师", "甲", A), pair("孙老师", "乙", B)], full_logs("赵老师", "甲", A))
+    p = mentoring.pairs(ws)
+    assert sorted(p[p["student_name"] == "甲"]["teacher_name"]) == ["赵老师", "钱老师"]
+    assert set(p[p["student_name"] == "甲"]["shape"]) == {"多对一"} and len(p) == 3

@@ -36,6 +36,7 @@ from .groups import (
 from .rules import finding_kinds
 
 LEVELS = ("school", "town", "teacher", "week", "month")
+TEACHER_SEPARATORS = r"[、，,；;/／]"
 LEVEL_KEYS = {
     "school": ["town", "school"],
     "town": ["town"],
@@ -118,6 +119,16 @@ def _pairs_frame(ws: Any) -> pd.DataFrame:
         for c in cols:
             if c not in df.columns:
                 df[c] = pd.NA
+        names = df["teacher_name"].astype("string")
+        several = names.str.contains(TEACHER_SEPARATORS, regex=True).fillna(False).to_numpy(dtype=bool)
+        if several.any():  # 多对一 written in one cell (张老师、李老师): one pair per teacher
+            df["teacher_name"] = names.str.split(TEACHER_SEPARATORS, regex=True)
+            df["_split"] = several
+            df = df.explode("teacher_name", ignore_index=True)
+            tn = df["teacher_name"].astype("string").str.strip()
+            df["teacher_name"] = tn.mask(tn == "", pd.NA)
+            df = df[~(df["_split"].to_numpy(dtype=bool) & df["teacher_name"].isna().to_numpy())]
+            df = df.drop(columns="_split").reset_index(drop=True)
         students = enrolled_registry(ws)
         df["student_key"] = match_keys(df, students, "student_name", "school_name")
         df["person_id"] = df["student_key"]
