@@ -96,7 +96,9 @@ class Injector:
             else:
                 d[p] = str((int(d[p]) + int(self.rng.integers(1, 10))) % 10)
             new = "".join(d)
-            if new.endswith("00") or new in self.id_set:
+            # never ending in 00 and never exactly a float64 value: a reader could take either for Excel damage
+            exact_float = new.isdigit() and int(float(new)) == int(new)
+            if new.endswith("00") or new in self.id_set or exact_float:
                 continue
             if ids.check(pd.Series([new]), as_of=AS_OF)["reason"].iloc[0] in ("bad_checksum", "bad_birthdate",
                                                                               "bad_region"):
@@ -184,7 +186,10 @@ class Injector:
         # Excel precision loss in the registry: a float cell with 15 significant digits
         ok_tail = st["id_number"].str[-1].ne("X")
         trunc = st["id_number"].str[:15] + "000"
-        fails = ~ids.is_valid(trunc, as_of=AS_OF).to_numpy()
+        # the float cell Excel keeps, and its exact binary value as a reader prints it: both must fail the check
+        exact = trunc.map(lambda v: str(int(float(v))))
+        fails = ~ids.is_valid(trunc, as_of=AS_OF).to_numpy() & ~ids.is_valid(exact, as_of=AS_OF).to_numpy()
+        fails &= ~exact.isin(self.id_set).to_numpy()
         # distinct 15-digit prefixes: unique within the chunk, and chunks use different birth days
         distinct = ~trunc.duplicated(keep=False)
         if self.ctx.n_chunks > 1:
