@@ -440,6 +440,11 @@ def mentor_missing(ws: Any) -> pd.DataFrame:
     return as_findings(out)
 
 
+def _month_day(dates: pd.Series) -> pd.Series:
+    """`9月16日` (portable: no platform-specific strftime flags)."""
+    return dates.dt.month.astype("string") + "月" + dates.dt.day.astype("string") + "日"
+
+
 def record_gaps(ws: Any, which: str = "weekly") -> pd.DataFrame:
     """weekly_record_gap (which='weekly') or home_visit_gap ('monthly'): one row per student and period."""
     grid = coverage_grid(ws)[which]
@@ -453,10 +458,9 @@ def record_gaps(ws: Any, which: str = "weekly") -> pd.DataFrame:
     teachers = keys.map(_teacher_text(_pairs_frame(ws), keys)).fillna("")
     start = gaps["period_start"]
     if which == "weekly":
-        what = gaps["period"] + "（" + start.dt.strftime("%-m月%-d日") + "—" + gaps["period_end"].dt.strftime(
-            "%-m月%-d日") + "）"
+        what = gaps["period"] + "（" + _month_day(start) + "—" + _month_day(gaps["period_end"]) + "）"
     else:
-        what = start.dt.strftime("%Y年%-m月")
+        what = start.dt.year.astype("string") + "年" + start.dt.month.astype("string") + "月"
     records = gaps["records"].astype("string")
     activity = str(rule.get("activity"))
     need = int(rule.get("min", 1))
