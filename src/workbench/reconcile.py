@@ -556,66 +556,50 @@ def person_status(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame:
     from . import terms
 
     first, last = terms.school_age_bounds(ctx.as_of)
-    ros, reg, aid, led = ctx.frame("roster"), ctx.enrolled(), ctx.frame("aid"), ctx.frame("ledger")
-    if "term" in aid.columns:
-        aid = aid[aid["term"].astype("string").eq(ctx.term).fillna(False).to_numpy(bool)]
+    con = sql(ctx)
+    enrolled = ", ".join(f"'{s}'" for s in ENROLLED_STATUSES)
+    id_birth = ("TRY_CAST(concat(substr(p.pid, 7, 4), '-', substr(p.pid, 11, 2), '-', substr(p.pid, 13, 2)) "
+                "AS DATE)")
+    table = con.sql(f"""
+        WITH o AS (SELECT pid, min(name) name, min(sex) sex, min(birth_date) birth_date, min(town) town,
+                          min(village) village, min(stage) stage, min(grade) grade, min(school_status_raw) raw
+                   FROM roster WHERE pid IS NOT NULL GROUP BY pid),
+             r AS (SELECT pid, min(name) name, min(sex) sex, min(birth_date) birth_date, min(town) town,
+                          min(school_name) school, min(stage) stage, min(grade) grade, min(boarding) boarding
+                   FROM registry WHERE pid IS NOT NULL AND term = ? AND (status IS NULL OR status IN ({enrolled}))
+                   GROUP BY pid),
+             a AS (SELECT pid, string_agg(DISTINCT coalesce(item, item_raw), '、') items
+                   FROM aid WHERE pid IS NOT NULL AND (term IS NULL OR term = ?) GROUP BY pid),
+             l AS (SELECT pid, string_agg(DISTINCT reason, '、') reason FROM ledger WHERE pid IS NOT NULL
+                   GROUP BY pid),
+             people AS (SELECT pid FROM o UNION SELECT pid FROM r)
+        SELECT p.pid AS person_id, coalesce(o.name, r.name) AS name, coalesce(r.sex, o.sex) AS sex,
+               coalesce({id_birth}, o.birth_date, r.birth_date) AS birth_date, coalesce(o.town, r.town) AS town,
+               o.village, r.school,
+               o.pid IS NOT NULL AS in_roster, r.pid IS NOT NULL AS in_registry,
+               a.pid IS NOT NULL AS in_aid, l.pid IS NOT NULL AS in_ledger,
+               coalesce(o.raw, o.stage) AS roster_school_status, o.stage AS roster_stage,
+               CAST(o.grade AS INTEGER) AS roster_grade, r.stage AS registry_stage,
+               CAST(r.grade AS INTEGER) AS registry_grade,
+               r.boarding AS registry_boarding, l.reason AS ledger_reason, a.items AS aid_items
+        FROM people p LEFT JOIN o ON p.pid = o.pid LEFT JOIN r ON p.pid = r.pid
+             LEFT JOIN a ON p.pid = a.pid LEFT JOIN l ON p.pid = l.pid
+        ORDER BY p.pid
+    """, params=[ctx.term, ctx.term]).to_arrow_table()
+    import pyarrow as pa
 
-    def part(df: pd.DataFrame, cols: dict[str, str]) -> pd.DataFrame:
-        out = pd.DataFrame({"pid": _pid(df)})
-        for new, old in cols.items():
-            if old == "grade":
-                out[new] = pd.to_numeric(df[old], errors="coerce") if old in df.columns else float("nan")
-            elif old == "birth_date":
-                out[new] = pd.to_datetime(df[old]) if old in df.columns else pd.NaT
-            else:
-                out[new] = _s(df, old)
-        return out
+    def types(t: pa.DataType) -> Any:
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            return pd.StringDtype()
+        if pa.types.is_boolean(t):
+            return pd.BooleanDtype()
+        if pa.types.is_integer(t):
+            return pd.Int64Dtype()
+        return None
 
-    con = duckdb.connect()
-    try:
-        con.register("ros", part(ros, {"name": "name", "sex": "sex", "birth_date": "birth_date", "town": "town",
-                                       "village": "village", "stage": "stage", "grade": "grade",
-                                       "raw": "school_status_raw"}))
-        con.register("reg", part(reg, {"name": "name", "sex": "sex", "birth_date": "birth_date", "town": "town",
-                                       "school": "school_name", "stage": "stage", "grade": "grade",
-                                       "boarding": "boarding"}))
-        con.register("aid", part(aid, {"item": "item", "item_raw": "item_raw"}))
-        con.register("led", part(led, {"reason": "reason", "town": "town", "village": "village"}))
-        out = con.execute("""
-            WITH o AS (SELECT pid, min(name) name, min(sex) sex, min(birth_date) birth_date, min(town) town,
-                              min(village) village, min(stage) stage, min(grade) grade, min(raw) raw
-                       FROM ros WHERE pid IS NOT NULL GROUP BY pid),
-                 r AS (SELECT pid, min(name) name, min(sex) sex, min(birth_date) birth_date, min(town) town,
-                              min(school) school, min(stage) stage, min(grade) grade, min(boarding) boarding
-                       FROM reg WHERE pid IS NOT NULL GROUP BY pid),
-                 a AS (SELECT pid, string_agg(DISTINCT coalesce(item, item_raw), '、') items
-                       FROM aid WHERE pid IS NOT NULL GROUP BY pid),
-                 l AS (SELECT pid, string_agg(DISTINCT reason, '、') reason FROM led WHERE pid IS NOT NULL
-                       GROUP BY pid),
-                 people AS (SELECT pid FROM o UNION SELECT pid FROM r)
-            SELECT p.pid AS person_id, coalesce(o.name, r.name) AS name, coalesce(r.sex, o.sex) AS sex,
-                   coalesce(o.birth_date, r.birth_date) AS birth_date, coalesce(o.town, r.town) AS town,
-                   o.village, r.school,
-                   o.pid IS NOT NULL AS in_roster, r.pid IS NOT NULL AS in_registry,
-                   a.pid IS NOT NULL AS in_aid, l.pid IS NOT NULL AS in_ledger,
-                   coalesce(o.raw, o.stage) AS roster_school_status, o.stage AS roster_stage,
-                   o.grade AS roster_grade, r.stage AS registry_stage, r.grade AS registry_grade,
-                   r.boarding AS registry_boarding, l.reason AS ledger_reason, a.items AS aid_items
-            FROM people p LEFT JOIN o ON p.pid = o.pid LEFT JOIN r ON p.pid = r.pid
-                 LEFT JOIN a ON p.pid = a.pid LEFT JOIN l ON p.pid = l.pid
-            ORDER BY p.pid
-        """).df()
-    finally:
-        con.close()
-    birth = _id_birth(out["person_id"].astype("string")).fillna(pd.to_datetime(out["birth_date"]))
+    out = table.to_pandas(types_mapper=types)
+    birth = pd.to_datetime(out["birth_date"])
     out["birth_date"] = birth
     out["school_age"] = ((birth >= pd.Timestamp(first)) & (birth <= pd.Timestamp(last))).astype("boolean")
-    for c in ("in_roster", "in_registry", "in_aid", "in_ledger"):
-        out[c] = out[c].astype("boolean")
-    for c in ("roster_grade", "registry_grade"):
-        out[c] = pd.to_numeric(out[c], errors="coerce").astype("Int64")
-    for c in out.columns:
-        if out[c].dtype == object:
-            out[c] = out[c].astype("string")
     out["groups"] = pd.Series(pd.NA, index=out.index, dtype="string")
     return out
