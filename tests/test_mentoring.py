@@ -179,6 +179,8 @@ def test_mentor_missing_and_ended_pair():
     )
     f = mentoring.findings(ws)
     assert sorted(f[f["kind"] == "mentor_missing"]["id_number"]) == sorted([A, B])
+    why = f.set_index("id_number")["detail"]
+    assert "名单中无该生" in why[A] and "结对已结束" in why[B]
     # weeks while the pair existed are still checked, and complete
     assert f[f["kind"] == "weekly_record_gap"].empty
 

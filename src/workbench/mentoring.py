@@ -422,16 +422,18 @@ def mentor_missing(ws: Any) -> pd.DataFrame:
     need = int(rules.get("min_mentors", 1))
     m = memberships(ws)
     m = m[m["group_count"] > 0]
-    p = _pairs_frame(ws)
-    p = p[p["active"] & p["student_key"].notna()]
+    allp = _pairs_frame(ws)
+    p = allp[allp["active"] & allp["student_key"].notna()]
     n = p.groupby("student_key")["teacher_key"].nunique()
     m = m.assign(mentors=m["student_key"].map(n).fillna(0).astype("int64"))
     m = m[m["mentors"] < need]
     if m.empty:
         return empty_findings()
-    detail = "五类特殊群体：" + m["groups"] + "；" + m["school"].fillna("") + \
-        np.where(m["mentors"] == 0, "；师生结对名单中无该生", "；结对教师" + m["mentors"].astype("string") + "名，少于要求的"
-                 + str(need) + "名")
+    listed = isin(m["student_key"], allp["student_key"])
+    why = np.where(m["mentors"] > 0,
+                   "；结对教师" + m["mentors"].astype("string") + "名，少于要求的" + str(need) + "名",
+                   np.where(listed, "；结对已结束或尚未开始，目前无帮扶教师", "；师生结对名单中无该生"))
+    detail = "五类特殊群体：" + m["groups"] + "；" + m["school"].fillna("") + why
     out = pd.DataFrame({
         "kind": "mentor_missing", "systems": "registry,pairs", "id_number": _finding_id(m["student_key"]),
         "name": m["name"], "town": m["town"], "school": m["school"], "detail": detail,
