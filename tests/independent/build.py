@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import importlib.util
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,12 +24,20 @@ import pandas as pd
 import xlwt
 from openpyxl.styles import Alignment
 
-try:  # package-relative when imported as tests.independent.build, plain when tests/ is on sys.path
-    from . import tables as T
-except ImportError:  # pragma: no cover
-    import tables as T  # type: ignore
+
+def _tables():
+    """The data tables next to this file, loaded by path (no package, no clash with PyTables' `tables`)."""
+    path = Path(__file__).with_name("tables.py")
+    spec = importlib.util.spec_from_file_location("independent_tables", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+T = _tables()
 
 W = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+FULLWIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
 KEY_COLUMNS = ["kind", "system", "id_number", "item", "period", "detail"]
 
 
@@ -145,7 +154,7 @@ class County:
         p = self.person(birth, kw.pop("sex", None), kw.pop("region", "610928"), school=school, entry=entry,
                         fall=kw.pop("fall", True), **kw)
         p.cls = f"{self.rng.randint(1, 2)}班"
-        p.spring = (entry <= 2018) if spring is None else spring
+        p.spring = (entry <= 2018 or (stage == "初中" and entry == 2019)) if spring is None else spring
         return p
 
     def add_key(self, kind: str, system: str, idn: str, detail: str, item: str = "", period: str = "") -> None:
@@ -215,9 +224,7 @@ def make_county(seed: int = 20191130) -> County:
                     p.inclusive = "其他残疾随班就读" if p.disability == "肢体残疾" else "听力残疾随班就读"
                 elif r < 0.20:
                     p.struggling = True
-                if stage != "小学" and rng.random() < 0.5:
-                    p.boarding = "住校"
-                elif stage == "小学" and rng.random() < 0.15:
+                if (stage != "小学" and rng.random() < 0.5) or (stage == "小学" and rng.random() < 0.15):
                     p.boarding = "住校"
                 if rng.random() < 0.12:
                     c.household_of(p)
@@ -370,6 +377,10 @@ def plant(c: County) -> None:
     p.roster_stage = "非在校生"
     c.add_key("stage_mismatch", "roster", p.id, "建档立卡：非在校生；学籍：在读")
 
+    p = pick(poor, lambda p: p.stage == "高中" and p.entry == 2018)
+    p.roster_stage = roster_stage(p, p.household["town"] == "吕河镇").replace("二年级", "一年级")
+    c.add_key("stage_mismatch", "roster", p.id, "建档立卡：高中一年级；学籍：高中二年级")
+
     # --- not_enrolled: school-age poor children in no registry and on no ledger
     for y, town in ((2008, "蜀河镇"), (2010, "吕河镇"), (2012, "吕河镇")):
         hh = rng.choice([h for h in c.households if h["town"] == town])
@@ -412,7 +423,7 @@ def plant(c: County) -> None:
     c.add_key("birthdate_mismatch", "ledger", k.id, "台账出生日期与身份证号不符")
 
     # --- missing_from_registry: 2019春 pupils gone without trace (not poor, not on the ledger)
-    for s, e in (("S1", 2016), ("S2", 2018)):
+    for s, e in (("S1", 2016), ("S2", 2018), ("S3", 2013)):
         p = c.student(s, e, fall=False, spring=True)
         c.add_key("missing_from_registry", "registry", p.id, "春季在读，秋季学籍无此人")
 
@@ -649,7 +660,7 @@ def registry_files(c: County, f: Files) -> None:
     pupils = [p for p in fall if p.school == "S3"] + [p for p in fall if p.ov.get("also_at") == "S3"]
     for i, p in enumerate(pupils):
         birth = p.ov.get("reg_birth", p.birth)
-        vals = ["吕河镇", T.SCHOOLS["S3"][0], "G" + p.id, p.name, "1-男" if p.sex == "男" else "2-女",
+        vals = ["吕河镇", T.SCHOOLS["S3"][0], "G" + p.id, (" " + p.name + " ") if i % 5 == 2 else p.name, "1-男" if p.sex == "男" else "2-女",
                 fmt_date(birth, "slash"), "1-居民身份证", str(reg_id(p)), cnemis(p), p.cls, p.boarding,
                 p.left + "儿童", "是" if p.migrant else "否", p.disability, p.inclusive, p.fall_status, "正常入学"]
         for j, v in enumerate(vals):
@@ -677,9 +688,12 @@ def registry_files(c: County, f: Files) -> None:
             "入学年月", "就读方式", "是否留守儿童", "是否进城务工人员随迁子女", "残疾人类型", "随班就读", "学籍状态"]
     rows = [head]
     for p in c.people:
-        if p.spring and p.school and p.entry <= 2018:
-            rows.append(["G" + p.id, p.name, p.sex, fmt_date(p.birth, "iso"), "居民身份证", p.id, T.SCHOOL_CODES[p.school],
-                         T.SCHOOLS[p.school][0], cnemis(p), p.cls, f"{p.entry}-09", p.boarding, p.left + "儿童",
+        if p.spring and p.school:
+            school, label = p.school, cnemis(p)
+            if p.stage == "初中" and p.entry == 2019:  # promoted: 六年级 of the town's primary school last term
+                school, label = ("S1" if p.pid % 2 else "S3"), "小学2013级"
+            rows.append(["G" + p.id, p.name, p.sex, fmt_date(p.birth, "iso"), "居民身份证", p.id, T.SCHOOL_CODES[school],
+                         T.SCHOOLS[school][0], label, p.cls, f"{label[2:6]}-09", p.boarding, p.left + "儿童",
                          "是" if p.migrant else "否", p.disability, p.inclusive, p.spring_status])
     write_xlsx(f.path(rel), [("学籍信息", [["旬阳县2018-2019学年第二学期学生学籍信息"]], rows, [])])
     f.note(rel, "学籍信息", "registry", len(rows) - 1)
@@ -867,8 +881,8 @@ def pairs_and_logs(c: County, f: Files) -> None:
         if p.pid % 4 == 0:
             logs[p.school].append({"p": p, "t": t, "a": "帮扶记录", "d": dt.date(2019, 10, 3), "c": "假期电话联系"})
             logs[p.school].append({"p": p, "t": t, "a": "帮扶记录", "d": dt.date(2019, 11, 27), "c": "学习方法指导"})
-    for s in logs:
-        logs[s].sort(key=lambda r: (r["d"], r["p"].pid))
+    for school_logs in logs.values():
+        school_logs.sort(key=lambda r: (r["d"], r["p"].pid))
 
     # L1 S1: xlsx, 纪实手册 names for activities, date cells
     rel = "结对帮扶/蜀河镇中心小学帮扶纪实.xlsx"
@@ -904,7 +918,8 @@ def pairs_and_logs(c: County, f: Files) -> None:
     for j, h in enumerate(["学校", "帮扶人", "帮扶对象", "学生身份证件号", "活动类型", "活动日期", "活动内容"]):
         ws.write(0, j, h)
     for i, r in enumerate(logs["S3"], 1):
-        for j, v in enumerate([T.SCHOOLS["S3"][0], r["t"], r["p"].name, r["p"].id, r["a"], fmt_date(r["d"], "slash"),
+        idv = r["p"].id.translate(FULLWIDTH) if r["p"].pid % 6 == 1 else r["p"].id
+        for j, v in enumerate([T.SCHOOLS["S3"][0], r["t"], r["p"].name, idv, r["a"], fmt_date(r["d"], "slash"),
                                r["c"]]):
             ws.write(i, j, v)
     wb.save(str(f.path(rel)))
@@ -921,7 +936,7 @@ def pairs_and_logs(c: County, f: Files) -> None:
 
 
 def struggling_files(c: County, f: Files) -> None:
-    fw = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
+    fw = FULLWIDTH
     for s, rel, sheet in (("S2", "学困生/蜀河镇初级中学学困生名单.xlsx", "学困生"),
                           ("S1", "学困生/蜀河镇中心小学学困生名单.xlsx", "Sheet1"),
                           ("S3", "学困生/吕河镇中心小学学困生名单.xlsx", "Sheet1"),
