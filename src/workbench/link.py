@@ -128,11 +128,9 @@ def name_keys(names_norm: pd.Series) -> pd.Series:
         return pd.Series(pd.NA, index=names_norm.index, dtype="string")
     table = _char_pinyin(sorted(set("".join(uniq))))
     trans = str.maketrans({c: (" " + p if p else "") for c, p in table.items()})
-    keys = [n.translate(trans).lstrip() for n in uniq]      # C-speed per name: one translate call
-    index = pd.Index(uniq)
-    pos = index.get_indexer(names_norm)
-    out = np.asarray(keys, dtype=object)[pos]
-    return pd.Series(out, index=names_norm.index, dtype="string").mask(pos < 0)
+    values = names_norm.astype("string").to_numpy(dtype=object, na_value=None)
+    keys = [n.translate(trans).lstrip() if n is not None else None for n in values]  # one C-speed call per name
+    return pd.Series(keys, index=names_norm.index, dtype="string")
 
 
 def _col(df: pd.DataFrame, name: str, sql_type: str = "VARCHAR") -> str:
@@ -325,7 +323,8 @@ def _evidence(frame: pd.DataFrame, record_names: pd.Series) -> pd.Series:
     parts.append(pd.Series(idtxt, index=frame.index))
     for col, text in (("student_no_equal", "学籍号相同"), ("same_school", "同一学校"), ("same_town", "同一乡镇")):
         parts.append(pd.Series(np.where(flag(col), text, ""), index=frame.index))
-    body = pd.concat(parts, axis=1).astype(str).apply(lambda r: "、".join(x for x in r if x), axis=1)
+    cols = [p.astype(str).to_numpy(object) for p in parts]
+    body = pd.Series(["、".join(x for x in row if x) for row in zip(*cols)], index=frame.index)
     return (sys_label + "：" + body).astype("string")
 
 
