@@ -11,11 +11,10 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from test_sources import ID1, ID2, ID3, REG_HEADER, reg_row, write_csv, write_xlsx
 from workbench import workspace
 from workbench.sources import canonical_columns
 from workbench.workspace import Workspace, infer_as_of, load_folder, load_parquet_folder
-
-from test_sources import ID1, ID2, ID3, REG_HEADER, reg_row, write_csv, write_xlsx
 
 AS_OF = dt.date(2019, 11, 30)
 
@@ -157,3 +156,15 @@ def test_cli_table_report_in_chinese(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "读取行数" in out and "学籍" in out and "拒绝的行" in out
     assert _cli([str(tmp_path / "missing")]) == 2
+
+
+def test_parallel_parse_gives_the_same_tables(tmp_path, monkeypatch):
+    root = make_folder(tmp_path / "county")
+    monkeypatch.setenv("WORKBENCH_WORKERS", "1")
+    seq = load_folder(root, progress=False, cache=False)
+    monkeypatch.setenv("WORKBENCH_WORKERS", "2")
+    monkeypatch.setattr(workspace, "PARALLEL_MIN_BYTES", 0)
+    par = load_folder(root, progress=False, cache=False)
+    for key in seq.tables:
+        pd.testing.assert_frame_equal(seq.tables[key], par.tables[key], check_dtype=False)
+    pd.testing.assert_frame_equal(seq.report.astype(str), par.report.astype(str))

@@ -11,9 +11,11 @@ import argparse
 import datetime as _dt
 import hashlib
 import json
+import multiprocessing
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +26,7 @@ from .sources import REJECT_COLUMNS, REPORT_COLUMNS, SheetResult, conform, empty
 from .terms import previous_term as _previous_term
 from .terms import term_of, term_sort_key
 
-__all__ = ["Workspace", "load_folder", "load_parquet_folder", "infer_as_of", "cache_dir", "add_arguments", "run"]
+__all__ = ["Workspace", "add_arguments", "cache_dir", "infer_as_of", "load_folder", "load_parquet_folder", "run"]
 
 SYSTEM_KEYS = sources.SYSTEM_KEYS
 SKIPPED_NAMES = ("answer_key",)
@@ -198,6 +200,63 @@ def _files(root: Path) -> list[Path]:
     return out
 
 
+PARALLEL_MIN_BYTES = 8_000_000   # below this, worker start-up costs more than it saves
+
+
+def workers() -> int:
+    """Worker processes for parsing: $WORKBENCH_WORKERS, else the CPU count (at most 4)."""
+    env = os.environ.get("WORKBENCH_WORKERS")
+    if env and env.strip().isdigit():
+        return max(1, int(env))
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _parse_one(path: str, base: str) -> list[SheetResult]:
+    return sources.parse_file(Path(path), Path(base))
+
+
+def _parse_many(todo: list[Path], base: Path):
+    """Parsed results of `todo`, in order. Large folders are parsed by worker processes (one file each); a
+    small folder, or a failing pool, falls back to this process, reading the next file in a thread (the
+    Excel reader releases the GIL) while the current one is parsed."""
+    n_workers = workers()
+    size = 0
+    for p in todo:
+        try:
+            size += p.stat().st_size
+        except OSError:
+            pass
+    done = 0
+    if n_workers > 1 and len(todo) > 1 and size >= PARALLEL_MIN_BYTES:
+        try:
+            main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+            # spawn re-imports the main module: only possible when it is a real file (not `python -` / -c)
+            ctx = multiprocessing.get_context("spawn" if main_file and os.path.exists(main_file) else "fork")
+            with ProcessPoolExecutor(max_workers=min(n_workers, len(todo)), mp_context=ctx) as pool:
+                futures = [pool.submit(_parse_one, str(p), str(base)) for p in todo]
+                for p, fut in zip(todo, futures):
+                    try:
+                        result = fut.result()
+                    except Exception:  # noqa: BLE001 - a worker failure: parse that file here
+                        result = sources.parse_file(p, base)
+                    done += 1
+                    yield result
+            return
+        except (OSError, RuntimeError, BrokenProcessPool):
+            pass  # no worker processes available here: parse the rest sequentially below
+    todo = todo[done:]
+    pool = ThreadPoolExecutor(max_workers=1) if len(todo) > 1 else None
+    try:
+        pending = pool.submit(sources.read_sheets, todo[0]) if pool and todo else None
+        for i, p in enumerate(todo):
+            raw = pending.result() if pending is not None else None
+            pending = pool.submit(sources.read_sheets, todo[i + 1]) if pool and i + 1 < len(todo) else None
+            yield sources.parse_file(p, base, raw=raw)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+
 def load_folder(path, as_of=None, progress: bool = True, cache: bool = True) -> Workspace:
     """Read every export under `path` (recursively) into a Workspace. Never raises for a bad file: it gets a
     report line with a Chinese message and the rest of the folder loads."""
@@ -215,8 +274,7 @@ def load_folder(path, as_of=None, progress: bool = True, cache: bool = True) -> 
             iterator = tqdm(files, desc="读取导出文件", unit="个文件", leave=False)
         except ImportError:  # pragma: no cover
             pass
-    # cached files first (cheap); the others are read one ahead in a thread (the Excel reader releases the GIL)
-    # while the previous one is parsed
+    # cached files first (cheap); the others are parsed in order, in worker processes for a large folder
     keys: dict[Path, str | None] = {}
     cached: dict[Path, list[SheetResult]] = {}
     todo = []
@@ -235,15 +293,7 @@ def load_folder(path, as_of=None, progress: bool = True, cache: bool = True) -> 
         keys[p] = key
         if p not in cached:
             todo.append(p)
-    pool = ThreadPoolExecutor(max_workers=1) if len(todo) > 1 else None
-    pending = {}
-
-    def prefetch(i: int) -> None:
-        if pool is not None and i < len(todo) and todo[i] not in pending:
-            pending[todo[i]] = pool.submit(sources.read_sheets, todo[i])
-
-    prefetch(0)
-    order = {p: i for i, p in enumerate(todo)}
+    parsed_all = _parse_many(todo, base)
     for p in iterator:
         rel = p.relative_to(base).as_posix()
         skip = _is_skipped(p)
@@ -254,10 +304,7 @@ def load_folder(path, as_of=None, progress: bool = True, cache: bool = True) -> 
             continue
         parsed = cached.get(p)
         if parsed is None:
-            i = order[p]
-            raw = pending.pop(p).result() if p in pending else None
-            prefetch(i + 1)
-            parsed = sources.parse_file(p, base, raw=raw)
+            parsed = next(parsed_all)
             key = keys.get(p)
             if cache and key:
                 _cache_write(key, parsed)
@@ -270,8 +317,7 @@ def load_folder(path, as_of=None, progress: bool = True, cache: bool = True) -> 
                     df["file"] = rel
         results.extend(parsed)
 
-    if pool is not None:
-        pool.shutdown(wait=True)
+    parsed_all.close()
     by_system: dict[str, list[pd.DataFrame]] = {k: [] for k in SYSTEM_KEYS}
     for r in results:
         if r.system is not None and len(r.frame):

@@ -479,14 +479,17 @@ def _clean_id_text(s: pd.Series) -> pd.Series:
         for i, v in zip(nonascii, fixed.to_pylist()):
             full[i] = v
         arr = pa.array(full, type=pa.string())
-    arr = pc.replace_substring_regex(arr, r'^=?"(.*)"$', r"\1")
-    arr = pc.replace_substring_regex(arr, r"^['`‘’]+|\s+", "")
-    arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+    if pc.any(pc.match_substring_regex(arr, r"[^0-9A-Za-z._-]")).as_py():
+        arr = pc.replace_substring_regex(arr, r'^=?"(.*)"$', r"\1")
+        arr = pc.replace_substring_regex(arr, r"^['`‘’]+|\s+", "")
+        arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
     return pd.Series(pd.arrays.ArrowStringArray(arr), index=s.index, copy=False)
 
 
 def _check_ids(frame: pd.DataFrame, system: str, numeric_cells: bool) -> None:
-    arr = pc.replace_substring_regex(_arr(frame["id_number"]), r'^=?"(.*)"$', r"\1")
+    arr = _arr(frame["id_number"])
+    if pc.any(pc.match_substring(arr, '"')).as_py():
+        arr = pc.replace_substring_regex(arr, r'^=?"(.*)"$', r"\1")
     vals = pd.Series(pd.arrays.ArrowStringArray(arr), index=frame.index, copy=False)
     chk = _ids.check(vals)
     if numeric_cells:

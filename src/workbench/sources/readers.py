@@ -63,11 +63,12 @@ class Grid:
     """A sheet's cells as text columns (pyarrow string arrays); row i is Excel row i + 1. Cleaning (trim,
     blank -> NA) is done per column on demand, so unused columns cost nothing."""
 
-    def __init__(self, columns: list[pa.Array], nrows: int):
+    def __init__(self, columns: list[pa.Array], nrows: int, blank_is_null: bool = False):
         self.columns = [c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c for c in columns]
         self.columns = [c if pa.types.is_string(c.type) else c.cast(pa.string()) for c in self.columns]
         self.nrows = nrows
         self.ncols = len(columns)
+        self.blank_is_null = blank_is_null  # blank cells are already null (fastexcel whitespace_as_null)
 
     def __len__(self) -> int:
         return self.nrows
@@ -85,8 +86,11 @@ class Grid:
             part = c.slice(start)
             if part.null_count == len(part):
                 continue
-            out |= pc.fill_null(pc.invert(pc.match_substring_regex(part, r"^[\s\x{3000}\x{a0}\x{feff}]*$")),
-                                False).to_numpy(zero_copy_only=False)
+            if self.blank_is_null:
+                out |= pc.is_valid(part).to_numpy(zero_copy_only=False)
+            else:
+                out |= pc.fill_null(pc.invert(pc.match_substring_regex(part, r"^[\s\x{3000}\x{a0}\x{feff}]*$")),
+                                    False).to_numpy(zero_copy_only=False)
         return out
 
     def column(self, j: int, start: int, rows: np.ndarray | None = None) -> pd.Series:
@@ -100,8 +104,8 @@ class Grid:
         return self.nrows == 0 or not self.nonempty(0).any()
 
 
-def grid_from_arrays(columns: list, nrows: int) -> Grid | None:
-    g = Grid(columns, nrows)
+def grid_from_arrays(columns: list, nrows: int, blank_is_null: bool = False) -> Grid | None:
+    g = Grid(columns, nrows, blank_is_null)
     return None if g.is_empty() else g
 
 
@@ -120,7 +124,7 @@ def clean_grid(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _from_arrow(tbl: pa.Table) -> Grid | None:
-    return grid_from_arrays([tbl.column(j) for j in range(tbl.num_columns)], tbl.num_rows)
+    return grid_from_arrays([tbl.column(j) for j in range(tbl.num_columns)], tbl.num_rows, blank_is_null=True)
 
 
 def _cell_text(v) -> object:
