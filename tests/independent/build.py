@@ -342,6 +342,11 @@ def plant(c: County) -> None:
     adult.ov["roster_twice"] = True
     c.add_key("duplicate_record", "roster", adult.id, "户主在建档立卡中登记两次")
 
+    # an adult still carrying a 15-digit number in the roster (upgraded to 18 digits: valid, no finding)
+    old15 = next(h for h in reversed(c.households) if h["town"] == "蜀河镇")["members"][0]
+    if not old15.ov:
+        old15.ov["roster_15"] = True
+
     # --- name_mismatch
     def homophone(n: str) -> str:
         return n[0] + ("伟" if n[-1] != "伟" else "静") if len(n) == 2 else n[:-1] + "玮"
@@ -643,8 +648,9 @@ def registry_files(c: County, f: Files) -> None:
             rows.append(row)
             if p.ov.get("twice"):
                 rows.append([len(rows) - 1] + row[1:])
+        sheet_merges = [*merges, (1, 1, 1, len(sub))]  # the title row merged across the table
         sheets.append((sheet, [["旬阳县蜀河镇学生学籍信息"], ["导出条件：学期=2019-2020学年第一学期；年级=全部；班级=全部"]],
-                       rows, merges))
+                       rows, sheet_merges))
         f.note("学籍/蜀河镇学生学籍（2019-2020学年第一学期）.xlsx", sheet, "registry", len(rows) - 2)
     write_xlsx(f.path("学籍/蜀河镇学生学籍（2019-2020学年第一学期）.xlsx"), sheets)
 
@@ -671,15 +677,24 @@ def registry_files(c: County, f: Files) -> None:
     # ---- F3 旬阳县中学: GBK, tab-separated, no title row; term from the folder name
     rel = "学籍/2019秋/旬阳县中学学籍.csv"
     head = ["学校名称", "学籍号", "姓名", "性别", "出生日期", "身份证件号", "身份证件类型", "年级", "班级", "就读方式",
-            "是否留守儿童", "是否进城务工人员随迁子女", "残疾人类型", "随班就读", "学籍状态", "联系电话"]
+            "是否留守儿童", "是否进城务工人员随迁子女", "残疾人类型", "随班就读", "学籍状态", "联系电话",
+            "成员1姓名", "成员1关系", "成员1身份证件号", "成员2姓名", "成员2关系", "成员2身份证件号"]
     pupils = [p for p in fall if p.school == "S4"]
     with open(f.path(rel), "w", encoding="gbk", newline="") as fh:
         w = csv.writer(fh, delimiter="\t")
         w.writerow(head)
-        for p in pupils:
-            w.writerow([T.SCHOOLS["S4"][0], "G" + p.id, p.name, p.sex, fmt_date(p.birth, "cn"), reg_id(p),
+        for i, p in enumerate(pupils):
+            # family members (CNEMIS template): their IDs must never be taken for the pupil's
+            if p.household is not None:
+                fam = [(m.name, "父亲" if m.sex == "男" else "母亲", m.id) for m in p.household["members"][:2]]
+            else:
+                fam = [("某某", "父亲", c.new_id(dt.date(1978, 5, 6), "男")), ("某某", "母亲", c.new_id(dt.date(1980, 2, 3), "女"))]
+            idv = reg_id(p)
+            w.writerow([T.SCHOOLS["S4"][0], "G" + p.id, p.name, p.sex, fmt_date(p.birth, "cn"),
+                        ("'" + idv) if i % 4 == 1 else idv,
                         "居民身份证", cnemis(p), p.cls, p.boarding, p.left + "儿童", "是" if p.migrant else "否",
-                        p.disability, p.inclusive, p.fall_status, f"15{c.rng.randrange(10**8, 10**9)}"])
+                        p.disability, p.inclusive, p.fall_status, f"15{c.rng.randrange(10**8, 10**9)}",
+                        *fam[0], *fam[1]])
     f.note(rel, "", "registry", len(pupils))
 
     # ---- F4 2019春, the whole county: term in the folder name and title, ISO dates, official headers
@@ -718,6 +733,8 @@ def roster_files(c: County, f: Files) -> None:
                 if m.relation in ("本人或户主", "配偶"):
                     stage = "非在校生"
                 idv = int(truncated(m.id)) if m.ov.get("roster_number") else m.ov.get("roster_id", m.id)
+                if m.ov.get("roster_15"):  # a first-generation 15-digit number (no century, no check character)
+                    idv = m.id[:6] + m.id[8:17]
                 name = m.ov.get("roster_name", m.name)
                 sex = m.ov.get("roster_sex", m.sex)
                 birth = m.ov.get("roster_birth", m.birth)
