@@ -276,21 +276,28 @@ def load_folder(path, as_of=None, progress: bool = True, cache: bool = True) -> 
             pass
     # cached files first (cheap); the others are parsed in order, in worker processes for a large folder
     keys: dict[Path, str | None] = {}
+    folder_key = None
+    if cache:
+        for p in files:
+            if not _is_skipped(p):
+                try:
+                    keys[p] = _file_key(p)
+                except OSError:
+                    keys[p] = None
+        folder_key = _folder_key(base, files, keys)
+        hit = _folder_cache_read(folder_key) if folder_key else None
+        if hit is not None:  # the whole folder is unchanged: one parquet per system
+            return _assemble(root, *hit, as_of)
     cached: dict[Path, list[SheetResult]] = {}
     todo = []
     for p in files:
         if _is_skipped(p):
             continue
-        key = None
-        if cache:
-            try:
-                key = _file_key(p)
-                hit = _cache_read(key)
-                if hit is not None:
-                    cached[p] = hit
-            except OSError:
-                key = None
-        keys[p] = key
+        key = keys.get(p)
+        if key:
+            hit_file = _cache_read(key)
+            if hit_file is not None:
+                cached[p] = hit_file
         if p not in cached:
             todo.append(p)
     parsed_all = _parse_many(todo, base)
@@ -318,17 +325,8 @@ def load_folder(path, as_of=None, progress: bool = True, cache: bool = True) -> 
         results.extend(parsed)
 
     parsed_all.close()
-    by_system: dict[str, list[pd.DataFrame]] = {k: [] for k in SYSTEM_KEYS}
-    for r in results:
-        if r.system is not None and len(r.frame):
-            by_system[r.system].append(r.frame)
-    if as_of is None:
-        prelim = {k: pd.concat(v, ignore_index=True) for k, v in by_system.items() if v and k in
-                  ("activities", "suspects")}
-        as_of = infer_as_of(prelim)
-    sources.finalize(results, as_of)
     tables = {}
-    for key in SYSTEM_KEYS:
+    for key in SYSTEM_KEYS:  # one table per system, before the as-of date is applied
         cols = list(sources.canonical_columns(key))
         frames = [r.frame if list(r.frame.columns) == cols else conform(r.frame, key)
                   for r in results if r.system == key and len(r.frame)]
@@ -347,7 +345,76 @@ def load_folder(path, as_of=None, progress: bool = True, cache: bool = True) -> 
     warn = [r.warnings for r in results if len(r.warnings)]
     rejects = pd.concat(rej, ignore_index=True) if rej else pd.DataFrame(columns=REJECT_COLUMNS)
     warnings = pd.concat(warn, ignore_index=True) if warn else pd.DataFrame(columns=REJECT_COLUMNS)
-    return Workspace(tables, as_of, root=root, report=report, rejects=rejects, warnings=warnings)
+    if folder_key:
+        _folder_cache_write(folder_key, tables, report, rejects, warnings)
+    return _assemble(root, tables, report, rejects, warnings, as_of)
+
+
+def _assemble(root: Path, tables: dict[str, pd.DataFrame], report: pd.DataFrame, rejects: pd.DataFrame,
+              warnings: pd.DataFrame, as_of) -> Workspace:
+    """Apply the as-of date (inferred when None) to the parsed tables and build the Workspace."""
+    if as_of is None:
+        as_of = infer_as_of({k: tables[k] for k in ("activities", "suspects")})
+    results = [SheetResult(k, t, {"term": "-"}) for k, t in tables.items() if len(t)]
+    sources.finalize(results, as_of)
+    out = {r.system: r.frame for r in results}
+    default_term = term_of(_as_date(as_of))
+    report = report.copy()
+    fill = report["system"].isin(["registry", "aid"]) & report["term"].isna() & (report["rows_loaded"] > 0)
+    report.loc[fill, "term"] = default_term
+    return Workspace({k: out.get(k, t) for k, t in tables.items()}, as_of, root=root, report=report,
+                     rejects=rejects, warnings=warnings)
+
+
+def _folder_key(root: Path, files: list[Path], keys: dict[Path, str | None]) -> str | None:
+    h = hashlib.sha256()
+    for p in files:
+        k = keys.get(p)
+        if k is None and not _is_skipped(p):
+            return None
+        h.update(p.relative_to(root).as_posix().encode())
+        h.update((k or "skipped").encode())
+    h.update(rules_version().encode())
+    h.update(sources.LOADER_VERSION.encode())
+    return "folder_" + h.hexdigest()[:40]
+
+
+def _folder_cache_write(key: str, tables, report, rejects, warnings) -> None:
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for system, table in tables.items():
+            sources.extra_to_json(table).to_parquet(folder / f"{key}_{system}.parquet", index=False)
+        meta = {"report": report.astype(object).where(report.notna(), None).to_dict("records"),
+                "rejects": rejects.astype(object).where(rejects.notna(), None).to_dict("records"),
+                "warnings": warnings.astype(object).where(warnings.notna(), None).to_dict("records")}
+        tmp = folder / f"{key}.json.tmp{os.getpid()}"
+        tmp.write_text(json.dumps(meta, ensure_ascii=False, default=str), encoding="utf-8")
+        tmp.replace(folder / f"{key}.json")
+    except OSError:
+        pass
+
+
+def _folder_cache_read(key: str):
+    folder = cache_dir()
+    meta_path = folder / f"{key}.json"
+    if not meta_path.exists():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        tables = {}
+        for system in SYSTEM_KEYS:
+            frame = pd.read_parquet(folder / f"{key}_{system}.parquet")
+            tables[system] = conform(sources.extra_from_json(frame), system)
+        report = pd.DataFrame(meta["report"])
+        for c in REPORT_COLUMNS:
+            if c not in report.columns:
+                report[c] = None
+        rejects = pd.DataFrame(meta["rejects"], columns=REJECT_COLUMNS)
+        warnings = pd.DataFrame(meta["warnings"], columns=REJECT_COLUMNS)
+        return tables, report, rejects, warnings
+    except Exception:  # noqa: BLE001 - a damaged cache entry: parse again
+        return None
 
 
 def load_parquet_folder(path, as_of=None) -> Workspace:
