@@ -25,6 +25,8 @@ from mentoring_fixtures import (
     workspace,
 )
 from workbench import mentoring, terms_calendar
+from workbench.samples import generate
+from workbench.workspace import load_folder, load_parquet_folder
 
 A, B, C, D, E = (make_id(f"2010010{i}", 20 + i) for i in range(1, 6))
 
@@ -289,10 +291,6 @@ def _answer_key(folder: Path) -> pd.DataFrame:
 
 
 def test_sample_county_matches_answer_key():
-    if not (SAMPLES / "answer_key.csv").exists():
-        pytest.skip("data/samples 尚无样例县（样例生成器 workbench.samples 未提交 answer_key.csv）")
-    from workbench.workspace import load_folder
-
     ws = load_folder(SAMPLES, progress=False)
     _compare(mentoring.findings(ws), _answer_key(SAMPLES))
 
@@ -301,11 +299,6 @@ def test_sample_county_matches_answer_key():
 def county_60k(tmp_path_factory):
     """A generated county in canonical parquet (WORKBENCH_TEST_STUDENTS students, default 60,000), or the
     already generated folder named by WORKBENCH_TEST_COUNTY."""
-    try:
-        from workbench.samples import generate
-        from workbench.workspace import load_parquet_folder
-    except ImportError as exc:
-        pytest.skip(f"样例生成器或 parquet 载入尚不可用：{exc}")
     given = os.environ.get("WORKBENCH_TEST_COUNTY")
     if given:
         out = Path(given)
@@ -348,10 +341,6 @@ def _write_xlsx(path: Path, title: str | None, header: list[str], rows: list[lis
 def test_exports_in_domain_formats_end_to_end(tmp_path):
     """Pairs and logs keyed by 学生身份证件号 and names, as schools export them (a 家访 sheet without 活动类型,
     a log row without ID, a pair listing the school without the county name), read by the loader."""
-    try:
-        from workbench.workspace import load_folder
-    except ImportError as exc:
-        pytest.skip(f"载入模块尚不可用：{exc}")
     school = SCHOOL_A
     people = [("王小明", A, "双亲留守"), ("李小红", B, "单亲留守"), ("张小刚", C, "非留守"), ("赵小丽", D, "单亲留守")]
     _write_xlsx(tmp_path / "学籍" / "蜀河镇学籍_2019年秋季学期.xlsx", "旬阳县2019年秋季学期学生学籍信息",
