@@ -493,6 +493,10 @@ def bar_chart(series: pd.Series, title: str, xlabel: str = "", ylabel: str = "äº
         ax.set_xlabel(xlabel)
         if n > 6:
             plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+    if len(series) and pd.api.types.is_integer_dtype(series.dtype):
+        from matplotlib.ticker import MaxNLocator
+
+        (ax.xaxis if horizontal else ax.yaxis).set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
     fig.tight_layout()
     return figure_png(fig)
