@@ -102,6 +102,60 @@ def test_terms_and_canonical_values(built, ws):
     assert aid["item"].notna().all()
 
 
+def test_registry_rows_carry_what_was_written(built, ws):
+    """Every 2019秋 registry row, decoded from codes / labels / 1-男 styles, equals the pupil the builder wrote."""
+    fall = ws.registry_term("2019秋").copy()
+    want = []
+    for p in built.county.people:
+        if not (p.fall and p.school):
+            continue
+        schools = [p.school] + ([p.ov["also_at"]] if p.ov.get("also_at") else [])
+        for s in schools:
+            want.append({"student_no": "G" + p.id, "school_name": independent.T.SCHOOLS[s][0],
+                         "town": independent.T.SCHOOLS[s][1], "name": p.name, "sex": p.ov.get("reg_sex", p.sex),
+                         "birth_date": str(p.ov.get("reg_birth", p.birth)), "stage": p.stage,
+                         "grade": p.grade(), "boarding": p.boarding, "left_behind": p.left, "migrant": p.migrant,
+                         "disability": p.disability, "inclusive": p.inclusive, "status": p.fall_status})
+    want = pd.DataFrame(want).drop_duplicates().sort_values(["student_no", "school_name"]).reset_index(drop=True)
+    got = fall[list(want.columns)].copy()
+    got["status"] = got["status"].fillna("在读")
+    got = got.drop_duplicates().astype(object).sort_values(["student_no", "school_name"]).reset_index(drop=True)
+    got["grade"] = got["grade"].astype(int)
+    got["migrant"] = got["migrant"].astype(bool)
+    got["birth_date"] = pd.to_datetime(got["birth_date"]).dt.strftime("%Y-%m-%d")
+    diff = []
+    for col in want.columns:
+        bad = want[col].astype(str) != got[col].astype(str)
+        if bad.any():
+            i = bad.idxmax()
+            diff.append(f"{col}: {bad.sum()} rows differ, e.g. {want.loc[i, 'student_no']} want {want.loc[i, col]!r} "
+                        f"got {got.loc[i, col]!r}")
+    assert len(want) == len(got) and not diff, "\n".join(diff)
+
+
+def test_ids_grades_and_items_as_written(built, ws):
+    people = built.county.people
+    # the pupil's own ID, never a family member's (成员1身份证件号 / 成员2身份证件号 in the high-school CSV)
+    hs = ws.registry_term("2019秋").query("school_name == '旬阳县中学'")
+    assert set(hs["id_number"]) == {p.id for p in people if p.fall and p.school == "S4"}
+    # a 15-digit roster number upgraded to 18 digits and valid
+    old15 = [p.id for p in people if p.ov.get("roster_15")]
+    roster = ws.table("roster").set_index("id_number")
+    assert all(bool(roster.loc[i, "id_valid"]) for i in old15)
+    # school-made grade names in the aid and 学困生 lists: 初一 / 七年级 / 高一 / 高中二年级
+    for key in ("aid", "struggling"):
+        t = ws.table(key)
+        for label, stage, grade in (("初一", "初中", 1), ("七年级", "初中", 1), ("高一", "高中", 1),
+                                    ("高中二年级", "高中", 2), ("三年级", "小学", 3)):
+            rows = t[t["grade_label"] == label]
+            if len(rows):
+                assert set(rows["stage"]) == {stage} and set(rows["grade"]) == {grade}, (key, label)
+    aid = ws.table("aid")
+    assert not aid["name"].str.contains("\u3000| ", regex=True).any()
+    assert set(aid["item"]) == {"compulsory_living", "hs_grant", "hs_fee_waiver"}
+    assert aid["amount"].sum() == pytest.approx(sum(r["amount"] for r in built.county.aid))
+
+
 def _keyed(df: pd.DataFrame) -> set[tuple]:
     out = set()
     for r in df[GRAIN].itertuples(index=False):
