@@ -392,3 +392,17 @@ def test_several_teachers_in_one_cell_are_several_pairs():
     p = mentoring.pairs(ws)
     assert sorted(p[p["student_name"] == "甲"]["teacher_name"]) == ["赵老师", "钱老师"]
     assert set(p[p["student_name"] == "甲"]["shape"]) == {"多对一"} and len(p) == 3
+
+
+def test_pair_list_abbreviating_the_school_name_is_not_stale():
+    short = "蜀河中心小学"  # how the school writes itself; the registry says 旬阳县蜀河镇中心小学
+    ws = build(
+        [student("甲", A, left_behind="双亲留守"), student("乙", B, left_behind="双亲留守"),
+         student("丙", C, left_behind="双亲留守")],
+        [pair("赵老师", "甲", A, school=short, teacher_school=short),
+         pair("赵老师", "乙", B, school=short),
+         pair("钱老师", "丙", C, school=short, teacher_school=SCHOOL_B)],   # teacher really elsewhere
+        full_logs("赵老师", "甲", A) + full_logs("赵老师", "乙", B) + full_logs("钱老师", "丙", C),
+    )
+    f = mentoring.findings(ws)
+    assert f["kind"].tolist() == ["pair_stale"] and f["id_number"].tolist() == [C]

@@ -497,6 +497,27 @@ def _registry_trace(ws: Any, keys: pd.Series) -> pd.Series:
     return found.fillna(out).astype("string")
 
 
+def _school_aliases(p: pd.DataFrame, known: pd.DataFrame) -> dict[str, str]:
+    """School names as a pair list writes them (蜀河中心小学) -> the registry's name (蜀河镇中心小学), learnt from the
+    list's own students: a list school whose enrolled students are mostly (over half, at least 2) in one registry
+    school is that school. Registry names map to themselves."""
+    reg_names = set(known["school_norm"])
+    listed = p[["student_key", "school_name"]].assign(list_norm=norm_school(p["school_name"].astype("string")))
+    listed = listed.dropna(subset=["list_norm"])
+    listed = listed[~isin(listed["list_norm"], known["school_norm"])]
+    if listed.empty:
+        return {}
+    both = listed.merge(known, on="student_key", how="inner").drop_duplicates(["student_key", "list_norm"])
+    if both.empty:
+        return {}
+    counts = both.groupby(["list_norm", "school_norm"]).size().rename("n").reset_index()
+    totals = counts.groupby("list_norm")["n"].transform("sum")
+    best = counts.assign(share=counts["n"] / totals).sort_values(["list_norm", "n"], ascending=[True, False])
+    best = best.drop_duplicates("list_norm")
+    best = best[(best["share"] > 0.5) & (best["n"] >= 2) & ~best["list_norm"].isin(reg_names)]
+    return dict(zip(best["list_norm"], best["school_norm"]))
+
+
 def pair_stale(ws: Any) -> pd.DataFrame:
     """Active pairs whose student is not enrolled in the as-of term, or whose teacher's school is none of the
     student's registry schools; one finding per student."""
@@ -505,6 +526,10 @@ def pair_stale(ws: Any) -> pd.DataFrame:
     reg = enrolled_registry(ws)
     p["enrolled"] = isin(p["student_key"], reg["student_key"])
     known = reg.dropna(subset=["school_norm"])[["student_key", "school_norm"]].drop_duplicates()
+    alias = _school_aliases(_pairs_frame(ws), known)
+    if alias:
+        ts = p["teacher_school_norm"].astype("string")
+        p["teacher_school_norm"] = ts.map(alias).astype("string").fillna(ts)
     hit = p[["pair_no", "student_key", "teacher_school_norm"]].merge(
         known.rename(columns={"school_norm": "teacher_school_norm"}), on=["student_key", "teacher_school_norm"],
         how="inner")["pair_no"]
