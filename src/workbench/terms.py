@@ -17,18 +17,18 @@ from .rules import settings
 __all__ = [
     "STAGES",
     "STAGE_MAX_GRADE",
-    "term_code",
-    "term_of",
-    "school_year",
-    "term_school_year",
-    "term_start",
-    "previous_term",
-    "next_term",
-    "term_sort_key",
-    "parse_term_text",
     "grade_from_label",
+    "next_term",
+    "parse_term_text",
+    "previous_term",
     "roster_school_status",
     "school_age_bounds",
+    "school_year",
+    "term_code",
+    "term_of",
+    "term_school_year",
+    "term_sort_key",
+    "term_start",
 ]
 
 STAGES = ["学前", "小学", "初中", "高中", "中职", "高职", "大专及以上"]
@@ -248,8 +248,8 @@ def school_age_bounds(as_of) -> tuple[_dt.date, _dt.date]:
     years = int(cfg.get("years", 9))
     month, day = (int(x) for x in str(cfg.get("cutoff_month_day", "08-31")).split("-"))
     y = school_year(as_of)
-    # 6-15周岁 (domain.md 3.4, design.md): for 2019秋 born 2003-09-01 .. 2013-08-31, i.e. the nine cohorts in
-    # compulsory school plus the cohort that would be in its last year when entering a year late.
+    # "6-15周岁" (domain.md 3.4 and the example in design.md): for 2019秋 born 2003-09-01 .. 2013-08-31, ten
+    # cohorts: the nine of compulsory school plus the one a year older (late entry, repeated grades).
     last = _dt.date(y - entry_age, month, day)
     first = _dt.date(y - entry_age - years - 1, month, day) + _dt.timedelta(days=1)
     return first, last
