@@ -591,7 +591,9 @@ class Files:
         p.parent.mkdir(parents=True, exist_ok=True)
         return p
 
-    def note(self, rel: str, sheet: str, system: str, loaded: int, rejected: int = 0) -> None:
+    def note(self, rel: str, sheet: str, system: str | None, loaded: int, rejected: int | None = 0) -> None:
+        """What the load report should say of a file / sheet (system None: reported as not recognised;
+        rejected None: not asserted)."""
         self.expect[(rel, sheet)] = (system, loaded, rejected)
 
 
@@ -968,6 +970,24 @@ def struggling_files(c: County, f: Files) -> None:
         f.note(rel, sheet, "struggling", len(rows) - 1)
 
 
+def other_files(c: County, f: Files) -> None:
+    """A province 疑似问题 list (its own system, no finding of ours) and a teachers' roster no system knows."""
+    rel = "疑似问题/陕西省教育脱贫攻坚疑似问题清单（第二批）.xlsx"
+    head = ["序号", "市", "县", "乡镇", "学校", "姓名", "身份证号码", "疑似问题类型", "问题说明", "推送时间", "反馈时限",
+            "核查结果", "整改情况"]
+    rows = [head]
+    for p in [p for p in c.people if p.enrolled][:4]:
+        rows.append([len(rows), "安康市", "旬阳县", T.SCHOOLS[p.school][1], T.SCHOOLS[p.school][0], p.name, p.id,
+                     "人员信息不一致", "学籍与公安人口库信息比对不一致", "2019-11-18", "2019-11-25", None, None])
+    write_xlsx(f.path(rel), [("问题清单", [["陕西省教育脱贫攻坚疑似问题清单（第二批）"]], rows, [])])
+    f.note(rel, "问题清单", "suspects", len(rows) - 1)
+    rel = "其他/蜀河镇教师花名册.xlsx"
+    rows = [["教师姓名", "性别", "任教学科", "职称", "任教学校"]]
+    rows += [[c.new_name("女"), "女", "语文", "一级教师", T.SCHOOLS["S1"][0]] for _ in range(3)]
+    write_xlsx(f.path(rel), [("Sheet1", [], rows, [])])
+    f.note(rel, "Sheet1", None, 0, None)
+
+
 @dataclass
 class Built:
     root: Path
@@ -988,6 +1008,7 @@ def build(out_dir, seed: int = 20191130) -> Built:
     aid_files(c, f)
     pairs_and_logs(c, f)
     struggling_files(c, f)
+    other_files(c, f)
     key = pd.DataFrame(c.key, columns=KEY_COLUMNS).sort_values(["kind", "id_number", "item", "period"])
     return Built(root, key.reset_index(drop=True), f.expect, c)
 
