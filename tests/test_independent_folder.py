@@ -70,6 +70,7 @@ def test_every_file_in_its_system_with_the_rows_written(built, ws):
     for r in rep.itertuples():
         system = None if pd.isna(r.system) else r.system
         got[(str(r.file).replace("\\", "/"), str(r.sheet))] = (system, int(r.rows_loaded or 0), int(r.rows_rejected or 0))
+    assert len(ws.warnings) == 0, ws.warnings.head(10).to_string()  # every value of the folder is readable
     placed = rep[rep["system"].notna()]
     assert (placed["rows_read"] == placed["rows_loaded"] + placed["rows_rejected"]).all()
     problems = []
