@@ -300,6 +300,11 @@ def memberships(ws: Any) -> pd.DataFrame:
     """One row per enrolled student of the as-of term: person_id, id_number, name, school, town, stage, grade,
     class_name, student_key, one boolean column per group (残疾, 贫困, 留守, 学困, 随迁), group_count and `groups`
     (text such as 贫困+留守, "" for none). person_id falls back to the registry's ID when it cannot be linked."""
+    return _memberships(ws).copy()
+
+
+def _memberships(ws: Any) -> pd.DataFrame:
+    """The cached memberships frame itself (read-only inside the package: no copy)."""
 
     def build() -> pd.DataFrame:
         rules = mentoring_rules()
@@ -358,7 +363,7 @@ def memberships(ws: Any) -> pd.DataFrame:
         return out[cols].sort_values(["town", "school", "stage", "grade", "student_key"], kind="stable",
                                      na_position="last").reset_index(drop=True)
 
-    return cached(ws, "memberships", build).copy()
+    return cached(ws, "memberships", build)
 
 
 def _join_flags(gm: np.ndarray, names: Sequence[str]) -> pd.Series:

@@ -22,12 +22,12 @@ from . import terms_calendar
 from .findings import as_findings, combine, empty_findings
 from .groups import (
     _col,
+    _memberships,
     cached,
     enrolled_registry,
     isin,
     linked_tables,
     match_keys,
-    memberships,
     mentoring_rules,
     norm_name,
     norm_school,
@@ -284,7 +284,7 @@ def _group_students(ws: Any) -> pd.DataFrame:
     """Enrolled students in at least one group, with an integer code `sid` for the set work."""
 
     def build() -> pd.DataFrame:
-        m = memberships(ws)
+        m = _memberships(ws)
         m = m[m["group_count"] > 0].reset_index(drop=True)
         return m.assign(sid=np.arange(len(m), dtype=np.int64))
 
@@ -420,7 +420,7 @@ def mentor_missing(ws: Any) -> pd.DataFrame:
     """Enrolled group students with fewer than min_mentors (default 1) active mentors."""
     rules = mentoring_rules()
     need = int(rules.get("min_mentors", 1))
-    m = memberships(ws)
+    m = _memberships(ws)
     m = m[m["group_count"] > 0]
     allp = _pairs_frame(ws)
     p = allp[allp["active"] & allp["student_key"].notna()]
@@ -455,7 +455,7 @@ def record_gaps(ws: Any, which: str = "weekly") -> pd.DataFrame:
         return empty_findings()
     kind = "weekly_record_gap" if which == "weekly" else "home_visit_gap"
     rule = mentoring_rules().get(which, {})
-    m = memberships(ws).set_index("student_key")
+    m = _memberships(ws).set_index("student_key")
     keys = gaps["student_key"]
     teachers = keys.map(_teacher_text(_pairs_frame(ws), keys)).fillna("")
     start = gaps["period_start"]
@@ -623,7 +623,7 @@ def compliance(ws: Any, level: str = "school") -> pd.DataFrame:
     rolled = rolled[sum(rolled[f"{w}_expected"] for w in whiches) > 0] if level != "teacher" else rolled
     base = None
     if level in ("school", "town"):
-        m = memberships(ws)
+        m = _memberships(ws)
         gm = m[m["group_count"] > 0]
         p = _pairs_frame(ws)
         mentors = p[p["active"] & p["student_key"].notna()].groupby("student_key")["teacher_key"].nunique()
@@ -668,7 +668,7 @@ def timeline(ws: Any, person_id: str) -> pd.DataFrame:
     Columns: date, event, teacher, school, detail."""
     key = str(person_id).strip()
     rows: list[pd.DataFrame] = []
-    m = memberships(ws)
+    m = _memberships(ws)
     me = m[(m["student_key"] == key) | (m["person_id"] == key) | (m["id_number"] == key)]
     if len(me):
         key = str(me["student_key"].iloc[0])
