@@ -37,6 +37,9 @@ INVALID_REASONS = ("bad_length", "bad_chars", "bad_region", "bad_birthdate", "ba
 ID_SYSTEMS = ["registry", "aid", "roster", "ledger", "pairs", "activities", "struggling"]
 IDENTITY_SYSTEMS = ["registry", "roster", "aid", "ledger"]
 FINAL_GRADES = {"初中": 3, "高中": 3, "中职": 3}
+REGISTRY_COLUMNS = ["term", "person_id", "id_number", "id_valid", "id_reason", "id_type", "link_method",
+                    "suggested_id", "link_evidence", "name", "sex", "birth_date", "town", "school_name",
+                    "student_no", "stage", "grade", "boarding", "status"]
 LABEL = link.SYSTEM_LABELS
 
 
@@ -59,7 +62,7 @@ class Context:
         return df
 
     def registry(self, term: str | None = None) -> pd.DataFrame:
-        """Linked registry rows of one term (default the as-of term)."""
+        """Linked registry rows of one term (default the as-of term), REGISTRY_COLUMNS only."""
         term = term or self.term
         key = ("registry", term)
         if key not in self.extra:
@@ -68,6 +71,7 @@ class Context:
 
     def _registry(self, term: str) -> pd.DataFrame:
         reg = self.frame("registry")
+        reg = reg[[c for c in REGISTRY_COLUMNS if c in reg.columns]]   # only what the analyses read
         if "term" not in reg.columns:
             return reg if term == self.term else reg.iloc[:0]
         return reg[reg["term"].astype("string").eq(term).fillna(False).to_numpy(bool)]
