@@ -223,7 +223,8 @@ def _build_records(con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFram
     empty = ("SELECT NULL::VARCHAR system, NULL::VARCHAR source, NULL::VARCHAR k_id, NULL::VARCHAR k_name, "
              "NULL::DATE k_birth, NULL::VARCHAR k_school, NULL::VARCHAR id_reason, false id_valid, "
              "NULL::VARCHAR sex_raw, NULL::VARCHAR town, NULL::VARCHAR student_no WHERE false")
-    con.register("names_map", _names_map(tables, systems))
+    names_map = _names_map(tables, [x for x in systems if x in cand_systems])
+    con.register("names_map", names_map)
     enrich = f"""
         SELECT r.*, m.name, m.name_key,
                CASE WHEN r.k_birth IS NOT NULL THEN r.k_birth ELSE {_id_birth_sql('r.k_id')} END AS birth_date,
@@ -236,9 +237,17 @@ def _build_records(con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFram
     con.execute("CREATE OR REPLACE TEMP TABLE recs AS "
                 + enrich.replace("{union}", " UNION ALL ".join(cand_parts or [empty])))
     if other_parts:
-        others = ("SELECT o.* FROM (" + " UNION ALL ".join(other_parts) + ") o WHERE NOT o.id_valid "
-                  "OR NOT EXISTS (SELECT 1 FROM recs k WHERE k.id_valid AND k.k_id = o.k_id)")
-        con.execute("INSERT INTO recs " + enrich.replace("{union}", others))
+        # rows of the other systems whose ID is bad or unknown: few, so their names are keyed afterwards
+        con.execute("CREATE OR REPLACE TEMP TABLE other_raw AS SELECT DISTINCT o.* FROM ("
+                    + " UNION ALL ".join(other_parts) + ") o WHERE NOT o.id_valid "
+                    "OR NOT EXISTS (SELECT 1 FROM recs k WHERE k.id_valid AND k.k_id = o.k_id)")
+        extra = con.execute("SELECT DISTINCT k_name FROM other_raw WHERE k_name IS NOT NULL").df()["k_name"]
+        extra = pd.Series(extra[~extra.isin(names_map["k_name"])].unique(), dtype="string")
+        if len(extra):
+            norm = _normalize_names(extra)
+            more = pd.DataFrame({"k_name": extra, "name": norm, "name_key": name_keys(norm)})
+            con.register("names_map", pd.concat([names_map, more], ignore_index=True))
+        con.execute("INSERT INTO recs " + enrich.replace("{union}", "SELECT * FROM other_raw"))
 
 
 _CAND_COLS = ", ".join(f"r.{c}" for c in ["id_number", "system", "name", "name_key", "birth_date", "sex", "town",
