@@ -13,8 +13,8 @@ import os
 import re
 import shutil
 import socket
-import time
 import subprocess
+import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -58,7 +58,7 @@ def voila_url(tmp_path_factory: pytest.TempPathFactory):
     LEDGER_PATH["path"] = str(tmp / "followup.sqlite")
     env = serve.voila_env(SAMPLES, ledger=LEDGER_PATH["path"])
     env["MPLBACKEND"] = "Agg"
-    log = open(tmp / "voila.log", "w")
+    log = open(tmp / "voila.log", "w")  # noqa: SIM115 - open while Voila runs
     proc = subprocess.Popen(serve.voila_command(port, preheat=False), cwd=DASHBOARDS, env=env, stdout=log,
                             stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

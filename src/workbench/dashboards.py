@@ -123,7 +123,7 @@ def guard(action: str, target: Any = None) -> Iterator[None]:
     """
     try:
         yield
-    except Exception as exc:  # noqa: BLE001 - the viewer gets a message, the log gets the details
+    except Exception as exc:  # the viewer gets a message, the log gets the details
         log.debug("dashboard action failed: %s", action, exc_info=True)
         show_error(friendly_message(action, exc), target)
 
@@ -457,13 +457,26 @@ class GroupFilter:
 
 
 def figure_png(fig: Any) -> bytes:
-    """PNG bytes of a matplotlib figure (closed afterwards), for an `ipywidgets.Image`."""
+    """PNG bytes of a matplotlib figure, for an `ipywidgets.Image` (one draw: fixed margins, no tight bbox)."""
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
+    fig.savefig(buf, format="png")
     plt.close(fig)
     return buf.getvalue()
+
+
+def _figure(width: float, height: float) -> tuple[Any, Any]:
+    # A Figure without pyplot's state machine: cheaper, and safe in widget callbacks.
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=96)
+    return fig, fig.add_subplot()
+
+
+def _label_width(labels: Sequence[str]) -> int:
+    """Display width of the longest label (a CJK character counts as two)."""
+    return max((sum(2 if ord(ch) > 0x2E80 else 1 for ch in str(x)) for x in labels), default=1)
 
 
 def chart_widget() -> Any:
@@ -477,36 +490,48 @@ def chart_widget() -> Any:
 def bar_chart(series: pd.Series, title: str, xlabel: str = "", ylabel: str = "人数", horizontal: bool = False,
               color: str = "#3b7dd8") -> bytes:
     """A simple labelled bar chart of a Series (index = categories) as PNG bytes."""
-    import matplotlib.pyplot as plt
-
+    labels = [str(i) for i in series.index]
     n = max(len(series), 1)
-    fig, ax = plt.subplots(figsize=(7.5, max(2.5, 0.32 * n + 1)) if horizontal else (7.5, 3.2))
+    width = 7.5
+    height = max(2.6, 0.28 * n + 1.1) if horizontal else 3.4
+    fig, ax = _figure(width, height)
+    rotate = not horizontal and n > 6
+    if horizontal:
+        left = min(0.45, 0.04 + 0.075 * _label_width(labels) / width)
+        fig.subplots_adjust(left=left, right=0.96, top=1 - 0.45 / height, bottom=0.65 / height)
+    else:
+        bottom = (0.35 + 0.055 * _label_width(labels)) if rotate else 0.6
+        fig.subplots_adjust(left=0.1, right=0.97, top=1 - 0.4 / height, bottom=min(0.5, bottom / height))
     if len(series) == 0:
         ax.text(0.5, 0.5, "没有数据", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
     elif horizontal:
-        ax.barh([str(i) for i in series.index][::-1], series.to_numpy()[::-1], color=color)
+        ax.barh(labels[::-1], series.to_numpy()[::-1], color=color)
         ax.set_xlabel(ylabel)
     else:
-        ax.bar([str(i) for i in series.index], series.to_numpy(), color=color)
+        ax.bar(labels, series.to_numpy(), color=color)
         ax.set_ylabel(ylabel)
         ax.set_xlabel(xlabel)
-        if n > 6:
-            plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+        if rotate:
+            for tick in ax.get_xticklabels():
+                tick.set_rotation(35)
+                tick.set_ha("right")
     if len(series) and pd.api.types.is_integer_dtype(series.dtype):
         from matplotlib.ticker import MaxNLocator
 
         (ax.xaxis if horizontal else ax.yaxis).set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
-    fig.tight_layout()
     return figure_png(fig)
 
 
 def stacked_bar_chart(frame: pd.DataFrame, title: str, ylabel: str = "数量") -> bytes:
     """Stacked bars: one bar per index value, one colour per column."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    labels = [str(i) for i in frame.index]
+    height = 3.6
+    fig, ax = _figure(7.5, height)
+    rotate = len(labels) > 6
+    bottom_margin = (0.35 + 0.055 * _label_width(labels)) if rotate else 0.6
+    fig.subplots_adjust(left=0.1, right=0.97, top=1 - 0.4 / height, bottom=min(0.5, bottom_margin / height))
     if frame.empty:
         ax.text(0.5, 0.5, "没有数据", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
@@ -514,14 +539,15 @@ def stacked_bar_chart(frame: pd.DataFrame, title: str, ylabel: str = "数量") -
         bottom = None
         for col in frame.columns:
             vals = frame[col].to_numpy()
-            ax.bar([str(i) for i in frame.index], vals, bottom=bottom, label=str(col))
+            ax.bar(labels, vals, bottom=bottom, label=str(col))
             bottom = vals if bottom is None else bottom + vals
         ax.legend(fontsize=8)
         ax.set_ylabel(ylabel)
-        if len(frame) > 6:
-            plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+        if rotate:
+            for tick in ax.get_xticklabels():
+                tick.set_rotation(35)
+                tick.set_ha("right")
     ax.set_title(title)
-    fig.tight_layout()
     return figure_png(fig)
 
 

@@ -8,9 +8,12 @@ matplotlib log a "findfont" line per lookup, which also breaks nbval's stderr co
 from __future__ import annotations
 
 import glob
+import logging
 import os
 from functools import cache
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 # Preferred CJK families, best first: the OFL Noto/Source Han fonts (Debian fonts-noto-cjk, conda, brew),
 # then what Windows and macOS ship.
@@ -59,8 +62,8 @@ def _register_font_files() -> None:
                 continue
             try:
                 font_manager.fontManager.addfont(fname)
-            except Exception:  # an unreadable font file is skipped, not fatal
-                continue
+            except (OSError, RuntimeError, ValueError):  # an unreadable font file is skipped, not fatal
+                log.debug("font file not usable: %s", fname)
 
 
 @cache

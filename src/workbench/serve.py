@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
             print("看板服务启动失败，请查看上面的日志", file=sys.stderr)
             proc.terminate()
             return 1
-        print("", flush=True)
+        print(flush=True)
         print(f"看板已启动（数据：{data}）。在浏览器中打开：", flush=True)
         print(f"  {base}{query}", flush=True)
         for name, title in DASHBOARD_TITLES.items():
