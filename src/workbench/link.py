@@ -242,7 +242,8 @@ def _build_records(con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFram
                     + " UNION ALL ".join(other_parts) + ") o WHERE NOT o.id_valid "
                     "OR NOT EXISTS (SELECT 1 FROM recs k WHERE k.id_valid AND k.k_id = o.k_id)")
         extra = con.execute("SELECT DISTINCT k_name FROM other_raw WHERE k_name IS NOT NULL").df()["k_name"]
-        extra = pd.Series(extra[~extra.isin(names_map["k_name"])].unique(), dtype="string")
+        known = pd.Index(names_map["k_name"].astype(object)).get_indexer(extra.astype(object)) >= 0
+        extra = pd.Series(extra[~known].unique(), dtype="string")
         if len(extra):
             norm = _normalize_names(extra)
             more = pd.DataFrame({"k_name": extra, "name": norm, "name_key": name_keys(norm)})
