@@ -19,6 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from . import sources
 from .rules import rules_version
@@ -46,7 +47,7 @@ class Workspace:
         self.root = Path(root) if root is not None else None
         self.as_of: _dt.date = _as_date(as_of) if as_of is not None else _dt.date.today()
         self.term: str = term_of(self.as_of)
-        self.tables: dict[str, pd.DataFrame] = {k: tables.get(k, empty_table(k)) for k in SYSTEM_KEYS}
+        self.tables: dict[str, pd.DataFrame] = {k: tables[k] if k in tables else empty_table(k) for k in SYSTEM_KEYS}
         self.report = report if report is not None else pd.DataFrame(columns=REPORT_COLUMNS)
         self.rejects = rejects if rejects is not None else pd.DataFrame(columns=REJECT_COLUMNS)
         self.warnings = warnings if warnings is not None else pd.DataFrame(columns=REJECT_COLUMNS)
@@ -128,14 +129,64 @@ def infer_as_of(tables: dict[str, pd.DataFrame], today: _dt.date | None = None) 
 
 
 # ------------------------------------------------------------------------------------------------ cache
-def _file_key(path: Path) -> str:
+_HASH_INDEX: dict[str, tuple[int, int, str]] | None = None
+
+
+def _hash_index() -> dict[str, tuple[int, int, str]]:
+    """path -> (size, mtime_ns, content hash): the content hash is recomputed only when a file changed."""
+    global _HASH_INDEX
+    if _HASH_INDEX is None:
+        try:
+            raw = json.loads((cache_dir() / "hash_index.json").read_text(encoding="utf-8"))
+            _HASH_INDEX = {k: tuple(v) for k, v in raw.items()}
+        except (OSError, ValueError):
+            _HASH_INDEX = {}
+    return _HASH_INDEX
+
+
+def _save_hash_index() -> None:
+    if _HASH_INDEX is None:
+        return
+    try:
+        cache_dir().mkdir(parents=True, exist_ok=True)
+        tmp = cache_dir() / f"hash_index.json.tmp{os.getpid()}"
+        tmp.write_text(json.dumps(_HASH_INDEX, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(cache_dir() / "hash_index.json")
+    except OSError:
+        pass
+
+
+def _content_hash(path: Path) -> str:
+    st = path.stat()
+    index = _hash_index()
+    k = str(path.resolve())
+    hit = index.get(k)
+    if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
+        return hit[2]
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
+    digest = h.hexdigest()
+    index[k] = (st.st_size, st.st_mtime_ns, digest)
+    return digest
+
+
+def _file_key(path: Path) -> str:
+    """Cache key of a file: its content hash, the rules version and the loader version."""
+    h = hashlib.sha256(_content_hash(path).encode())
     h.update(rules_version().encode())
     h.update(sources.LOADER_VERSION.encode())
     return h.hexdigest()[:40]
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """A cached frame with the canonical pandas dtypes straight from Arrow (no conversion pass)."""
+    import pyarrow.parquet as pq
+
+    mapping = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow"),
+               pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
+    return pq.read_table(path).to_pandas(types_mapper=mapping.get)
 
 
 def _cache_write(key: str, results: list[SheetResult]) -> None:
@@ -148,7 +199,7 @@ def _cache_write(key: str, results: list[SheetResult]) -> None:
                      "rejects": r.rejects.astype(object).where(r.rejects.notna(), None).to_dict("records"),
                      "warnings": r.warnings.astype(object).where(r.warnings.notna(), None).to_dict("records")}
             if r.system is not None:
-                sources.extra_to_json(r.frame).to_parquet(folder / f"{key}_{i}.parquet", index=False)
+                sources.extra_to_json(r.frame).to_parquet(folder / f"{key}_{i}.parquet", index=False, compression="zstd")
             meta.append(entry)
         tmp = folder / f"{key}.json.tmp{os.getpid()}"
         tmp.write_text(json.dumps(meta, ensure_ascii=False, default=str), encoding="utf-8")
@@ -168,7 +219,7 @@ def _cache_read(key: str) -> list[SheetResult] | None:
         for i, entry in enumerate(meta):
             system = entry["system"]
             if system is not None:
-                frame = sources.extra_from_json(pd.read_parquet(folder / f"{key}_{i}.parquet"))
+                frame = sources.extra_from_json(_read_parquet(folder / f"{key}_{i}.parquet"))
                 frame = conform(frame, system)
             else:
                 frame = pd.DataFrame()
@@ -284,6 +335,7 @@ def load_folder(path, as_of=None, progress: bool = True, cache: bool = True) -> 
                     keys[p] = _file_key(p)
                 except OSError:
                     keys[p] = None
+        _save_hash_index()
         folder_key = _folder_key(base, files, keys)
         hit = _folder_cache_read(folder_key) if folder_key else None
         if hit is not None:  # the whole folder is unchanged: one parquet per system
@@ -384,7 +436,7 @@ def _folder_cache_write(key: str, tables, report, rejects, warnings) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for system, table in tables.items():
-            sources.extra_to_json(table).to_parquet(folder / f"{key}_{system}.parquet", index=False)
+            sources.extra_to_json(table).to_parquet(folder / f"{key}_{system}.parquet", index=False, compression="zstd")
         meta = {"report": report.astype(object).where(report.notna(), None).to_dict("records"),
                 "rejects": rejects.astype(object).where(rejects.notna(), None).to_dict("records"),
                 "warnings": warnings.astype(object).where(warnings.notna(), None).to_dict("records")}
@@ -404,7 +456,7 @@ def _folder_cache_read(key: str):
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         tables = {}
         for system in SYSTEM_KEYS:
-            frame = pd.read_parquet(folder / f"{key}_{system}.parquet")
+            frame = _read_parquet(folder / f"{key}_{system}.parquet")
             tables[system] = conform(sources.extra_from_json(frame), system)
         report = pd.DataFrame(meta["report"])
         for c in REPORT_COLUMNS:

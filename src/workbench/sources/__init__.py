@@ -207,11 +207,12 @@ def _as_date(d) -> _dt.date:
 
 
 def _born_after(f: pd.DataFrame, as_of: _dt.date) -> None:
-    ok = (f["id_reason"] == "ok").fillna(False).to_numpy()
+    ok = _np_bool(pc.equal(_arr(f["id_reason"]), "ok"))
     if not ok.any():
         return
-    birth = pd.to_datetime(f["id_number"].str.slice(6, 14), format="%Y%m%d", errors="coerce")
-    late = ok & (birth > pd.Timestamp(as_of)).fillna(False).to_numpy()
+    # digits 7-14 of a valid ID are its birth date: compare as YYYYMMDD text
+    birth = pc.utf8_slice_codeunits(_arr(f["id_number"]), 6, 14)
+    late = ok & _np_bool(pc.greater(birth, as_of.strftime("%Y%m%d")))
     if late.any():
         f.loc[late, "id_valid"] = False
         f.loc[late, "id_reason"] = "bad_birthdate"
