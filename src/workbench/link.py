@@ -179,8 +179,9 @@ def _records_sql(system: str, df: pd.DataFrame, view: str, term: str) -> str:
     name_col = "student_name" if system in ("pairs", "activities") and "name" not in df.columns else "name"
     reason = _col(df, "id_reason")
     valid = f"coalesce({_col(df, 'id_valid', 'BOOLEAN')}, false)"
+    distinct = "DISTINCT " if system == "aid" else ""   # an aid list has one row per item: one record per person
     return f"""
-        SELECT '{system}' AS system, {src} AS source,
+        SELECT {distinct}'{system}' AS system, {src} AS source,
                {_col(df, 'id_number')} AS k_id, {_col(df, name_col)} AS k_name,
                {_col(df, 'birth_date', 'DATE')} AS k_birth, {_col(df, school)} AS k_school,
                {reason} AS id_reason, {valid} AS id_valid,
@@ -233,7 +234,7 @@ def _build_records(con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFram
                     CAST(substr(r.k_id, 11, 2) AS INTEGER), CAST(substr(r.k_id, 13, 2) AS INTEGER)) END AS id_birth,
                CASE WHEN r.id_valid THEN {_id_sex_sql('r.k_id')} END AS id_sex,
                r.k_school AS school, r.k_id AS id_number
-        FROM (SELECT DISTINCT * FROM ({{union}})) r LEFT JOIN names_map m ON r.k_name = m.k_name"""
+        FROM ({{union}}) r LEFT JOIN names_map m ON r.k_name = m.k_name"""
     con.execute("CREATE OR REPLACE TEMP TABLE recs AS "
                 + enrich.replace("{union}", " UNION ALL ".join(cand_parts or [empty])))
     if other_parts:
