@@ -413,6 +413,7 @@ def _link_state(ws_or_tables: Any, as_of: dt.date | None = None) -> dict[str, An
         return state
     tables, as_of, term = _unpack(ws_or_tables, as_of)
     con = duckdb.connect()
+    con.execute("SET preserve_insertion_order = false")   # row order never matters here: cheaper materialising
     try:
         _prepare(con, tables, term)
         scored = _score(con)
