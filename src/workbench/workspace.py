@@ -255,11 +255,12 @@ PARALLEL_MIN_BYTES = 8_000_000   # below this, worker start-up costs more than i
 
 
 def workers() -> int:
-    """Worker processes for parsing: $WORKBENCH_WORKERS, else the CPU count (at most 4)."""
+    """Worker processes for parsing: $WORKBENCH_WORKERS (default 1: this process, reading the next file in a
+    thread). More workers pay off on a machine with idle cores; on a shared 2-core machine they did not."""
     env = os.environ.get("WORKBENCH_WORKERS")
     if env and env.strip().isdigit():
         return max(1, int(env))
-    return max(1, min(4, os.cpu_count() or 1))
+    return 1
 
 
 def _parse_one(path: str, base: str) -> list[SheetResult]:
