@@ -354,6 +354,9 @@ def load_folder(path, as_of=None, progress: bool = True, cache: bool = True) -> 
         if p not in cached:
             todo.append(p)
     parsed_all = _parse_many(todo, base)
+    # cache files are written in a thread (parquet writing releases the GIL) while the next file is parsed;
+    # it gets shallow copies (copy-on-write) because the frames are changed afterwards
+    writer = ThreadPoolExecutor(max_workers=1) if cache else None
     for p in iterator:
         rel = p.relative_to(base).as_posix()
         skip = _is_skipped(p)
@@ -367,7 +370,9 @@ def load_folder(path, as_of=None, progress: bool = True, cache: bool = True) -> 
             parsed = next(parsed_all)
             key = keys.get(p)
             if cache and key:
-                _cache_write(key, parsed)
+                snapshot = [SheetResult(r.system, r.frame.copy(deep=False), dict(r.report), r.rejects.copy(),
+                                        r.warnings.copy()) for r in parsed]
+                writer.submit(_cache_write, key, snapshot)
         for r in parsed:  # the cache is keyed by content: the path is the current one
             r.report["file"] = rel
             if r.system is not None and len(r.frame):
@@ -399,8 +404,13 @@ def load_folder(path, as_of=None, progress: bool = True, cache: bool = True) -> 
     rejects = pd.concat(rej, ignore_index=True) if rej else pd.DataFrame(columns=REJECT_COLUMNS)
     warnings = pd.concat(warn, ignore_index=True) if warn else pd.DataFrame(columns=REJECT_COLUMNS)
     if folder_key:
-        _folder_cache_write(folder_key, tables, report, rejects, warnings)
-    return _assemble(root, tables, report, rejects, warnings, as_of)
+        writer.submit(_folder_cache_write, folder_key, {k: v.copy(deep=False) for k, v in tables.items()},
+                      report.copy(), rejects.copy(), warnings.copy())
+    try:
+        return _assemble(root, tables, report, rejects, warnings, as_of)
+    finally:
+        if writer is not None:
+            writer.shutdown(wait=True)
 
 
 def _assemble(root: Path, tables: dict[str, pd.DataFrame], report: pd.DataFrame, rejects: pd.DataFrame,
