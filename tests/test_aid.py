@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
@@ -234,14 +233,6 @@ SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 AS_OF = date(2019, 11, 30)
 
 
-def _module_ready(name: str, attr: str) -> bool:
-    try:
-        module = __import__(f"workbench.{name}", fromlist=[attr])
-    except ImportError:
-        return False
-    return hasattr(module, attr)
-
-
 def answer_key(path: Path) -> pd.DataFrame:
     key = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     return key[key["kind"].isin(AID_KINDS)]
@@ -264,10 +255,6 @@ def compare(found: pd.DataFrame, key: pd.DataFrame, kind: str) -> None:
 
 @pytest.fixture(scope="module")
 def sample_findings() -> tuple[pd.DataFrame, pd.DataFrame]:
-    if not (SAMPLES / "answer_key.csv").exists():
-        pytest.skip("data/samples/ (generator output with answer_key.csv) not committed yet")
-    if not _module_ready("workspace", "load_folder"):
-        pytest.skip("workbench.workspace.load_folder (loader) not built yet")
     from workbench.workspace import load_folder
     ws = load_folder(str(SAMPLES), as_of=AS_OF, progress=False)
     return aid.findings(ws), answer_key(SAMPLES / "answer_key.csv"), ws
@@ -297,20 +284,10 @@ def test_sample_county_coverage_rollups(sample_findings):
 
 
 @pytest.fixture(scope="module")
-def generated_findings(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame]:
-    if not _module_ready("samples", "generate"):
-        pytest.skip("workbench.samples.generate (generator) not built yet")
-    if not _module_ready("workspace", "load_parquet_folder"):
-        pytest.skip("workbench.workspace.load_parquet_folder (loader) not built yet")
-    from workbench.samples import generate
+def generated_findings(county_60k_parquet) -> tuple[pd.DataFrame, pd.DataFrame]:
     from workbench.workspace import load_parquet_folder
-    out = tmp_path_factory.mktemp("county60k")
-    try:
-        generate(out, students=60000, seed=7, fmt="parquet")
-        ws = load_parquet_folder(out, AS_OF)
-        return aid.findings(ws), answer_key(out / "answer_key.csv")
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
+    ws = load_parquet_folder(county_60k_parquet, AS_OF)
+    return aid.findings(ws), answer_key(county_60k_parquet / "answer_key.csv")
 
 
 @pytest.mark.slow

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -25,7 +24,6 @@ from mentoring_fixtures import (
     workspace,
 )
 from workbench import mentoring, terms_calendar
-from workbench.samples import generate
 from workbench.workspace import load_folder, load_parquet_folder
 
 A, B, C, D, E = (make_id(f"2010010{i}", 20 + i) for i in range(1, 6))
@@ -296,16 +294,9 @@ def test_sample_county_matches_answer_key():
 
 
 @pytest.fixture(scope="module")
-def county_60k(tmp_path_factory):
-    """A generated county in canonical parquet (WORKBENCH_TEST_STUDENTS students, default 60,000), or the
-    already generated folder named by WORKBENCH_TEST_COUNTY."""
-    given = os.environ.get("WORKBENCH_TEST_COUNTY")
-    if given:
-        out = Path(given)
-    else:
-        out = tmp_path_factory.mktemp("county60k")
-        generate(out, students=int(os.environ.get("WORKBENCH_TEST_STUDENTS", "60000")), seed=1, fmt="parquet")
-    return load_parquet_folder(out), _answer_key(out)
+def county_60k(county_60k_parquet):
+    """The shared generated county (tests/conftest.py) with its answer key."""
+    return load_parquet_folder(county_60k_parquet), _answer_key(county_60k_parquet)
 
 
 @pytest.mark.slow

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from workbench import dropout, reconcile, samples
+from workbench import dropout, reconcile
 from workbench.findings import FINDING_COLUMNS
 from workbench.workspace import load_folder, load_parquet_folder
 
@@ -271,9 +270,8 @@ def test_sample_county_matches_answer_key():
 
 
 @pytest.mark.slow
-def test_generated_60k_county_matches_answer_key(tmp_path):
-    n = int(os.environ.get("WORKBENCH_TEST_STUDENTS", "60000"))
-    out = samples.generate(tmp_path / "county", students=n, seed=7, fmt="parquet")
+def test_generated_60k_county_matches_answer_key(county_60k_parquet):
+    out = county_60k_parquet
     ws = load_parquet_folder(out, AS_OF)
     answer = pd.read_csv(Path(out) / "answer_key.csv", dtype=str, encoding="utf-8-sig", keep_default_na=False)
     found = pd.concat([reconcile.findings(ws), dropout.findings(ws)], ignore_index=True)
