@@ -442,3 +442,21 @@ def test_html_table_saved_as_xls(tmp_path):
     r = one(read_file(p, as_of=AS_OF))
     assert r.system == "struggling" and r.frame["id_number"].tolist() == [ID1]
     assert r.frame["source_row"].tolist() == [3] and "网页" in r.report["message"]
+
+
+def _valid(idn: str) -> bool:
+    return len(idn) == 18 and _id(idn[:17]) == idn
+
+
+def test_number_cell_whose_float_digits_pass_the_check_is_still_precision_lost(tmp_path):
+    # Excel keeps 15 significant digits; the float64 nearest to them may, by chance, read as a valid ID
+    for seq in range(100, 1000):
+        idn = _id(f"61092820120101{seq:03d}")
+        typed = float(idn[:15] + "000")
+        if _valid(str(int(typed))):
+            break
+    else:  # pragma: no cover
+        pytest.skip("no such ID in the range")
+    p = write_xlsx(tmp_path / "a.xlsx", [REG_HEADER, reg_row("张三", typed), reg_row("李四", str(int(typed)))])
+    f = one(read_file(p, as_of=AS_OF)).frame
+    assert f["id_reason"].tolist() == ["precision_lost", "ok"]   # the number cell, not the same digits as text

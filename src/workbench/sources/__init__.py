@@ -36,7 +36,7 @@ from .decode import (
     town_from_school,
 )
 from .headers import Header, find_header, header_texts, recognize
-from .readers import SUPPORTED_EXTS, RawSheet, SourceError, read_raw
+from .readers import SUPPORTED_EXTS, RawSheet, SourceError, number_cells, read_raw
 from .schema import (
     SYSTEM_KEYS,
     SystemSpec,
@@ -406,7 +406,7 @@ def _build_frame(spec: SystemSpec, data: pd.DataFrame, rows: np.ndarray, header:
 
     # IDs: check (as_of applied in finalize); float cells of xlsx/xls are shown as what Excel kept
     if "id_number" in frame.columns:
-        _check_ids(frame, spec.key, sheet.numeric_cells)
+        _check_ids(frame, spec.key, sheet, rows)
     frame["source_file"] = pd.Series(file, index=idx, dtype="string")
     frame["source_sheet"] = pd.Series(sheet.name, index=idx, dtype="string")
     frame["source_row"] = pd.Series(rows, index=idx, dtype="Int64")
@@ -487,13 +487,42 @@ def _clean_id_text(s: pd.Series) -> pd.Series:
     return pd.Series(pd.arrays.ArrowStringArray(arr), index=s.index, copy=False)
 
 
-def _check_ids(frame: pd.DataFrame, system: str, numeric_cells: bool) -> None:
+def _float_candidates(vals: pd.Series) -> np.ndarray:
+    """Positions of values that are the exact integer digits of a float64 (what a reader shows of a number
+    cell): 16-20 digits, equal to the float64 they parse to."""
+    arr = _arr(vals)
+    digits = _np_bool(pc.match_substring_regex(arr, r"^[0-9]{16,19}$"))
+    pos = np.flatnonzero(digits)
+    if not len(pos):
+        return pos
+    sub = arr.take(pa.array(pos))
+    as_int = pc.cast(sub, pa.uint64(), safe=False).to_numpy(zero_copy_only=False)
+    as_float = pc.cast(sub, pa.float64()).to_numpy(zero_copy_only=False)
+    exact = (as_float < 1.8e19) & (as_float.astype(np.uint64) == as_int)
+    return pos[exact]
+
+
+def _check_ids(frame: pd.DataFrame, system: str, sheet: RawSheet, rows: np.ndarray) -> None:
     arr = _arr(frame["id_number"])
     if pc.any(pc.match_substring(arr, '"')).as_py():
         arr = pc.replace_substring_regex(arr, r'^=?"(.*)"$', r"\1")
     vals = pd.Series(pd.arrays.ArrowStringArray(arr), index=frame.index, copy=False)
     chk = _ids.check(vals)
-    if numeric_cells:
+    if sheet.xlsx_path is not None:
+        # an xlsx tells number cells from text: every ID cell stored as a number is precision_lost
+        cand = _float_candidates(vals)
+        if len(cand):
+            values = {int(rows[p]): float(vals.iloc[p]) for p in cand}
+            hits = number_cells(sheet.xlsx_path, sheet.name, values)
+            pos = np.array([p for p in cand if int(rows[p]) in hits], dtype=np.int64)
+            if len(pos):
+                re_chk = _ids.check(pd.Series([repr(float(vals.iloc[p])) for p in pos], dtype="string"))
+                chk = chk.copy()
+                for c in ("id_number", "valid", "reason"):
+                    col = chk[c].copy()
+                    col.iloc[pos] = re_chk[c].to_numpy()
+                    chk[c] = col
+    elif sheet.numeric_cells:
         # a number cell of an xlsx/xls: the reader shows the float's integer digits; where the check fails and
         # the text is exactly a float64 value, it was a number in Excel -> check its float form (precision_lost)
         cand = np.flatnonzero(chk["reason"].isin(["bad_checksum", "bad_birthdate", "bad_region"]).to_numpy(bool))

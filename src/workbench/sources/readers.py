@@ -38,6 +38,7 @@ class RawSheet:
     grid: Grid | None
     numeric_cells: bool
     message: str = ""
+    xlsx_path: Path | None = None   # the workbook, when it is an xlsx (number cells can be told from text)
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -164,6 +165,70 @@ def _looks_like_ole(head: bytes) -> bool:
     return head[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
+def number_cells(path: Path, sheet_name: str, candidates: dict[int, float]) -> set[int]:
+    """Rows (Excel numbers) among `candidates` whose cell holding that value is a number cell in the xlsx
+    sheet XML (not text): an ID Excel stored as a number. Reads the sheet XML once, only for these rows."""
+    import re
+    import zipfile
+
+    found: set[int] = set()
+    try:
+        with zipfile.ZipFile(path) as z:
+            wb = z.read("xl/workbook.xml").decode("utf-8", "replace")
+            rels = z.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
+            rid = None
+            for m in re.finditer(r"<(?:\w+:)?sheet\b([^>]*)/?>", wb):
+                attrs = m.group(1)
+                name = re.search(r'\bname="([^"]*)"', attrs)
+                if name and _xml_unescape(name.group(1)) == sheet_name:
+                    r = re.search(r'\br:id="([^"]*)"|\bid="([^"]*)"', attrs)
+                    rid = r.group(1) or r.group(2) if r else None
+                    break
+            if rid is None:
+                return found
+            target = None
+            for m in re.finditer(r"<Relationship\b([^>]*)/?>", rels):
+                if re.search(rf'\bId="{re.escape(rid)}"', m.group(1)):
+                    tg = re.search(r'\bTarget="([^"]*)"', m.group(1))
+                    target = tg.group(1) if tg else None
+                    break
+            if not target:
+                return found
+            target = target.lstrip("/")
+            member = target if target.startswith("xl/") else "xl/" + target
+            data = z.read(member)
+    except (KeyError, OSError, zipfile.BadZipFile):
+        return found
+    cell = re.compile(rb"<(?:\w+:)?c\b([^>]*)>(?:<(?:\w+:)?f[^>]*>.*?</(?:\w+:)?f>|<(?:\w+:)?f[^>]*/>)?"
+                      rb"<(?:\w+:)?v>([^<]*)</(?:\w+:)?v>")
+    pos = 0
+    for r in sorted(candidates):
+        i = data.find(b'<row r="%d"' % r, pos)
+        if i < 0:
+            i = data.find(b':row r="%d"' % r, pos)
+            if i < 0:
+                continue
+        j = data.find(b"row>", i + 10)
+        seg = data[i: j if j > 0 else len(data)]
+        for m in cell.finditer(seg):
+            attrs = m.group(1)
+            if re.search(rb'\bt="(?:s|str|inlineStr|b|e)"', attrs):
+                continue
+            try:
+                if float(m.group(2)) == candidates[r]:
+                    found.add(r)
+                    break
+            except ValueError:
+                continue
+        pos = max(pos, j if j > 0 else pos)
+    return found
+
+
+def _xml_unescape(s: str) -> str:
+    return s.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&apos;", "'").replace(
+        "&amp;", "&")
+
+
 def read_excel(path: Path) -> list[RawSheet]:
     """Every sheet of a workbook: fastexcel first, python-calamine, then xlrd (.xls) / openpyxl (.xlsx)."""
     head = path.read_bytes()[:8]
@@ -218,7 +283,8 @@ def _read_fastexcel(path: Path) -> list[RawSheet]:
                 raise exc from None
             out.append(RawSheet(str(name), _grid_from_rows(rows) if rows else None, True))
             continue
-        out.append(RawSheet(str(name), _from_arrow(tbl) if tbl.num_rows else None, True))
+        out.append(RawSheet(str(name), _from_arrow(tbl) if tbl.num_rows else None, True,
+                            xlsx_path=path if _looks_like_zip(path.read_bytes()[:4]) else None))
     return out
 
 
