@@ -368,7 +368,8 @@ def _identity(ctx: Context) -> pd.DataFrame:
         where = "coalesce(id_valid, false)" + (f" AND term = '{ctx.term}'" if system == "registry" else "")
         selects.append(f"""SELECT '{system}' AS system, id_number, name AS name_raw, {sex} AS sex,
             {birth} AS birth_date, town, {village} AS village, {school} AS school FROM {system} WHERE {where}""")
-    con.execute("CREATE OR REPLACE TEMP VIEW ident AS " + " UNION ALL ".join(selects))
+    # materialised once: the three checks below each read it (a view would rescan the four frames each time)
+    con.execute("CREATE OR REPLACE TEMP TABLE ident AS " + " UNION ALL ".join(selects))
     written = con.execute("SELECT DISTINCT name_raw FROM ident WHERE name_raw IS NOT NULL").df()["name_raw"]
     written = written.astype("string")
     con.register("nm", pd.DataFrame({"name_raw": written, "name": link._normalize_names(written)}))
