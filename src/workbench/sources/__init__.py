@@ -512,6 +512,12 @@ def _check_ids(frame: pd.DataFrame, system: str, sheet: RawSheet, rows: np.ndarr
         # an xlsx tells number cells from text: every ID cell stored as a number is precision_lost
         cand = _float_candidates(vals)
         if len(cand):
+            # Excel keeps 15 significant digits of a typed number (the float is the nearest to them); other
+            # writers keep more, and then the check fails: only such values are looked up in the sheet XML
+            bad = (chk["reason"] != "ok").to_numpy(dtype=bool)
+            cand = np.array([p for p in cand if bad[p] or float(f"{float(vals.iloc[p]):.15g}") == float(vals.iloc[p])],
+                            dtype=np.int64)
+        if len(cand):
             values = {int(rows[p]): float(vals.iloc[p]) for p in cand}
             hits = number_cells(sheet.xlsx_path, sheet.name, values)
             pos = np.array([p for p in cand if int(rows[p]) in hits], dtype=np.int64)
