@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["parse_dates", "parse_year_month", "EXCEL_EPOCH", "SERIAL_MIN", "SERIAL_MAX"]
+__all__ = ["EXCEL_EPOCH", "SERIAL_MAX", "SERIAL_MIN", "parse_dates", "parse_year_month"]
 
 EXCEL_EPOCH = pd.Timestamp("1899-12-30")  # 1900 date system (serial 1 = 1900-01-01, after Excel's leap bug)
 SERIAL_MIN = 3000   # 1908-03-18: smaller numbers (e.g. a bare year 2019) are not taken for serials
