@@ -438,6 +438,28 @@ def _link_state(ws_or_tables: Any, as_of: dt.date | None = None) -> dict[str, An
     return state
 
 
+def _na_strings(index: pd.Index) -> pd.Series:
+    """An all-NA `string` Series (built as one arrow null array: much cheaper than broadcasting pd.NA)."""
+    import pyarrow as pa
+
+    arr = pd.array(pa.chunked_array([pa.nulls(len(index), pa.large_string())]), dtype="string")
+    return pd.Series(arr, index=index)
+
+
+def _keep_strings(values: pd.Series, keep: np.ndarray) -> pd.Series:
+    """values (as `string`) where keep, else NA (pyarrow if_else instead of Series.where)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    s = values.astype("string")
+    try:
+        arr = pa.chunked_array(s.array.__arrow_array__())
+        out = pc.if_else(pa.array(keep, pa.bool_()), arr, pa.scalar(None, arr.type))
+        return pd.Series(pd.array(out, dtype="string"), index=values.index)
+    except (AttributeError, TypeError, pa.ArrowException):
+        return s.where(keep)
+
+
 def _decide(tables: dict[str, pd.DataFrame], lrecs: pd.DataFrame, scored: pd.DataFrame) -> dict[str, Any]:
     """Pick the unique confident candidate per record; attach link columns to copies of every frame."""
     conf = scored[scored["confident"].astype(bool)] if len(scored) else scored
@@ -501,15 +523,17 @@ def _decide(tables: dict[str, pd.DataFrame], lrecs: pd.DataFrame, scored: pd.Dat
         if valid.all() and not person_fix:
             person = ids.astype("string")
         else:
-            person = ids.astype("string").where(valid)
+            person = _keep_strings(ids, valid)
             if person_fix:
                 arr = person.to_numpy(object, na_value=None)
                 arr[list(person_fix)] = list(person_fix.values())
                 person = pd.Series(arr, index=df.index, dtype="string")
         out["person_id"] = person
         out["link_method"] = pd.Categorical.from_codes(codes, categories=["id", "candidate"])
-        out["suggested_id"] = pd.Series(sugg if sugg is not None else pd.NA, index=df.index, dtype="string")
-        out["link_evidence"] = pd.Series(evid if evid is not None else pd.NA, index=df.index, dtype="string")
+        out["suggested_id"] = pd.Series(sugg, index=df.index, dtype="string") if sugg is not None \
+            else _na_strings(df.index)
+        out["link_evidence"] = pd.Series(evid, index=df.index, dtype="string") if evid is not None \
+            else _na_strings(df.index)
         linked[system] = out
     return {"linked": linked, "lrecs": lrecs, "scored": scored}
 
