@@ -125,8 +125,21 @@ def _pid(df: pd.DataFrame) -> pd.Series:
 
 def isin(values: pd.Series, other: Any) -> np.ndarray:
     """Vectorised membership test (pandas' arrow-string isin converts every probe value in Python)."""
+    other = pd.Series(other)
+    if pd.api.types.is_string_dtype(values.dtype) and pd.api.types.is_string_dtype(other.dtype) \
+            and not (values.dtype == object or other.dtype == object):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        try:  # string columns: pyarrow's hash-set membership, NA never a member
+            left = pa.chunked_array(values.astype("string").array.__arrow_array__())
+            right = pa.chunked_array(other.dropna().astype("string").array.__arrow_array__())
+            right = right.cast(left.type).unique() if len(right) else pa.array([], left.type)
+            return pc.is_in(left, value_set=right, skip_nulls=True).to_numpy(zero_copy_only=False).astype(bool)
+        except (AttributeError, TypeError, pa.ArrowException):
+            pass
     left = pd.Index(values.astype(object).where(values.notna(), None))
-    right = pd.Index(pd.Series(other).dropna().astype(object).unique())
+    right = pd.Index(other.dropna().astype(object).unique())
     return right.get_indexer(left) >= 0
 
 
