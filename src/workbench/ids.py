@@ -26,7 +26,6 @@ Reasons (`check()['reason']`), in order of precedence:
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterable
 from functools import cache
 from importlib import resources
 
@@ -35,6 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .arrowstr import as_series, from_arrow, to_arrow
 from .rules import rule_path
 
 __all__ = [
@@ -74,9 +74,8 @@ _REASON_CODE = {r: i for i, r in enumerate(REASONS)}
 
 WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
 CHECK_CHARS = np.frombuffer(b"10X98765432", dtype=np.uint8)  # indexed by (sum of digit * weight) mod 11
-_CHECK_STRINGS = np.array(list("10X98765432"), dtype=object)
+_CHECKSTRINGS = np.array(list("10X98765432"), dtype=object)
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
-_STRING = pd.StringDtype("pyarrow")
 _EARLIEST = 19000101
 
 # Removed anywhere: whitespace incl. full-width / no-break spaces and zero-width characters. Removed at the start:
@@ -138,30 +137,6 @@ def region_codes() -> frozenset[str]:
 
 
 # --------------------------------------------------------------------------------------------------- helpers
-def _as_series(values) -> pd.Series:
-    if isinstance(values, pd.Series):
-        return values
-    if isinstance(values, (pd.Index, pd.api.extensions.ExtensionArray, np.ndarray)):
-        return pd.Series(values)
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        values = [values]
-    values = values if isinstance(values, (list, tuple)) else list(values)
-    obj = np.empty(len(values), dtype=object)
-    obj[:] = values
-    return pd.Series(obj, copy=False)
-
-
-def _to_arrow(s: pd.Series) -> pa.StringArray:
-    """The column as one pyarrow string array (nulls for NA); numbers become their Python repr."""
-    if not (isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow"):
-        s = s.astype(_STRING)
-    arr = s.array._pa_array
-    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    if arr.type != pa.string():
-        arr = arr.cast(pa.string())
-    return arr
-
-
 def _np_mask(arr: pa.Array) -> np.ndarray:
     """Boolean pyarrow array -> numpy bool (null -> False)."""
     return pc.fill_null(arr, False).to_numpy(zero_copy_only=False)
@@ -268,11 +243,11 @@ def _normalize_arrow(
     values,
 ) -> tuple[pd.Index, pa.StringArray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """(index, normalised IDs, went-through-a-float flag, rows of 18 bytes, their digit fields (see _fields))."""
-    s = _as_series(values)
+    s = as_series(values)
     index = s.index
     float_input = pd.api.types.is_float_dtype(s.dtype) and not isinstance(s.dtype, pd.StringDtype)
     flt = s.notna().to_numpy().copy() if float_input else np.zeros(len(s), dtype=bool)
-    arr = _to_arrow(s)
+    arr = to_arrow(s)
     # fast path: 18 bytes of digits with a final digit or X are already normal; clean the rest
     lens = pc.fill_null(pc.binary_length(arr), -1).to_numpy()
     rows = np.flatnonzero(lens == 18)
@@ -299,16 +274,13 @@ def _normalize_arrow(
     return index, arr, flt, rows, f
 
 
-def _series(arr: pa.Array, index: pd.Index) -> pd.Series:
-    return pd.Series(pd.arrays.ArrowStringArray(arr), index=index, copy=False)
-
 
 def normalize(values) -> pd.Series:
     """Normalised ID column (pandas string, NA when empty): spaces, tabs, a leading apostrophe, ="…" quoting and
     full-width forms removed, x -> X, 15 digits upgraded to 18; a number that went through a float is shown as its
     integer digits (6.10928E+17 -> 610928000000000000), never repaired."""
     index, arr = _normalize_arrow(values)[:2]
-    return _series(arr, index)
+    return from_arrow(arr, index)
 
 
 # --------------------------------------------------------------------------------------------------- check
@@ -417,11 +389,11 @@ def check(values, as_of=None) -> pd.DataFrame:
 
     return pd.DataFrame(
         {
-            "id_number": _series(arr, index),
+            "id_number": from_arrow(arr, index),
             "valid": pd.Series(reason == _REASON_CODE["ok"], index=index),
-            "reason": _series(pc.take(pa.array(REASONS), pa.array(reason)), index),
+            "reason": from_arrow(pc.take(pa.array(REASONS), pa.array(reason)), index),
             "birth_date": pd.Series(birth.view("datetime64[ns]"), index=index),
-            "sex": _series(sex, index),
+            "sex": from_arrow(sex, index),
         },
         index=index,
     )
@@ -434,8 +406,8 @@ def is_valid(values, as_of=None) -> pd.Series:
 
 def check_char(first17) -> pd.Series:
     """The check character (0-9 or X) for each 17-digit string (NA where the value is not 17 digits)."""
-    s = _as_series(first17)
-    arr = _to_arrow(s)
+    s = as_series(first17)
+    arr = to_arrow(s)
     lens = pc.fill_null(pc.binary_length(arr), -1).to_numpy()
     rows = np.flatnonzero(lens == 17)
     m = _char_matrix(arr, rows, 17)
@@ -444,7 +416,7 @@ def check_char(first17) -> pd.Series:
     out = np.full(len(arr), -1, dtype=np.int16)
     out[rows] = (m.astype(np.int64) - 48) @ WEIGHTS % 11
     res = pc.take(pa.array(list("10X98765432")), pa.array(out, mask=out < 0))
-    return _series(res, s.index)
+    return from_arrow(res, s.index)
 
 
 def _digits(numbers: np.ndarray, width: int) -> np.ndarray:
@@ -467,7 +439,7 @@ def compose(region, birth_date, seq) -> pd.Series:
     m[:, 6:14] = _digits(ymd, 8)
     m[:, 14:17] = _digits(seqs, 3)
     m[:, 17] = _check_bytes(m[:, :17] - 48)
-    return _series(_fixed_strings(m), pd.RangeIndex(n))
+    return from_arrow(_fixed_strings(m), pd.RangeIndex(n))
 
 
 def region_birth_year_anomaly(ids) -> pd.Series:

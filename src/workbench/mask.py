@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .arrowstr import STRING, as_series, from_arrow, to_arrow
 from .rules import settings
 
 __all__ = [
@@ -38,36 +39,10 @@ PHONE_COLUMNS = ("phone",)
 # free text that may quote an ID (findings detail / suggestion, ledger note, activity content, suspects)
 TEXT_COLUMNS = ("detail", "suggestion", "note", "content", "description", "evidence")
 
-_STRING = pd.StringDtype("pyarrow")
 # an ID-like run inside text: 18 characters (17 digits + digit/X) or 15 digits, not part of a longer number
 _ID_IN_TEXT = r"(^|[^0-9])([0-9]{6})[0-9]{8}([0-9]{3}[0-9Xx])([^0-9]|$)"
 _ID15_IN_TEXT = r"(^|[^0-9])([0-9]{3})[0-9]{10}([0-9]{2})([^0-9]|$)"
 _MOBILE_IN_TEXT = r"(^|[^0-9])(1[3-9][0-9])[0-9]{4}([0-9]{4})([^0-9]|$)"
-
-
-def _as_series(values) -> pd.Series:
-    if isinstance(values, pd.Series):
-        return values
-    if isinstance(values, (pd.Index, np.ndarray, pd.api.extensions.ExtensionArray)):
-        return pd.Series(values)
-    if isinstance(values, str) or not isinstance(values, Iterable):
-        values = [values]
-    values = values if isinstance(values, (list, tuple)) else list(values)
-    obj = np.empty(len(values), dtype=object)
-    obj[:] = values
-    return pd.Series(obj, copy=False)
-
-
-def _arrow(s: pd.Series) -> pa.Array:
-    if not (isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow"):
-        s = s.astype(_STRING)
-    arr = s.array._pa_array
-    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    return arr.cast(pa.string()) if arr.type != pa.string() else arr
-
-
-def _series(arr: pa.Array, index: pd.Index) -> pd.Series:
-    return pd.Series(pd.arrays.ArrowStringArray(arr), index=index, copy=False)
 
 
 def _keep_ends(arr: pa.Array, head: int, tail: int) -> pa.Array:
@@ -84,42 +59,42 @@ def _keep_ends(arr: pa.Array, head: int, tail: int) -> pa.Array:
 def mask_id(values) -> pd.Series:
     """610928********123X for 18-character values (first 6, 8 stars, last 4); other lengths keep the first 3 and
     the last 2 with one star per hidden character (5 characters or fewer: all stars). NA stays NA."""
-    s = _as_series(values)
-    arr = _arrow(s)
+    s = as_series(values)
+    arr = to_arrow(s)
     n = pc.utf8_length(arr)
     out = pc.if_else(pc.equal(n, 18), _keep_ends(arr, 6, 4), _keep_ends(arr, 3, 2))
-    return _series(out, s.index)
+    return from_arrow(out, s.index)
 
 
 def mask_name(values) -> pd.Series:
     """张* / 欧*** : the first character, then one * per remaining character (a middle dot becomes * too).
     NA stays NA."""
-    s = _as_series(values)
-    arr = _arrow(s)
+    s = as_series(values)
+    arr = to_arrow(s)
     rest = pc.max_element_wise(pc.subtract(pc.utf8_length(arr), 1), 0)
     out = pc.binary_join_element_wise(pc.utf8_slice_codeunits(arr, 0, 1), pc.binary_repeat("*", rest), "")
-    return _series(out, s.index)
+    return from_arrow(out, s.index)
 
 
 def mask_phone(values) -> pd.Series:
     """138****5678: the first 3 and the last 4 digits kept (shorter values: first 3 and last 2). NA stays NA."""
-    s = _as_series(values)
-    arr = pc.utf8_trim_whitespace(_arrow(s))
+    s = as_series(values)
+    arr = pc.utf8_trim_whitespace(to_arrow(s))
     n = pc.utf8_length(arr)
     out = pc.if_else(pc.greater_equal(n, 11), _keep_ends(arr, 3, 4), _keep_ends(arr, 3, 2))
-    return _series(out, s.index)
+    return from_arrow(out, s.index)
 
 
 def mask_text(values) -> pd.Series:
     """Free text with every ID number (18 or 15 digits) and mobile number (11 digits) written in it masked;
     digits that are part of a longer number are left alone."""
-    s = _as_series(values)
-    arr = _arrow(s)
+    s = as_series(values)
+    arr = to_arrow(s)
     for _ in range(2):  # adjacent IDs share a separator: a second pass catches the second one
         arr = pc.replace_substring_regex(arr, _ID_IN_TEXT, r"\1\2********\3\4")
         arr = pc.replace_substring_regex(arr, _ID15_IN_TEXT, r"\1\2**********\3\4")
         arr = pc.replace_substring_regex(arr, _MOBILE_IN_TEXT, r"\1\2****\3\4")
-    return _series(arr, s.index)
+    return from_arrow(arr, s.index)
 
 
 def unmask_allowed() -> bool:
@@ -171,4 +146,4 @@ def _mask_own_names(text: pd.Series, names: list[pd.Series]) -> pd.Series:
         for i in np.flatnonzero(pd.notna(values) & pd.notna(raw)):
             if len(raw[i]) > 1 and raw[i] in values[i]:
                 values[i] = values[i].replace(raw[i], masked[i])
-    return pd.Series(values, index=text.index, dtype=_STRING)
+    return pd.Series(values, index=text.index, dtype=STRING)

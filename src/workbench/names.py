@@ -6,12 +6,11 @@ Names are typed with pinyin input methods, so the common error is a homophone; m
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from .arrowstr import STRING, as_series, to_arrow
 
 __all__ = ["MIDDLE_DOT", "is_homophone", "normalize", "pinyin_key"]
 
@@ -19,36 +18,14 @@ MIDDLE_DOT = "·"  # U+00B7, the form the registers use
 # variants of the middle dot seen in exports (after NFKC): katakana middle dot, bullets, operators, hyphenation point
 _DOT_VARIANTS = "[\u30fb\u2022\u2027\u2219\u22c5\u0387\u00b7\u16eb\u2e31\u318d\ua78f]"
 _SPACES = r"[\s\p{Z}\x{200B}-\x{200D}\x{2060}\x{FEFF}]+"
-_STRING = pd.StringDtype("pyarrow")
-
-
-def _as_series(values) -> pd.Series:
-    if isinstance(values, pd.Series):
-        return values
-    if isinstance(values, (pd.Index, np.ndarray, pd.api.extensions.ExtensionArray)):
-        return pd.Series(values)
-    if isinstance(values, str) or not isinstance(values, Iterable):
-        values = [values]
-    values = values if isinstance(values, (list, tuple)) else list(values)
-    obj = np.empty(len(values), dtype=object)
-    obj[:] = values
-    return pd.Series(obj, copy=False)
-
-
-def _arrow(s: pd.Series) -> pa.Array:
-    if not (isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow"):
-        s = s.astype(_STRING)
-    arr = s.array._pa_array
-    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    return arr.cast(pa.string()) if arr.type != pa.string() else arr
 
 
 def normalize(values) -> pd.Series:
     """Normalised names (pandas string, NA when empty): NFKC full-width fold, every space removed (ASCII,
     full-width, tabs), middle-dot variants (・ • ‧ ･ ∙ and a full stop between two Chinese characters) -> "·",
     dots at either end dropped. Index as the input's."""
-    s = _as_series(values)
-    arr = pc.utf8_normalize(_arrow(s), form="NFKC")
+    s = as_series(values)
+    arr = pc.utf8_normalize(to_arrow(s), form="NFKC")
     arr = pc.replace_substring_regex(arr, _SPACES, "")
     arr = pc.replace_substring_regex(arr, _DOT_VARIANTS, MIDDLE_DOT)
     arr = pc.replace_substring_regex(arr, r"(\p{Han})\.(\p{Han})", r"\1" + MIDDLE_DOT + r"\2")
@@ -70,9 +47,9 @@ def pinyin_key(values) -> pd.Series:
     ignored, so 阿依·古丽 and 阿依古丽 share a key). NA for an empty name. Computed once per distinct name."""
     norm = normalize(values)
     uniq = norm.dropna().unique()
-    keys = pd.Series([_key_of(n) for n in uniq], index=uniq, dtype=_STRING)  # loop over distinct names only
+    keys = pd.Series([_key_of(n) for n in uniq], index=uniq, dtype=STRING)  # loop over distinct names only
     out = norm.map(keys)
-    return out.astype(_STRING)
+    return out.astype(STRING)
 
 
 def is_homophone(a: str, b: str) -> bool:
