@@ -6,33 +6,8 @@ import datetime as dt
 
 import pandas as pd
 
+from builders import frame, make_id, typo
 from workbench import link
-
-W = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-
-
-def make_id(first17: str) -> str:
-    s = sum(int(c) * w for c, w in zip(first17, W)) % 11
-    return first17 + "10X98765432"[s]
-
-
-def typo(id18: str, pos: int) -> str:
-    """Change the character at 1-based position pos (a single-digit typo; the check then fails)."""
-    c = id18[pos - 1]
-    return id18[: pos - 1] + str((int(c) + 1) % 10) + id18[pos:]
-
-
-def frame(rows: list[dict], cols: list[str]) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=cols)
-    for c in df.columns:
-        if c == "birth_date":
-            df[c] = pd.to_datetime(df[c])
-        elif c == "id_valid":
-            df[c] = df[c].astype("boolean")
-        elif df[c].dtype == object:
-            df[c] = df[c].astype("string")
-    return df
-
 
 ZHANG = make_id("61092820080101123")   # 男, born 2008-01-01
 LI = make_id("61092820090505224")      # 女, born 2009-05-05

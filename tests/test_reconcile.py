@@ -8,37 +8,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from builders import frame, make_id, typo
 from workbench import dropout, reconcile
 from workbench.findings import FINDING_COLUMNS
 from workbench.workspace import load_folder, load_parquet_folder
 
 AS_OF = dt.date(2019, 11, 30)
-W = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 REPO = Path(__file__).resolve().parents[1]
-
-
-def make_id(first17: str) -> str:
-    s = sum(int(c) * w for c, w in zip(first17, W)) % 11
-    return first17 + "10X98765432"[s]
-
-
-def typo(id18: str, pos: int) -> str:
-    c = id18[pos - 1]
-    return id18[: pos - 1] + str((int(c) + 1) % 10) + id18[pos:]
-
-
-def frame(rows: list[dict], cols: list[str]) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=cols)
-    for c in df.columns:
-        if c in ("birth_date",):
-            df[c] = pd.to_datetime(df[c])
-        elif c == "id_valid":
-            df[c] = df[c].astype("boolean")
-        elif c == "grade":
-            df[c] = pd.to_numeric(df[c]).astype("Int64")
-        else:
-            df[c] = df[c].astype("string")
-    return df
 
 
 P = {  # person -> ID (birth date and sex inside)
