@@ -286,7 +286,7 @@ def _comparison_sql(weights: dict[str, float], confident_when: list[str]) -> str
              min(ham) AS ham, min(diff_pos) AS diff_pos, bool_or(transposed) AS transposed,
              bool_or(prefix_equal) AS prefix_equal, bool_or(student_no_equal) AS student_no_equal,
              bool_or(same_school) AS same_school, bool_or(same_town) AS same_town,
-             string_agg(DISTINCT csystem, ',') AS candidate_systems
+             string_agg(DISTINCT csystem, ',' ORDER BY csystem) AS candidate_systems
       FROM cmp2 GROUP BY lid, candidate_id
     ), scored AS (
       SELECT *,

@@ -586,9 +586,9 @@ def person_status(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame:
                           min(school_name) school, min(stage) stage, min(grade) grade, min(boarding) boarding
                    FROM registry WHERE pid IS NOT NULL AND term = ? AND (status IS NULL OR status IN ({enrolled}))
                    GROUP BY pid),
-             a AS (SELECT pid, string_agg(DISTINCT coalesce(item, item_raw), '、') items
+             a AS (SELECT pid, string_agg(DISTINCT coalesce(item, item_raw), '、' ORDER BY coalesce(item, item_raw)) items
                    FROM aid WHERE pid IS NOT NULL AND (term IS NULL OR term = ?) GROUP BY pid),
-             l AS (SELECT pid, string_agg(DISTINCT reason, '、') reason FROM ledger WHERE pid IS NOT NULL
+             l AS (SELECT pid, string_agg(DISTINCT reason, '、' ORDER BY reason) reason FROM ledger WHERE pid IS NOT NULL
                    GROUP BY pid),
              people AS (SELECT pid FROM o UNION SELECT pid FROM r)
         SELECT p.pid AS person_id, coalesce(o.name, r.name) AS name, coalesce(r.sex, o.sex) AS sex,
