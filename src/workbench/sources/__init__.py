@@ -36,7 +36,7 @@ from .decode import (
     town_from_school,
 )
 from .headers import Header, find_header, header_texts, recognize
-from .readers import SUPPORTED_EXTS, RawSheet, SourceError, number_cells, read_raw
+from .readers import SUPPORTED_EXTS, RawSheet, SourceError, number_cells, prefetch_number_xml, read_raw
 from .schema import (
     SYSTEM_KEYS,
     SystemSpec,
@@ -133,7 +133,9 @@ def read_sheets(path) -> list[RawSheet] | SourceError:
             return SourceError("不存在")
         if path.stat().st_size == 0:
             return SourceError("是空文件（0 字节），没有可读取的数据")
-        return read_raw(path)
+        sheets = read_raw(path)
+        prefetch_number_xml(sheets)
+        return sheets
     except SourceError as exc:
         return SourceError(f"无法读取：{exc}")
     except Exception as exc:  # noqa: BLE001 - never raise out for a bad file
@@ -167,6 +169,7 @@ def parse_file(path, root=None, raw: list[RawSheet] | SourceError | None = None)
         except Exception as exc:  # noqa: BLE001 - one bad sheet must not stop the folder
             results.append(_unplaced(file, sheet.name,
                                      f"{_where(file, sheet.name)}读取出错：{type(exc).__name__}: {str(exc)[:200]}"))
+        sheet.xml = None   # the read-ahead sheet XML is not needed any more
     return results
 
 
@@ -515,14 +518,18 @@ def _check_ids(frame: pd.DataFrame, system: str, sheet: RawSheet, rows: np.ndarr
             # Excel keeps 15 significant digits of a typed number (the float is the nearest to them); other
             # writers keep more, and then the check fails: only such values are looked up in the sheet XML
             bad = (chk["reason"] != "ok").to_numpy(dtype=bool)
-            cand = np.array([p for p in cand if bad[p] or float(f"{float(vals.iloc[p]):.15g}") == float(vals.iloc[p])],
-                            dtype=np.int64)
+            texts = arr.take(pa.array(cand, type=pa.int64())).to_pylist()   # the few candidates only
+            floats = [float(t) for t in texts]
+            keep = [bool(bad[p]) or float(f"{x:.15g}") == x for p, x in zip(cand, floats)]
+            floats = [x for x, k in zip(floats, keep) if k]
+            cand = cand[np.array(keep, dtype=bool)].astype(np.int64)
         if len(cand):
-            values = {int(rows[p]): float(vals.iloc[p]) for p in cand}
-            hits = number_cells(sheet.xlsx_path, sheet.name, values)
-            pos = np.array([p for p in cand if int(rows[p]) in hits], dtype=np.int64)
+            values = {int(r): x for r, x in zip(rows[cand], floats)}
+            hits = number_cells(sheet.xlsx_path, sheet.name, values, sheet.xml)
+            is_hit = [int(r) in hits for r in rows[cand]]
+            pos = cand[np.array(is_hit, dtype=bool)]
             if len(pos):
-                re_chk = _ids.check(pd.Series([repr(float(vals.iloc[p])) for p in pos], dtype="string"))
+                re_chk = _ids.check(pd.Series([repr(x) for x, h in zip(floats, is_hit) if h], dtype="string"))
                 chk = chk.copy()
                 for c in ("id_number", "valid", "reason"):
                     col = chk[c].copy()

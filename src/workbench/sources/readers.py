@@ -39,6 +39,7 @@ class RawSheet:
     numeric_cells: bool
     message: str = ""
     xlsx_path: Path | None = None   # the workbook, when it is an xlsx (number cells can be told from text)
+    xml: bytes | None = None        # its worksheet XML, when read ahead (see prefetch_number_xml)
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -165,13 +166,11 @@ def _looks_like_ole(head: bytes) -> bool:
     return head[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
-def number_cells(path: Path, sheet_name: str, candidates: dict[int, float]) -> set[int]:
-    """Rows (Excel numbers) among `candidates` whose cell holding that value is a number cell in the xlsx
-    sheet XML (not text): an ID Excel stored as a number. Reads the sheet XML once, only for these rows."""
+def sheet_xml(path: Path, sheet_name: str) -> bytes | None:
+    """The worksheet XML of `sheet_name` in an xlsx (decompressed), or None when it cannot be found."""
     import re
     import zipfile
 
-    found: set[int] = set()
     try:
         with zipfile.ZipFile(path) as z:
             wb = z.read("xl/workbook.xml").decode("utf-8", "replace")
@@ -185,7 +184,7 @@ def number_cells(path: Path, sheet_name: str, candidates: dict[int, float]) -> s
                     rid = r.group(1) or r.group(2) if r else None
                     break
             if rid is None:
-                return found
+                return None
             target = None
             for m in re.finditer(r"<Relationship\b([^>]*)/?>", rels):
                 if re.search(rf'\bId="{re.escape(rid)}"', m.group(1)):
@@ -193,11 +192,62 @@ def number_cells(path: Path, sheet_name: str, candidates: dict[int, float]) -> s
                     target = tg.group(1) if tg else None
                     break
             if not target:
-                return found
+                return None
             target = target.lstrip("/")
             member = target if target.startswith("xl/") else "xl/" + target
-            data = z.read(member)
-    except (KeyError, OSError, zipfile.BadZipFile):
+            return z.read(member)
+    except (KeyError, OSError, zipfile.BadZipFile, EOFError, ValueError):
+        return None
+
+
+_POW10 = np.array([10 ** k for k in range(20)], dtype=np.uint64)
+
+
+def may_hold_number_ids(grid: Grid | None) -> bool:
+    """Whether a cell of the grid looks like an ID that went through an Excel number: 16-19 digits, exactly a
+    float64 value, that float the nearest to its 15 significant digits. A heuristic for reading the sheet XML
+    ahead only: `number_cells` reads it itself when it was not read ahead."""
+    if grid is None:
+        return False
+    for c in grid.columns:
+        if c.null_count == len(c):
+            continue
+        hit = pc.match_substring_regex(c, r"^[0-9]{16,19}$")
+        if not pc.any(hit).as_py():
+            continue
+        sub = pc.filter(c, hit)
+        as_int = pc.cast(sub, pa.uint64(), safe=False).to_numpy(zero_copy_only=False)
+        as_float = pc.cast(sub, pa.float64()).to_numpy(zero_copy_only=False)
+        exact = (as_float < 1.8e19) & (as_float.astype(np.uint64) == as_int)
+        if not exact.any():
+            continue
+        as_int, as_float = as_int[exact], as_float[exact]
+        q = _POW10[pc.utf8_length(pc.filter(sub, pa.array(exact))).to_numpy(zero_copy_only=False) - 15]
+        r = as_int % q
+        rounded = np.where(r < q // 2 + 1, as_int - r, as_int + (q - r))
+        if (rounded.astype(np.float64) == as_float).any():
+            return True
+    return False
+
+
+def prefetch_number_xml(sheets: list[RawSheet]) -> None:
+    """Decompress the sheet XML of xlsx sheets that may hold IDs stored as numbers, so that `number_cells` need not
+    (done by the workspace's read-ahead thread: zlib works without the GIL)."""
+    for s in sheets:
+        if s.xlsx_path is not None and s.xml is None and may_hold_number_ids(s.grid):
+            s.xml = sheet_xml(s.xlsx_path, s.name)
+
+
+def number_cells(path: Path, sheet_name: str, candidates: dict[int, float], data: bytes | None = None) -> set[int]:
+    """Rows (Excel numbers) among `candidates` whose cell holding that value is a number cell in the xlsx
+    sheet XML (not text): an ID Excel stored as a number. Reads the sheet XML once (or uses `data`, the XML
+    already read), only for these rows."""
+    import re
+
+    found: set[int] = set()
+    if data is None:
+        data = sheet_xml(path, sheet_name)
+    if data is None:
         return found
     cell = re.compile(rb"<(?:\w+:)?c\b([^>]*)>(?:<(?:\w+:)?f[^>]*>.*?</(?:\w+:)?f>|<(?:\w+:)?f[^>]*/>)?"
                       rb"<(?:\w+:)?v>([^<]*)</(?:\w+:)?v>")
