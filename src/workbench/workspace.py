@@ -330,6 +330,7 @@ def load_folder(path, as_of=None, progress: bool = True, cache: bool = True) -> 
     keys: dict[Path, str | None] = {}
     folder_key = None
     if cache:
+        _wait_pending_writes()
         for p in files:
             if not _is_skipped(p):
                 try:
@@ -357,6 +358,7 @@ def load_folder(path, as_of=None, progress: bool = True, cache: bool = True) -> 
     # cache files are written in a thread (parquet writing releases the GIL) while the next file is parsed;
     # it gets shallow copies (copy-on-write) because the frames are changed afterwards
     writer = ThreadPoolExecutor(max_workers=1) if cache else None
+    file_writes = []
     for p in iterator:
         rel = p.relative_to(base).as_posix()
         skip = _is_skipped(p)
@@ -372,7 +374,7 @@ def load_folder(path, as_of=None, progress: bool = True, cache: bool = True) -> 
             if cache and key:
                 snapshot = [SheetResult(r.system, r.frame.copy(deep=False), dict(r.report), r.rejects.copy(),
                                         r.warnings.copy()) for r in parsed]
-                writer.submit(_cache_write, key, snapshot)
+                file_writes.append(writer.submit(_cache_write, key, snapshot))
         for r in parsed:  # the cache is keyed by content: the path is the current one
             r.report["file"] = rel
             if r.system is not None and len(r.frame):
@@ -404,13 +406,34 @@ def load_folder(path, as_of=None, progress: bool = True, cache: bool = True) -> 
     rejects = pd.concat(rej, ignore_index=True) if rej else pd.DataFrame(columns=REJECT_COLUMNS)
     warnings = pd.concat(warn, ignore_index=True) if warn else pd.DataFrame(columns=REJECT_COLUMNS)
     if folder_key:
-        writer.submit(_folder_cache_write, folder_key, {k: v.copy(deep=False) for k, v in tables.items()},
-                      report.copy(), rejects.copy(), warnings.copy())
+        _PENDING_WRITES.append(writer.submit(_folder_cache_write, folder_key,
+                                             {k: v.copy(deep=False) for k, v in tables.items()},
+                                             report.copy(), rejects.copy(), warnings.copy()))
     try:
         return _assemble(root, tables, report, rejects, warnings, as_of)
     finally:
         if writer is not None:
-            writer.shutdown(wait=True)
+            # the per-file caches are complete on return; the folder cache is finished in the background
+            # (joined by the next load_folder, or at interpreter exit), off the critical path
+            for fut in file_writes:
+                try:
+                    fut.result()
+                except Exception:  # noqa: BLE001 - a cache that could not be written is simply not used
+                    pass
+            writer.shutdown(wait=False)
+
+
+_PENDING_WRITES: list = []   # folder-cache writes still running in the background
+
+
+def _wait_pending_writes() -> None:
+    """Wait for the folder-cache writes of an earlier load_folder (so a reload sees them complete)."""
+    while _PENDING_WRITES:
+        fut = _PENDING_WRITES.pop()
+        try:
+            fut.result()
+        except Exception:  # noqa: BLE001
+            pass
 
 
 def _assemble(root: Path, tables: dict[str, pd.DataFrame], report: pd.DataFrame, rejects: pd.DataFrame,

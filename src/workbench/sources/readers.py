@@ -98,7 +98,7 @@ class Grid:
     def column(self, j: int, start: int, rows: np.ndarray | None = None) -> pd.Series:
         """Column j from row `start`, only the given row positions (relative to start), cleaned."""
         part = self.columns[j].slice(start)
-        if rows is not None:
+        if rows is not None and not (len(rows) == len(part) and (not len(rows) or rows[-1] == len(rows) - 1)):
             part = part.take(pa.array(rows, type=pa.int64()))
         return text_series(arrow_text(part))
 

@@ -172,7 +172,7 @@ def empty_table(system: str) -> pd.DataFrame:
 def conform(frame: pd.DataFrame, system: str) -> pd.DataFrame:
     """Add the missing canonical columns (NA) and cast the present ones to their canonical dtypes."""
     cols = canonical_columns(system)
-    out = frame.copy()
+    out = frame.copy(deep=False)   # copy-on-write: the caller's frame is never changed
     n = len(out)
     for c, d in cols.items():
         if c not in out.columns:
