@@ -27,7 +27,8 @@ from .sources import REJECT_COLUMNS, REPORT_COLUMNS, SheetResult, conform, empty
 from .terms import previous_term as _previous_term
 from .terms import term_of, term_sort_key
 
-__all__ = ["Workspace", "add_arguments", "cache_dir", "infer_as_of", "load_folder", "load_parquet_folder", "run"]
+__all__ = ["Workspace", "add_arguments", "cache_dir", "infer_as_of", "load_folder", "load_parquet_folder", "run",
+           "wait_cache_writes"]
 
 SYSTEM_KEYS = sources.SYSTEM_KEYS
 SKIPPED_NAMES = ("answer_key",)
@@ -330,7 +331,7 @@ def load_folder(path, as_of=None, progress: bool = True, cache: bool = True) -> 
     keys: dict[Path, str | None] = {}
     folder_key = None
     if cache:
-        _wait_pending_writes()
+        wait_cache_writes()
         for p in files:
             if not _is_skipped(p):
                 try:
@@ -426,8 +427,9 @@ def load_folder(path, as_of=None, progress: bool = True, cache: bool = True) -> 
 _PENDING_WRITES: list = []   # folder-cache writes still running in the background
 
 
-def _wait_pending_writes() -> None:
-    """Wait for the folder-cache writes of an earlier load_folder (so a reload sees them complete)."""
+def wait_cache_writes() -> None:
+    """Wait for the folder-cache writes of earlier load_folder calls (a reload waits for them, so it sees
+    them complete)."""
     while _PENDING_WRITES:
         fut = _PENDING_WRITES.pop()
         try:
