@@ -69,6 +69,22 @@ def _score(keys: list[str]) -> int:
     return sum(1 for k in keys if _known(k))
 
 
+_RESOLVED: dict = {"aliases": None, "keys": {}}
+
+
+def _header_key(v) -> str:
+    """resolve_key(normalize_header(v)), remembered per text (the first rows of every sheet repeat a lot);
+    forgotten when the alias table is rebuilt."""
+    aliases = all_aliases()
+    if _RESOLVED["aliases"] is not aliases or len(_RESOLVED["keys"]) > 200_000:
+        _RESOLVED["aliases"], _RESOLVED["keys"] = aliases, {}
+    keys = _RESOLVED["keys"]
+    k = keys.get(v)
+    if k is None:
+        k = keys[v] = resolve_key(normalize_header(v))
+    return k
+
+
 def find_header(grid) -> Header | None:
     """The header row: the row among the first 30 with the most cells matching known aliases (>= 2);
     joined with the row below or above when that makes a two-level header matching more columns."""
@@ -76,7 +92,7 @@ def find_header(grid) -> Header | None:
     if n == 0:
         return None
     rows = _head_rows(grid, n)
-    single = [[resolve_key(normalize_header(v)) for v in row] for row in rows]
+    single = [[_header_key(v) for v in row] for row in rows]
     scores = [_score(k) for k in single]
     best = max(range(n), key=lambda r: (scores[r], -r))
     if scores[best] < 2:
