@@ -14,7 +14,9 @@ import json
 import multiprocessing
 import os
 import sys
+from collections import deque
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -252,6 +254,7 @@ def _files(root: Path) -> list[Path]:
     return out
 
 
+READ_AHEAD = 3                   # files read ahead by the reader thread (sequential parse)
 PARALLEL_MIN_BYTES = 8_000_000   # below this, worker start-up costs more than it saves
 
 
@@ -299,13 +302,20 @@ def _parse_many(todo: list[Path], base: Path):
             pass  # no worker processes available here: parse the rest sequentially below
     todo = todo[done:]
     pool = ThreadPoolExecutor(max_workers=1) if len(todo) > 1 else None
+    pending: deque = deque()
+    nxt = 0
     try:
-        pending = pool.submit(sources.read_sheets, todo[0]) if pool and todo else None
-        for i, p in enumerate(todo):
-            raw = pending.result() if pending is not None else None
-            pending = pool.submit(sources.read_sheets, todo[i + 1]) if pool and i + 1 < len(todo) else None
+        for p in todo:
+            # the reader thread keeps up to READ_AHEAD files ahead, so a run of small files (parse-bound) and
+            # a large one (read-bound) overlap instead of taking turns
+            while pool is not None and nxt < len(todo) and len(pending) < READ_AHEAD:
+                pending.append(pool.submit(sources.read_sheets, todo[nxt]))
+                nxt += 1
+            raw = pending.popleft().result() if pending else None
             yield sources.parse_file(p, base, raw=raw)
     finally:
+        for fut in pending:
+            fut.cancel()
         if pool is not None:
             pool.shutdown(wait=True)
 
@@ -416,11 +426,7 @@ def load_folder(path, as_of=None, progress: bool = True, cache: bool = True) -> 
         if writer is not None:
             # the per-file caches are complete on return; the folder cache is finished in the background
             # (joined by the next load_folder, or at interpreter exit), off the critical path
-            for fut in file_writes:
-                try:
-                    fut.result()
-                except Exception:  # noqa: BLE001 - a cache that could not be written is simply not used
-                    pass
+            futures_wait(file_writes)   # (a cache that could not be written is simply not used)
             writer.shutdown(wait=False)
 
 
@@ -430,12 +436,9 @@ _PENDING_WRITES: list = []   # folder-cache writes still running in the backgrou
 def wait_cache_writes() -> None:
     """Wait for the folder-cache writes of earlier load_folder calls (a reload waits for them, so it sees
     them complete)."""
-    while _PENDING_WRITES:
-        fut = _PENDING_WRITES.pop()
-        try:
-            fut.result()
-        except Exception:  # noqa: BLE001
-            pass
+    pending = list(_PENDING_WRITES)
+    _PENDING_WRITES.clear()
+    futures_wait(pending)
 
 
 def _assemble(root: Path, tables: dict[str, pd.DataFrame], report: pd.DataFrame, rejects: pd.DataFrame,

@@ -36,7 +36,7 @@ from .decode import (
     town_from_school,
 )
 from .headers import Header, find_header, header_texts, recognize
-from .readers import SUPPORTED_EXTS, RawSheet, SourceError, number_cells, prefetch_number_xml, read_raw
+from .readers import SUPPORTED_EXTS, RawSheet, SourceError, number_cells, read_raw
 from .schema import (
     SYSTEM_KEYS,
     SystemSpec,
@@ -133,9 +133,7 @@ def read_sheets(path) -> list[RawSheet] | SourceError:
             return SourceError("不存在")
         if path.stat().st_size == 0:
             return SourceError("是空文件（0 字节），没有可读取的数据")
-        sheets = read_raw(path)
-        prefetch_number_xml(sheets)
-        return sheets
+        return read_raw(path)
     except SourceError as exc:
         return SourceError(f"无法读取：{exc}")
     except Exception as exc:  # noqa: BLE001 - never raise out for a bad file

@@ -39,7 +39,7 @@ class RawSheet:
     numeric_cells: bool
     message: str = ""
     xlsx_path: Path | None = None   # the workbook, when it is an xlsx (number cells can be told from text)
-    xml: bytes | None = None        # its worksheet XML, when read ahead (see prefetch_number_xml)
+    xml: bytes | None = None        # its worksheet XML, when already read (number_cells reads it otherwise)
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -198,44 +198,6 @@ def sheet_xml(path: Path, sheet_name: str) -> bytes | None:
             return z.read(member)
     except (KeyError, OSError, zipfile.BadZipFile, EOFError, ValueError):
         return None
-
-
-_POW10 = np.array([10 ** k for k in range(20)], dtype=np.uint64)
-
-
-def may_hold_number_ids(grid: Grid | None) -> bool:
-    """Whether a cell of the grid looks like an ID that went through an Excel number: 16-19 digits, exactly a
-    float64 value, that float the nearest to its 15 significant digits. A heuristic for reading the sheet XML
-    ahead only: `number_cells` reads it itself when it was not read ahead."""
-    if grid is None:
-        return False
-    for c in grid.columns:
-        if c.null_count == len(c):
-            continue
-        hit = pc.match_substring_regex(c, r"^[0-9]{16,19}$")
-        if not pc.any(hit).as_py():
-            continue
-        sub = pc.filter(c, hit)
-        as_int = pc.cast(sub, pa.uint64(), safe=False).to_numpy(zero_copy_only=False)
-        as_float = pc.cast(sub, pa.float64()).to_numpy(zero_copy_only=False)
-        exact = (as_float < 1.8e19) & (as_float.astype(np.uint64) == as_int)
-        if not exact.any():
-            continue
-        as_int, as_float = as_int[exact], as_float[exact]
-        q = _POW10[pc.utf8_length(pc.filter(sub, pa.array(exact))).to_numpy(zero_copy_only=False) - 15]
-        r = as_int % q
-        rounded = np.where(r < q // 2 + 1, as_int - r, as_int + (q - r))
-        if (rounded.astype(np.float64) == as_float).any():
-            return True
-    return False
-
-
-def prefetch_number_xml(sheets: list[RawSheet]) -> None:
-    """Decompress the sheet XML of xlsx sheets that may hold IDs stored as numbers, so that `number_cells` need not
-    (done by the workspace's read-ahead thread: zlib works without the GIL)."""
-    for s in sheets:
-        if s.xlsx_path is not None and s.xml is None and may_hold_number_ids(s.grid):
-            s.xml = sheet_xml(s.xlsx_path, s.name)
 
 
 def number_cells(path: Path, sheet_name: str, candidates: dict[int, float], data: bytes | None = None) -> set[int]:
