@@ -202,7 +202,7 @@ def _cache_write(key: str, results: list[SheetResult]) -> None:
                      "rejects": r.rejects.astype(object).where(r.rejects.notna(), None).to_dict("records"),
                      "warnings": r.warnings.astype(object).where(r.warnings.notna(), None).to_dict("records")}
             if r.system is not None:
-                sources.extra_to_json(r.frame).to_parquet(folder / f"{key}_{i}.parquet", index=False, compression="zstd")
+                sources.extra_to_json(r.frame).to_parquet(folder / f"{key}_{i}.parquet", index=False, compression="lz4")
             meta.append(entry)
         tmp = folder / f"{key}.json.tmp{os.getpid()}"
         tmp.write_text(json.dumps(meta, ensure_ascii=False, default=str), encoding="utf-8")
