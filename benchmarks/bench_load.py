@@ -153,6 +153,14 @@ def time_fastexcel(files: list[Path]) -> tuple[float, int]:
     return time.perf_counter() - t, rows
 
 
+def _workers() -> str:
+    try:
+        from workbench.workspace import workers
+        return str(workers())
+    except ImportError:
+        return os.environ.get("WORKBENCH_WORKERS") or "default"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--students", type=int, default=60000)
@@ -213,7 +221,7 @@ def main() -> int:
         print(f"unplaced files/sheets: {int(rep['system'].isna().sum())}; as_of {ws.as_of}")
         print()
         print(f"workbench load_folder, cold cache : {cold:8.2f} s  (all files incl. CSV/TXT, "
-              f"{os.environ.get('WORKBENCH_WORKERS') or 'default'} workers)")
+              f"{_workers()} worker process(es))")
         print(f"fastexcel raw read (Excel files)  : {fx:8.2f} s  ({fx_rows} rows)")
         if not args.skip_openpyxl:
             op, op_rows = time_openpyxl(files)
