@@ -166,3 +166,12 @@ def parse_year_month(values) -> pd.Series:
     text = pd.array([None if pd.isna(x) else f"{x.year:04d}-{x.month:02d}" for x in d] + [None], dtype="string")
     codes = np.where(codes < 0, len(d), codes)
     return pd.Series(text.take(codes), index=s.index)
+
+
+def as_date(d) -> _dt.date:
+    """One date (a date, a datetime, or text such as 2019-11-30) as a `datetime.date`."""
+    if isinstance(d, _dt.datetime):
+        return d.date()
+    if isinstance(d, _dt.date):
+        return d
+    return pd.Timestamp(d).date()

@@ -106,6 +106,17 @@ def _teacher_key(df: pd.DataFrame) -> pd.Series:
     return ("id:" + tid).fillna("nm:" + tname + "|" + df["teacher_school_norm"].fillna(""))
 
 
+def _with_columns(raw: pd.DataFrame | None, cols: list[str]) -> pd.DataFrame:
+    """A fresh copy of a linked table with every expected column present (NA where the export had none)."""
+    if raw is None:
+        raw = pd.DataFrame({c: pd.Series(dtype="string") for c in cols})
+    df = raw.copy().reset_index(drop=True)
+    for c in cols:
+        if c not in df.columns:
+            df[c] = pd.NA
+    return df
+
+
 def _pairs_frame(ws: Any) -> pd.DataFrame:
     """Canonical pairs with student_key, teacher_key, schools normalised, active on the as-of date."""
 
@@ -113,12 +124,7 @@ def _pairs_frame(ws: Any) -> pd.DataFrame:
         raw = linked_tables(ws).get("pairs")
         cols = ["school_name", "town", "teacher_name", "teacher_id_number", "teacher_school", "student_name",
                 "id_number", "group_raw", "start_date", "end_date"]
-        if raw is None:
-            raw = pd.DataFrame({c: pd.Series(dtype="string") for c in cols})
-        df = raw.copy().reset_index(drop=True)
-        for c in cols:
-            if c not in df.columns:
-                df[c] = pd.NA
+        df = _with_columns(raw, cols)
         names = df["teacher_name"].astype("string")
         several = names.str.contains(TEACHER_SEPARATORS, regex=True).fillna(False).to_numpy(dtype=bool)
         if several.any():  # 多对一 written in one cell (张老师、李老师): one pair per teacher
@@ -197,12 +203,7 @@ def _activities_frame(ws: Any) -> pd.DataFrame:
     def build() -> pd.DataFrame:
         raw = linked_tables(ws).get("activities")
         cols = ["school_name", "teacher_name", "student_name", "id_number", "activity", "date", "content"]
-        if raw is None:
-            raw = pd.DataFrame({c: pd.Series(dtype="string") for c in cols})
-        df = raw.copy().reset_index(drop=True)
-        for c in cols:
-            if c not in df.columns:
-                df[c] = pd.NA
+        df = _with_columns(raw, cols)
         def via_pairs() -> pd.DataFrame:
             p = _pairs_frame(ws)
             return pd.DataFrame({

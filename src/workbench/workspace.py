@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 
 from . import sources
+from .dates import as_date
 from .rules import rules_version
 from .sources import REJECT_COLUMNS, REPORT_COLUMNS, SheetResult, conform, empty_table, system_labels
 from .terms import previous_term as _previous_term
@@ -48,7 +49,7 @@ class Workspace:
     def __init__(self, tables: dict[str, pd.DataFrame], as_of, root=None, report: pd.DataFrame | None = None,
                  rejects: pd.DataFrame | None = None, warnings: pd.DataFrame | None = None):
         self.root = Path(root) if root is not None else None
-        self.as_of: _dt.date = _as_date(as_of) if as_of is not None else _dt.date.today()
+        self.as_of: _dt.date = as_date(as_of) if as_of is not None else _dt.date.today()
         self.term: str = term_of(self.as_of)
         self.tables: dict[str, pd.DataFrame] = {k: tables[k] if k in tables else empty_table(k) for k in SYSTEM_KEYS}
         self.report = report if report is not None else pd.DataFrame(columns=REPORT_COLUMNS)
@@ -103,14 +104,6 @@ class Workspace:
 
 
 # ------------------------------------------------------------------------------------------------ as_of
-def _as_date(d) -> _dt.date:
-    if isinstance(d, _dt.datetime):
-        return d.date()
-    if isinstance(d, _dt.date):
-        return d
-    return pd.Timestamp(d).date()
-
-
 def infer_as_of(tables: dict[str, pd.DataFrame], today: _dt.date | None = None) -> _dt.date:
     """The latest date the data implies: the month end of the latest activity or suspect-list date, capped at
     today; else today."""
@@ -463,7 +456,7 @@ def _assemble(root: Path, tables: dict[str, pd.DataFrame], report: pd.DataFrame,
     results = [SheetResult(k, t, {"term": "-"}) for k, t in tables.items() if len(t)]
     sources.finalize(results, as_of)
     out = {r.system: r.frame for r in results}
-    default_term = term_of(_as_date(as_of))
+    default_term = term_of(as_date(as_of))
     report = report.copy()
     fill = report["system"].isin(["registry", "aid"]) & report["term"].isna() & (report["rows_loaded"] > 0)
     report.loc[fill, "term"] = default_term
@@ -557,7 +550,7 @@ _REPORT_HEADERS = {"file": "文件", "sheet": "工作表", "system_label": "数�
 
 def run(args: argparse.Namespace) -> int:
     try:
-        as_of = _as_date(args.as_of) if args.as_of else None
+        as_of = as_date(args.as_of) if args.as_of else None
     except ValueError:
         print(f"无法识别的日期：{args.as_of}（应为 YYYY-MM-DD）", file=sys.stderr)
         return 2

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import ids as _ids
-from ..dates import parse_dates, parse_year_month
+from ..dates import as_date, parse_dates, parse_year_month
 from ..terms import grade_from_label, parse_term_text, roster_school_status, term_of
 from .decode import (
     code_default,
@@ -173,7 +173,7 @@ def parse_file(path, root=None, raw: list[RawSheet] | SourceError | None = None)
 
 def finalize(results: list[SheetResult], as_of=None) -> list[SheetResult]:
     """Apply the as-of date: default term, stage/grade from 年级 where the term was unknown, IDs born after it."""
-    as_of_date = _as_date(as_of) if as_of is not None else None
+    as_of_date = as_date(as_of) if as_of is not None else None
     default_term = term_of(as_of_date) if as_of_date else None
     for r in results:
         if r.system is None or r.frame.empty:
@@ -199,14 +199,6 @@ def finalize(results: list[SheetResult], as_of=None) -> list[SheetResult]:
 
 
 # ------------------------------------------------------------------------------------------------ sheets
-def _as_date(d) -> _dt.date:
-    if isinstance(d, _dt.datetime):
-        return d.date()
-    if isinstance(d, _dt.date):
-        return d
-    return pd.Timestamp(d).date()
-
-
 def _born_after(f: pd.DataFrame, as_of: _dt.date) -> None:
     ok = _np_bool(pc.equal(_arr(f["id_reason"]), "ok"))
     if not ok.any():
