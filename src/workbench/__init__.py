@@ -7,7 +7,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_folder", "Workspace"]
+__all__ = ["Workspace", "__version__", "load_folder"]
 
 
 def __getattr__(name: str):
