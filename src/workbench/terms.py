@@ -77,48 +77,45 @@ def term_of(d):
     return f"{y}秋" if d.month >= 9 or d.month == 1 else f"{y + 1}春"
 
 
-def term_school_year(term: str) -> int:
-    """School year of a term code: `2019秋` -> 2019, `2019春` -> 2018."""
+def _split_term(term: str) -> tuple[int, bool]:
+    """`2019秋` -> (2019, True); `2019春` -> (2019, False); anything else raises a Chinese ValueError."""
     m = _TERM_RE.match(str(term))
     if not m:
         raise ValueError(f"无法识别的学期代码：{term}")
-    y = int(m.group(1))
-    return y if m.group(2) == "秋" else y - 1
+    return int(m.group(1)), m.group(2) == "秋"
+
+
+def term_school_year(term: str) -> int:
+    """School year of a term code: `2019秋` -> 2019, `2019春` -> 2018."""
+    y, autumn = _split_term(term)
+    return y if autumn else y - 1
 
 
 def term_start(term: str) -> _dt.date:
     """Nominal first day of a term: `2019秋` -> 2019-09-01, `2019春` -> 2019-02-01."""
-    m = _TERM_RE.match(str(term))
-    if not m:
-        raise ValueError(f"无法识别的学期代码：{term}")
-    y = int(m.group(1))
-    return _dt.date(y, 9, 1) if m.group(2) == "秋" else _dt.date(y, 2, 1)
+    y, autumn = _split_term(term)
+    return _dt.date(y, 9, 1) if autumn else _dt.date(y, 2, 1)
 
 
 def previous_term(term: str) -> str:
     """`2019秋` -> `2019春`; `2019春` -> `2018秋`."""
-    m = _TERM_RE.match(str(term))
-    if not m:
-        raise ValueError(f"无法识别的学期代码：{term}")
-    y = int(m.group(1))
-    return f"{y}春" if m.group(2) == "秋" else f"{y - 1}秋"
+    y, autumn = _split_term(term)
+    return f"{y}春" if autumn else f"{y - 1}秋"
 
 
 def next_term(term: str) -> str:
     """`2019春` -> `2019秋`; `2019秋` -> `2020春`."""
-    m = _TERM_RE.match(str(term))
-    if not m:
-        raise ValueError(f"无法识别的学期代码：{term}")
-    y = int(m.group(1))
-    return f"{y}秋" if m.group(2) == "春" else f"{y + 1}春"
+    y, autumn = _split_term(term)
+    return f"{y}秋" if not autumn else f"{y + 1}春"
 
 
 def term_sort_key(term: str) -> tuple[int, int]:
     """Chronological sort key of a term code."""
-    m = _TERM_RE.match(str(term))
-    if not m:
+    try:
+        y, autumn = _split_term(term)
+    except ValueError:
         return (0, 0)
-    return (int(m.group(1)), 1 if m.group(2) == "秋" else 0)
+    return (y, 1 if autumn else 0)
 
 
 _FOLD = str.maketrans("０１２３４５６７８９－～（）　", "0123456789-~() ")

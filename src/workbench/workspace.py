@@ -185,6 +185,26 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     return pq.read_table(path).to_pandas(types_mapper=mapping.get)
 
 
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as JSON-ready dicts (NA -> None) for a cache metadata file."""
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
+def _write_meta(folder: Path, key: str, meta) -> None:
+    """Write `<key>.json` atomically (temporary file, then rename), so readers never see half a file."""
+    tmp = folder / f"{key}.json.tmp{os.getpid()}"
+    tmp.write_text(json.dumps(meta, ensure_ascii=False, default=str), encoding="utf-8")
+    tmp.replace(folder / f"{key}.json")
+
+
+def _read_meta(folder: Path, key: str):
+    """The metadata of a cache entry, or None when there is none."""
+    path = folder / f"{key}.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def _cache_write(key: str, results: list[SheetResult]) -> None:
     folder = cache_dir()
     try:
@@ -192,25 +212,22 @@ def _cache_write(key: str, results: list[SheetResult]) -> None:
         meta = []
         for i, r in enumerate(results):
             entry = {"system": r.system, "report": r.report,
-                     "rejects": r.rejects.astype(object).where(r.rejects.notna(), None).to_dict("records"),
-                     "warnings": r.warnings.astype(object).where(r.warnings.notna(), None).to_dict("records")}
+                     "rejects": _records(r.rejects),
+                     "warnings": _records(r.warnings)}
             if r.system is not None:
                 sources.extra_to_json(r.frame).to_parquet(folder / f"{key}_{i}.parquet", index=False, compression="lz4")
             meta.append(entry)
-        tmp = folder / f"{key}.json.tmp{os.getpid()}"
-        tmp.write_text(json.dumps(meta, ensure_ascii=False, default=str), encoding="utf-8")
-        tmp.replace(folder / f"{key}.json")
+        _write_meta(folder, key, meta)
     except OSError:
         pass  # a read-only cache folder only costs speed
 
 
 def _cache_read(key: str) -> list[SheetResult] | None:
     folder = cache_dir()
-    meta_path = folder / f"{key}.json"
-    if not meta_path.exists():
-        return None
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        meta = _read_meta(folder, key)
+        if meta is None:
+            return None
         out = []
         for i, entry in enumerate(meta):
             system = entry["system"]
@@ -483,23 +500,20 @@ def _folder_cache_write(key: str, tables, report, rejects, warnings) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         for system, table in tables.items():
             sources.extra_to_json(table).to_parquet(folder / f"{key}_{system}.parquet", index=False, compression="zstd")
-        meta = {"report": report.astype(object).where(report.notna(), None).to_dict("records"),
-                "rejects": rejects.astype(object).where(rejects.notna(), None).to_dict("records"),
-                "warnings": warnings.astype(object).where(warnings.notna(), None).to_dict("records")}
-        tmp = folder / f"{key}.json.tmp{os.getpid()}"
-        tmp.write_text(json.dumps(meta, ensure_ascii=False, default=str), encoding="utf-8")
-        tmp.replace(folder / f"{key}.json")
+        meta = {"report": _records(report),
+                "rejects": _records(rejects),
+                "warnings": _records(warnings)}
+        _write_meta(folder, key, meta)
     except OSError:
         pass
 
 
 def _folder_cache_read(key: str):
     folder = cache_dir()
-    meta_path = folder / f"{key}.json"
-    if not meta_path.exists():
-        return None
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        meta = _read_meta(folder, key)
+        if meta is None:
+            return None
         tables = {}
         for system in SYSTEM_KEYS:
             frame = _read_parquet(folder / f"{key}_{system}.parquet")

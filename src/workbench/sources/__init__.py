@@ -299,6 +299,14 @@ def _unknown_message(where: str, found: list[str], scores: dict[str, int]) -> st
     return f"{where}无法识别数据类型（表头不符合任何已知系统）。找到的表头：{heads}{close}"
 
 
+# column types parsed from text, with the Chinese problem named when a non-empty value cannot be read
+_PARSED = {
+    "date": (parse_dates, "日期无法识别"),
+    "year_month": (parse_year_month, "年月无法识别"),
+    "amount": (parse_amount, "金额无法识别"),
+}
+
+
 def _build_frame(spec: SystemSpec, data: pd.DataFrame, rows: np.ndarray, header: Header, mapping: dict[int, str],
                  file: str, sheet: RawSheet, default_term: str | None):
     n = len(data)
@@ -354,21 +362,12 @@ def _build_frame(spec: SystemSpec, data: pd.DataFrame, rows: np.ndarray, header:
             out[name] = _clean_id_text(s)
         elif ctype == "id_number":
             out[name] = s.astype("string")
-        elif ctype == "date":
-            d = parse_dates(s)
-            bad = s.notna().to_numpy() & d.isna().to_numpy()
-            _flag(bad, col, s, spec, rej_rows, warn, col_header, "日期无法识别")
-            out[name] = d
-        elif ctype == "year_month":
-            ym = parse_year_month(s)
-            bad = s.notna().to_numpy() & ym.isna().to_numpy()
-            _flag(bad, col, s, spec, rej_rows, warn, col_header, "年月无法识别")
-            out[name] = ym
-        elif ctype == "amount":
-            a = parse_amount(s)
-            bad = s.notna().to_numpy() & a.isna().to_numpy()
-            _flag(bad, col, s, spec, rej_rows, warn, col_header, "金额无法识别")
-            out[name] = a
+        elif ctype in _PARSED:
+            parse, problem = _PARSED[ctype]
+            parsed = parse(s)
+            bad = s.notna().to_numpy() & parsed.isna().to_numpy()
+            _flag(bad, col, s, spec, rej_rows, warn, col_header, problem)
+            out[name] = parsed
         elif ctype == "int":
             out[name] = parse_int(s)
         elif ctype == "bool":
