@@ -72,13 +72,6 @@ def data_dir(default: str | os.PathLike[str]) -> Path:
     return Path(os.environ.get("WORKBENCH_DATA") or default)
 
 
-def unmask_allowed() -> bool:
-    """Whether the settings allow showing full IDs and names (mask.allow_unmask)."""
-    from . import mask
-
-    return bool(mask.unmask_allowed())
-
-
 # ---------------------------------------------------------------- errors
 
 
