@@ -292,6 +292,22 @@ def _group_students(ws: Any) -> pd.DataFrame:
     return cached(ws, "mentoring_group_students", build)
 
 
+def _group_mentors(ws: Any) -> np.ndarray:
+    """Active mentors (distinct teacher_key of the active pairs) of each row of _group_students(ws)."""
+
+    def build() -> np.ndarray:
+        gs = _group_students(ws)
+        p = _pairs_frame(ws)
+        sid = _sid(p["student_key"], gs)
+        keep = (sid >= 0) & p["active"].to_numpy(dtype=bool)
+        tcode, teachers = pd.factorize(p["teacher_key"].to_numpy()[keep])
+        width = max(len(teachers), 1)
+        distinct = pd.unique(sid[keep] * width + tcode.astype(np.int64))
+        return np.bincount(distinct // width, minlength=len(gs)).astype(np.int64)
+
+    return cached(ws, "mentoring_group_mentors", build)
+
+
 def _sid(keys: pd.Series, students: pd.DataFrame) -> np.ndarray:
     """Position of each key in students['student_key'] (unique), -1 when absent; an Arrow hash lookup."""
     arr = pa.array(keys.astype("string"), from_pandas=True).cast(pa.large_string())
@@ -422,11 +438,9 @@ def mentor_missing(ws: Any) -> pd.DataFrame:
     rules = mentoring_rules()
     need = int(rules.get("min_mentors", 1))
     m = _memberships(ws)
-    m = m[m["group_count"] > 0]
+    m = m[m["group_count"] > 0]  # the rows of _group_students, in the same order
     allp = _pairs_frame(ws)
-    p = allp[allp["active"] & allp["student_key"].notna()]
-    n = p.groupby("student_key")["teacher_key"].nunique()
-    m = m.assign(mentors=m["student_key"].map(n).fillna(0).astype("int64"))
+    m = m.assign(mentors=_group_mentors(ws))
     m = m[m["mentors"] < need]
     if m.empty:
         return empty_findings()
@@ -502,7 +516,7 @@ def _school_aliases(p: pd.DataFrame, known: pd.DataFrame) -> dict[str, str]:
     """School names as a pair list writes them (蜀河中心小学) -> the registry's name (蜀河镇中心小学), learnt from the
     list's own students: a list school whose enrolled students are mostly (over half, at least 2) in one registry
     school is that school. Registry names map to themselves."""
-    reg_names = set(known["school_norm"])
+    reg_names = set(known["school_norm"].dropna().unique())
     listed = p[["student_key", "school_name"]].assign(list_norm=norm_school(p["school_name"].astype("string")))
     listed = listed.dropna(subset=["list_norm"])
     listed = listed[~isin(listed["list_norm"], known["school_norm"])]
@@ -581,7 +595,7 @@ def _rollup(code: np.ndarray, n: int, sid: np.ndarray, present: np.ndarray, pref
     expected = np.bincount(code, minlength=n)
     pres = np.bincount(code, weights=present.astype(np.int64), minlength=n).round().astype(np.int64)
     width = int(sid.max()) + 1 if len(sid) else 1
-    pairs_ = np.unique(code * width + sid.astype(np.int64))
+    pairs_ = pd.unique(code * width + sid.astype(np.int64))  # a hash pass: much faster than np.unique's
     students = np.bincount(pairs_ // width, minlength=n)
     return pd.DataFrame({f"{prefix}_students": students, f"{prefix}_expected": expected,
                          f"{prefix}_present": pres})
@@ -620,19 +634,18 @@ def compliance(ws: Any, level: str = "school") -> pd.DataFrame:
             g = grids[which]
             sid = g["sid"].to_numpy()
             parts.append(_rollup(gcode[sid], len(labels), sid, g["present"].to_numpy(), which))
-    rolled = pd.concat([labels] + parts, axis=1)
-    rolled = rolled[sum(rolled[f"{w}_expected"] for w in whiches) > 0] if level != "teacher" else rolled
     base = None
     if level in ("school", "town"):
-        m = _memberships(ws)
-        gm = m[m["group_count"] > 0]
-        p = _pairs_frame(ws)
-        mentors = p[p["active"] & p["student_key"].notna()].groupby("student_key")["teacher_key"].nunique()
+        # every label (group students' school / town) is a row, with or without expected cells
         need = int(mentoring_rules().get("min_mentors", 1))
-        gm = gm.assign(paired=gm["student_key"].map(mentors).fillna(0).to_numpy() >= need)
-        base = gm.groupby(keys, dropna=False).agg(group_students=("student_key", "size"),
-                                                  paired_students=("paired", "sum")).reset_index()
-    out = rolled if base is None else base.merge(rolled, on=keys, how="outer")
+        paired = (_group_mentors(ws) >= need).astype(np.int64)
+        base = pd.DataFrame({"group_students": np.bincount(gcode, minlength=len(labels)).astype(np.int64),
+                             "paired_students": np.bincount(gcode, weights=paired, minlength=len(labels))
+                             .round().astype(np.int64)})
+        out = pd.concat([labels, base] + parts, axis=1)
+    else:
+        out = pd.concat([labels] + parts, axis=1)
+        out = out[sum(out[f"{w}_expected"] for w in whiches) > 0] if level != "teacher" else out
     for which in whiches:
         for c in ("students", "expected", "present"):
             col = f"{which}_{c}"
