@@ -253,28 +253,67 @@ def _calendar_frames(ws: Any) -> tuple[str | None, pd.DataFrame, pd.DataFrame]:
     return term, weeks, months
 
 
+# A cell (student sid, period pid) is coded as one integer, sid * {periods} + pid: one hash key instead of two, and
+# sorting cells sorts by student then period.
 GRID_SQL = """
 WITH expected AS (
-    SELECT DISTINCT c.sid, x.pid
+    SELECT DISTINCT c.sid * {periods} + x.pid AS cell
     FROM pairs c JOIN periods x
       ON (c.start_date IS NULL OR c.start_date <= x.first_day)
      AND (c.end_date IS NULL OR c.end_date >= x.first_day)
 ),
 present AS (
-    SELECT a.sid, x.pid, COUNT(*) AS n
+    SELECT a.sid * {periods} + x.pid AS cell, COUNT(*) AS n
     FROM acts a JOIN periods x ON CAST(date_trunc('{unit}', a.date) AS TIMESTAMP) = x.period_start
-    GROUP BY a.sid, x.pid
+    GROUP BY a.sid * {periods} + x.pid
 )
-SELECT e.sid, e.pid, COALESCE(r.n, 0) AS records
-FROM expected e LEFT JOIN present r ON r.sid = e.sid AND r.pid = e.pid
+SELECT e.cell, COALESCE(r.n, 0) AS records
+FROM expected e LEFT JOIN present r ON r.cell = e.cell
 """
 
-TEACHER_CELLS_SQL = """
-SELECT DISTINCT t.tid, g.sid, g.pid, g.present
-FROM grid g JOIN pairs t ON t.sid = g.sid
- AND (t.start_date IS NULL OR t.start_date <= g.first_day)
- AND (t.end_date IS NULL OR t.end_date >= g.first_day)
+# Per teacher (tid): the grid cells their pairs cover (a cell counts once per teacher), the distinct students of
+# those cells and the cells present.
+TEACHER_ROLLUP_SQL = """
+WITH cells AS (
+    SELECT DISTINCT t.tid, g.sid, g.cell, g.present
+    FROM grid g JOIN pairs t ON t.sid = g.sid
+     AND (t.start_date IS NULL OR t.start_date <= g.first_day)
+     AND (t.end_date IS NULL OR t.end_date >= g.first_day)
+)
+SELECT tid, COUNT(DISTINCT sid) AS students, COUNT(*) AS expected,
+       SUM(CASE WHEN present THEN 1 ELSE 0 END) AS present
+FROM cells GROUP BY tid
 """
+
+_DUCKDB: list[duckdb.DuckDBPyConnection] = []
+
+
+def _duckdb() -> duckdb.DuckDBPyConnection:
+    """A cursor (own connection, own registered views) on one in-memory database per process: opening a database
+    costs tens of milliseconds, a cursor nothing. Settings duckdb.memory_limit / threads apply as in the engine."""
+    if not _DUCKDB:
+        from .rules import settings
+
+        con = duckdb.connect()
+        cfg = settings().get("duckdb") or {}
+        if cfg.get("memory_limit"):
+            con.execute(f"SET memory_limit = '{cfg['memory_limit']}'")
+        if cfg.get("threads"):
+            con.execute(f"SET threads = {int(cfg['threads'])}")
+        _DUCKDB.append(con)
+    return _DUCKDB[0].cursor()
+
+
+def _cell_order(cell: np.ndarray) -> np.ndarray:
+    """Positions that sort the distinct integer cells ascending (a counting pass when the codes are dense)."""
+    if len(cell) == 0:
+        return np.zeros(0, dtype=np.int64)
+    top = int(cell.max()) + 1
+    if top > 8 * len(cell) + 1024:
+        return np.argsort(cell, kind="stable")
+    pos = np.full(top, -1, dtype=np.int64)
+    pos[cell] = np.arange(len(cell), dtype=np.int64)
+    return pos[pos >= 0]
 
 
 def _arrow(frame: pd.DataFrame) -> pa.Table:
@@ -332,7 +371,7 @@ def coverage_grid(ws: Any) -> dict[str, pd.DataFrame]:
         a = _activities_frame(ws)
         a = pd.DataFrame({"sid": _sid(a["student_key"], gs), "activity": a["activity"], "date": a["date"]})
         a = a[(a["sid"] >= 0).to_numpy() & a["date"].notna().to_numpy()]
-        con = duckdb.connect()
+        con = _duckdb()
         try:
             con.register("pairs", _arrow(p))
             out = {}
@@ -346,16 +385,18 @@ def coverage_grid(ws: Any) -> dict[str, pd.DataFrame]:
                 rule = rules.get(name, {})
                 periods = periods[["period", "period_start", "period_end", "first_day"]].reset_index(drop=True)
                 periods["pid"] = np.arange(len(periods), dtype=np.int64)
+                n_periods = max(len(periods), 1)
                 acts = a[(a["activity"] == str(rule.get("activity"))).fillna(False).to_numpy()][["sid", "date"]]
                 con.register("acts", _arrow(acts))
                 con.register("periods", _arrow(periods[["pid", "period_start", "first_day"]]))
-                res = con.execute(GRID_SQL.replace("{unit}", unit)).df()
+                res = con.execute(GRID_SQL.replace("{unit}", unit).replace("{periods}", str(n_periods))).fetchnumpy()
                 con.unregister("periods")
                 con.unregister("acts")
-                order = np.lexsort((res["pid"].to_numpy(), res["sid"].to_numpy()))
-                res = res.iloc[order].reset_index(drop=True)
-                sid = res["sid"].to_numpy(dtype=np.int64)
-                pid = res["pid"].to_numpy(dtype=np.int64)
+                cell = np.asarray(res["cell"], dtype=np.int64)
+                order = _cell_order(cell)  # by student, then period
+                cell = cell[order]
+                sid = cell // n_periods
+                pid = cell % n_periods
                 grid = pd.DataFrame({
                     "student_key": gs["student_key"].array.take(sid),
                     "school": gs["school"].array.take(sid),
@@ -364,7 +405,7 @@ def coverage_grid(ws: Any) -> dict[str, pd.DataFrame]:
                     "period_start": periods["period_start"].to_numpy()[pid],
                     "period_end": periods["period_end"].to_numpy()[pid],
                     "first_day": periods["first_day"].to_numpy()[pid],
-                    "records": res["records"].to_numpy(dtype=np.int64),
+                    "records": np.asarray(res["records"], dtype=np.int64)[order],
                     "sid": sid, "pid": pid,
                 })
                 grid["present"] = grid["records"] >= int(rule.get("min", 1))
@@ -376,9 +417,10 @@ def coverage_grid(ws: Any) -> dict[str, pd.DataFrame]:
     return cached(ws, "mentoring_grid", build)
 
 
-def _teacher_cells(ws: Any) -> dict[str, pd.DataFrame]:
-    """(teacher, student, period) cells: the grid cells each teacher's pairs cover, with `tid` into the
-    teacher table (teacher_key, teacher_name, teacher_school)."""
+def _teacher_rollup(ws: Any) -> dict[str, pd.DataFrame]:
+    """Per teacher of the pairs list (row tid of 'teachers': teacher_key, teacher_name, teacher_school): for
+    'weekly' / 'monthly', the grid cells their pairs cover ({which}_expected), the distinct students of those cells
+    ({which}_students) and the cells present ({which}_present); a teacher without cells has zeros."""
 
     def build() -> dict[str, Any]:
         gs = _group_students(ws)
@@ -389,19 +431,31 @@ def _teacher_cells(ws: Any) -> dict[str, pd.DataFrame]:
         pairs_ = pd.DataFrame({"tid": tid.astype(np.int64), "sid": _sid(p["student_key"], gs),
                                "start_date": p["start_date"], "end_date": p["end_date"]})
         pairs_ = pairs_[(pairs_["sid"] >= 0).to_numpy() & (pairs_["tid"] >= 0).to_numpy()]
+        n = len(info)
         out: dict[str, Any] = {"teachers": info}
-        con = duckdb.connect()
+        con = _duckdb()
         try:
             con.register("pairs", _arrow(pairs_))
             for which, grid in coverage_grid(ws).items():
-                con.register("grid", _arrow(grid[["sid", "pid", "first_day", "present"]]))
-                out[which] = con.execute(TEACHER_CELLS_SQL).df()
+                cells = pd.DataFrame({"sid": grid["sid"].to_numpy(),
+                                      "cell": grid["sid"].to_numpy() * (int(grid["pid"].max()) + 1 if len(grid) else 1)
+                                      + grid["pid"].to_numpy(),
+                                      "first_day": grid["first_day"], "present": grid["present"]})
+                con.register("grid", _arrow(cells))
+                res = con.execute(TEACHER_ROLLUP_SQL).fetchnumpy()
                 con.unregister("grid")
+                t = np.asarray(res["tid"], dtype=np.int64)
+                rolled = {}
+                for c in ("students", "expected", "present"):
+                    col = np.zeros(n, dtype=np.int64)
+                    col[t] = np.asarray(res[c], dtype=np.int64)
+                    rolled[f"{which}_{c}"] = col
+                out[which] = pd.DataFrame(rolled)
         finally:
             con.close()
         return out
 
-    return cached(ws, "mentoring_teacher_cells", build)
+    return cached(ws, "mentoring_teacher_rollup", build)
 
 
 # --------------------------------------------------------------------------------------------------- findings
@@ -613,12 +667,9 @@ def compliance(ws: Any, level: str = "school") -> pd.DataFrame:
     grids = coverage_grid(ws)
     parts = []
     if level == "teacher":
-        tc = _teacher_cells(ws)
-        labels = tc["teachers"].reset_index(drop=True)
-        for which in whiches:
-            c = tc[which]
-            parts.append(_rollup(c["tid"].to_numpy(), len(labels), c["sid"].to_numpy(), c["present"].to_numpy(),
-                                 which))
+        tr = _teacher_rollup(ws)
+        labels = tr["teachers"].reset_index(drop=True)
+        parts.extend(tr[which] for which in whiches)
     elif level in ("week", "month"):
         which = whiches[0]
         g = grids[which]
