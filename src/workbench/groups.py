@@ -97,7 +97,7 @@ def isin(values: pd.Series, members: Any) -> np.ndarray:
     arr = pa.array(pd.Series(values).astype("string"), from_pandas=True).cast(pa.large_string())
     if not isinstance(members, pd.Series):
         members = pd.Series(list(members), dtype="object")
-    members = members.dropna().astype("string").drop_duplicates()
+    members = members.dropna().astype("string")  # repeated values are fine in an Arrow value set
     vs = pa.array(members, from_pandas=True).cast(pa.large_string())
     return pc.fill_null(pc.is_in(arr, value_set=vs), False).to_numpy(zero_copy_only=False)
 
@@ -175,9 +175,14 @@ def _col(df: pd.DataFrame, name: str) -> pd.Series:
 def record_keys(df: pd.DataFrame) -> pd.Series:
     """Person key of each record: person_id, else the record's normalised id_number, else NA."""
     pid = _col(df, "person_id").astype("string")
-    raw = _col(df, "id_number").astype("string")
-    raw = raw.str.strip().mask(raw.str.strip() == "", pd.NA)
-    return pid.fillna(raw)
+    missing = pid.isna().to_numpy()
+    if not missing.any():  # usual after linking: no ID text to clean
+        return pid
+    raw = _col(df, "id_number").astype("string")[missing].str.strip()  # only where the person key is missing
+    raw = raw.mask(raw == "", pd.NA)
+    out = pid.array.copy()
+    out[missing] = raw.array
+    return pd.Series(out, index=pid.index, name=pid.name, dtype="string")
 
 
 def _enrolled_mask(reg: pd.DataFrame) -> pd.Series:
@@ -197,9 +202,10 @@ def enrolled_registry(ws: Any) -> pd.DataFrame:
                     "class_name", "school_norm"]
             return pd.DataFrame({c: pd.Series(dtype="string") for c in cols})
         term = getattr(ws, "term", None)
+        keep = _enrolled_mask(reg).to_numpy(dtype=bool, copy=True)
         if term is not None and "term" in reg.columns:
-            reg = reg[reg["term"].astype("string") == str(term)]
-        reg = reg[_enrolled_mask(reg)].copy()
+            keep &= (reg["term"].astype("string") == str(term)).fillna(False).to_numpy(dtype=bool)
+        reg = reg[keep].copy()  # one row selection of the wide frame
         key = record_keys(reg)
         school = _col(reg, "school_name").astype("string")
         reg["school_norm"] = norm_school(school)
@@ -219,13 +225,34 @@ def enrolled_registry(ws: Any) -> pd.DataFrame:
     return cached(ws, "enrolled_registry", build)
 
 
+def student_name_index(students: pd.DataFrame) -> pd.DataFrame:
+    """(name_norm, school_norm) pairs that name exactly one of `students` (enrolled_registry rows): name_norm,
+    school_norm, first (that student's key), id_linked (of the first of its rows), for match_keys."""
+    linked = students["id_linked"] if "id_linked" in students.columns else pd.Series(True, index=students.index)
+    cand = students[["student_key", "name", "school_norm"]].assign(id_linked=linked.to_numpy(dtype=bool))
+    cand = cand[cand["school_norm"].notna().to_numpy()].drop_duplicates(["student_key", "name", "school_norm"])
+    cand = cand.assign(name_norm=norm_name(cand["name"].astype("string"))).drop(columns="name")
+    cand = cand.dropna(subset=["name_norm", "school_norm"])
+    uniq = cand.groupby(["name_norm", "school_norm"]).agg(
+        first=("student_key", "first"), nunique=("student_key", "nunique"), id_linked=("id_linked", "first"),
+    ).reset_index()
+    return uniq[uniq["nunique"] == 1].reset_index(drop=True)
+
+
+def enrolled_name_index(ws: Any) -> pd.DataFrame:
+    """student_name_index of the Workspace's enrolled registry, built once per Workspace."""
+    return cached(ws, "enrolled_name_index", lambda: student_name_index(enrolled_registry(ws)))
+
+
 def match_keys(df: pd.DataFrame, students: pd.DataFrame, name_col: str, school_col: str | None,
-               extra: pd.DataFrame | Callable[[], pd.DataFrame] | None = None) -> pd.Series:
+               extra: pd.DataFrame | Callable[[], pd.DataFrame] | None = None, *,
+               name_index: pd.DataFrame | None = None) -> pd.Series:
     """Student key of each list row (pairs, activities, 学困生): its person key when that is an enrolled student's
     key. Otherwise the unique enrolled student with the same name and school, when the row has no valid / linked
     ID, or when it has one but that student's registry ID is itself unusable (invalid and not linked); then, via
     `extra` (pairs: student_key, name_norm, teacher_norm), the unique paired student with the same name and
-    teacher, for rows without a usable ID. Else the row's own key (possibly NA)."""
+    teacher, for rows without a usable ID. Else the row's own key (possibly NA). `name_index`:
+    student_name_index(students) when the caller has it already (e.g. enrolled_name_index(ws))."""
     key = record_keys(df)
     if df.empty:
         return key
@@ -242,16 +269,7 @@ def match_keys(df: pd.DataFrame, students: pd.DataFrame, name_col: str, school_c
             "school_norm": norm_school(_col(df, school_col).iloc[rows].astype("string")).to_numpy(),
             "has_pid": has_pid[rows],
         })
-        linked = students["id_linked"] if "id_linked" in students.columns else pd.Series(True, index=students.index)
-        cand = students[["student_key", "name", "school_norm"]].assign(id_linked=linked.to_numpy(dtype=bool))
-        cand = cand[isin(cand["school_norm"], sub["school_norm"])].drop_duplicates(["student_key", "name",
-                                                                                      "school_norm"])
-        cand = cand.assign(name_norm=norm_name(cand["name"].astype("string"))).drop(columns="name")
-        cand = cand.dropna(subset=["name_norm", "school_norm"])
-        uniq = cand.groupby(["name_norm", "school_norm"]).agg(
-            first=("student_key", "first"), nunique=("student_key", "nunique"), id_linked=("id_linked", "first"),
-        ).reset_index()
-        uniq = uniq[uniq["nunique"] == 1]
+        uniq = name_index if name_index is not None else student_name_index(students)
         hit = sub.merge(uniq, on=["name_norm", "school_norm"], how="inner")
         hit = hit[~hit["has_pid"].to_numpy(dtype=bool) | ~hit["id_linked"].to_numpy(dtype=bool)]
         if len(hit):
@@ -336,7 +354,7 @@ def _memberships(ws: Any) -> pd.DataFrame:
         struggling = tables.get("struggling")
         weak = pd.Series([], dtype="string")
         if struggling is not None and len(struggling):
-            weak = match_keys(struggling, reg, "name", "school_name")
+            weak = match_keys(struggling, reg, "name", "school_name", name_index=enrolled_name_index(ws))
         flags["学困"] = isin(reg["student_key"], weak)
 
         base = reg[["person_id", "id_number", "name", "school", "town", "stage", "grade", "class_name",
@@ -345,11 +363,16 @@ def _memberships(ws: Any) -> pd.DataFrame:
             base[g] = flags.get(g, False)
         # one row per student: a student enrolled twice keeps the first school (sorted) and is in a group
         # when any of the rows says so
-        base = base.sort_values(["student_key", "school"], kind="stable", na_position="last")
-        agg = base.groupby("student_key", sort=False)[names].any()
-        first = base.drop_duplicates("student_key", keep="first").set_index("student_key")
-        first[names] = agg[names]
-        out = first.reset_index()
+        # (only the few students with several rows need the sort; the final sort below is a total order)
+        several = base["student_key"].duplicated(keep=False).to_numpy()
+        out = base[~several]
+        if several.any():
+            dup = base[several].sort_values(["student_key", "school"], kind="stable", na_position="last")
+            agg = dup.groupby("student_key", sort=False)[names].any()
+            first = dup.drop_duplicates("student_key", keep="first").set_index("student_key")
+            first[names] = agg[names]
+            out = pd.concat([out, first.reset_index()[out.columns]], ignore_index=True)
+        out = out.reset_index(drop=True)
         for g in names:
             out[g] = out[g].astype("boolean")
         gm = out[names].to_numpy(dtype=bool)
@@ -371,9 +394,9 @@ def _join_flags(gm: np.ndarray, names: Sequence[str]) -> pd.Series:
     if gm.size == 0:
         return pd.Series([], dtype="string")
     codes = (gm.astype(np.int64) * (1 << np.arange(len(names)))).sum(axis=1)
-    uniq = np.unique(codes)
-    text = {int(c): "+".join(n for i, n in enumerate(names) if c >> i & 1) for c in uniq}
-    return pd.Series(pd.Series(codes).map(text).to_numpy(), dtype="string")
+    uniq, pos = np.unique(codes, return_inverse=True)
+    text = pd.array(["+".join(n for i, n in enumerate(names) if int(c) >> i & 1) for c in uniq], dtype="string")
+    return pd.Series(text.take(pos.ravel()), dtype="string")
 
 
 def counts(ws: Any, by: Sequence[str] = ("town", "school", "grade")) -> pd.DataFrame:

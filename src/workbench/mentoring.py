@@ -24,6 +24,7 @@ from .groups import (
     _col,
     _memberships,
     cached,
+    enrolled_name_index,
     enrolled_registry,
     isin,
     linked_tables,
@@ -136,7 +137,8 @@ def _pairs_frame(ws: Any) -> pd.DataFrame:
             df = df[~(df["_split"].to_numpy(dtype=bool) & df["teacher_name"].isna().to_numpy())]
             df = df.drop(columns="_split").reset_index(drop=True)
         students = enrolled_registry(ws)
-        df["student_key"] = match_keys(df, students, "student_name", "school_name")
+        df["student_key"] = match_keys(df, students, "student_name", "school_name",
+                                       name_index=enrolled_name_index(ws))
         df["person_id"] = df["student_key"]
         school = df["school_name"].astype("string")
         tschool = df["teacher_school"].astype("string")
@@ -212,7 +214,8 @@ def _activities_frame(ws: Any) -> pd.DataFrame:
                 "teacher_norm": norm_name(p["teacher_name"].astype("string")),
             })
 
-        df["student_key"] = match_keys(df, enrolled_registry(ws), "student_name", "school_name", extra=via_pairs)
+        df["student_key"] = match_keys(df, enrolled_registry(ws), "student_name", "school_name", extra=via_pairs,
+                                       name_index=enrolled_name_index(ws))
         df["activity_raw"] = df["activity"]
         df["activity"] = canonical_activity(df["activity"])
         if mentoring_rules().get("activity_from_source", True) and df["activity_raw"].isna().any():
