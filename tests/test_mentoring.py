@@ -252,6 +252,23 @@ def test_compliance_expected_vs_present():
         mentoring.compliance(ws, "county")
 
 
+def test_teacher_compliance_counts_a_cell_once_when_pairs_repeat():
+    # 赵老师 is listed twice with 甲 (overlapping periods) and once with 乙 (from November): 甲's weeks count once
+    ws = build(
+        [student("甲", A, left_behind="双亲留守"), student("乙", B, left_behind="单亲留守")],
+        [pair("赵老师", "甲", A, end="2019-10-31"), pair("赵老师", "甲", A, start="2019-10-01"),
+         pair("赵老师", "乙", B, start="2019-11-01")],
+        full_logs("赵老师", "甲", A, skip_weeks=("2019-09-02",)),
+    )
+    te = mentoring.compliance(ws, "teacher").set_index("teacher_name")
+    assert te.loc["赵老师", "weekly_expected"] == 11 + 3 and te.loc["赵老师", "weekly_present"] == 10
+    assert te.loc["赵老师", "weekly_students"] == 2
+    school = mentoring.compliance(ws, "school").set_index("school").loc[SCHOOL_A]
+    for which in ("weekly", "monthly"):  # the only mentor: the teacher's cells are the school's cells
+        for c in ("students", "expected", "present"):
+            assert te.loc["赵老师", f"{which}_{c}"] == school[f"{which}_{c}"]
+
+
 def test_timeline_lists_pairs_records_gaps_and_groups():
     ws = build([student("甲", A, left_behind="双亲留守")], [pair("赵老师", "甲", A, start="2019-11-12")],
                [act("赵老师", "甲", A, "家访", "2019-11-13")])

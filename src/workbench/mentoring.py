@@ -275,17 +275,28 @@ FROM expected e LEFT JOIN present r ON r.cell = e.cell
 """
 
 # Per teacher (tid): the grid cells their pairs cover (a cell counts once per teacher), the distinct students of
-# those cells and the cells present.
+# those cells and the cells present. A teacher paired with a student once (the usual case) covers distinct cells
+# already; only repeated (teacher, student) pairs, whose periods may overlap, need the DISTINCT.
 TEACHER_ROLLUP_SQL = """
-WITH cells AS (
-    SELECT DISTINCT t.tid, g.sid, g.cell, g.present
-    FROM grid g JOIN pairs t ON t.sid = g.sid
+WITH tp AS (
+    SELECT tid, sid, start_date, end_date, COUNT(*) OVER (PARTITION BY tid, sid) AS n
+    FROM pairs
+),
+covered AS (
+    SELECT t.tid, g.sid, g.cell, CASE WHEN g.present THEN 1 ELSE 0 END AS present, t.n
+    FROM grid g JOIN tp t ON t.sid = g.sid
      AND (t.start_date IS NULL OR t.start_date <= g.first_day)
      AND (t.end_date IS NULL OR t.end_date >= g.first_day)
+),
+per_student AS (
+    SELECT tid, sid, COUNT(*) AS expected, SUM(present) AS present FROM covered WHERE n = 1 GROUP BY tid, sid
+    UNION ALL
+    SELECT tid, sid, COUNT(*) AS expected, SUM(present) AS present
+    FROM (SELECT DISTINCT tid, sid, cell, present FROM covered WHERE n > 1) d
+    GROUP BY tid, sid
 )
-SELECT tid, COUNT(DISTINCT sid) AS students, COUNT(*) AS expected,
-       SUM(CASE WHEN present THEN 1 ELSE 0 END) AS present
-FROM cells GROUP BY tid
+SELECT tid, COUNT(*) AS students, SUM(expected) AS expected, SUM(present) AS present
+FROM per_student GROUP BY tid
 """
 
 _DUCKDB: list[duckdb.DuckDBPyConnection] = []
