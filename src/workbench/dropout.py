@@ -18,7 +18,7 @@ import pandas as pd
 
 from . import terms
 from .findings import as_findings, empty_findings
-from .reconcile import Context, _fill_places, _id_birth, _pid, _s, context, isin
+from .reconcile import ENROLLED_STATUSES, Context, _fill_places, context, isin
 
 LEDGER_REASONS = ["县外就读", "省外就读", "送教上门", "随班就读", "特教学校就读", "免予入学", "延缓入学", "休学",
                   "残疾不能入学", "初中已毕业", "户籍迁出", "死亡", "辍学"]
@@ -32,12 +32,49 @@ def _ctx(ws: Any, as_of: dt.date | None) -> Context:
 
 
 def _ledger(ctx: Context) -> pd.DataFrame:
-    led = ctx.frame("ledger")
-    return pd.DataFrame({
-        "pid": _pid(led), "id_number": _s(led, "id_number"), "name": _s(led, "name"), "town": _s(led, "town"),
-        "village": _s(led, "village"), "reason": _s(led, "reason"), "dropout_status": _s(led, "dropout_status"),
-        "evidence": _s(led, "evidence"),
-    })
+    """The ledger's rows (row order) with pid (person_id, else the record's ID)."""
+    if not ctx.eng.has("ledger"):
+        return pd.DataFrame({c: pd.Series(dtype="string") for c in
+                             ["pid", "id_number", "name", "town", "village", "reason", "dropout_status", "evidence"]})
+    return ctx.df("SELECT pid, id_number, name, town, village, reason, dropout_status, evidence FROM ledger "
+                  "ORDER BY _rn")
+
+
+def _kids_sql(ctx: Context, only_missing: bool = False) -> str:
+    """Roster members of compulsory-school age (birth date from the person's ID, else the roster's), one row per
+    person (the first), with enrolment (as-of registry), ledger reasons and status."""
+    first, last = terms.school_age_bounds(ctx.as_of)
+    enrolled = ", ".join(f"'{x}'" for x in ENROLLED_STATUSES)
+    id_birth = ("CAST(try_strptime(CASE WHEN regexp_matches(person_id, '^[0-9]{6}[0-9]{8}') "
+                "THEN substr(person_id, 7, 8) END, '%Y%m%d') AS DATE)")
+    keep = "WHERE status = '疑似失学'" if only_missing else ""
+    return f"""
+        WITH ros AS (SELECT pid AS person_id, id_number, name, sex, coalesce({id_birth}, birth_date) AS birth_date,
+                            town, village, _rn FROM roster),
+             age AS (SELECT * FROM ros WHERE birth_date >= DATE '{first}' AND birth_date <= DATE '{last}'),
+             kids AS (SELECT * FROM age
+                      WHERE (SELECT count(*) FROM age WHERE person_id IS NULL) > 0
+                         OR _rn = (SELECT min(a2._rn) FROM age a2 WHERE a2.person_id = age.person_id)),
+             r AS (SELECT pid, arg_min_null(school_name, _rn) AS school, arg_min_null(stage, _rn) AS stage,
+                          arg_min_null(grade, _rn) AS grade
+                   FROM registry WHERE pid IS NOT NULL AND term = '{ctx.term}'
+                        AND (status IS NULL OR status IN ({enrolled})) GROUP BY pid),
+             lr AS (SELECT pid, reason, min(_rn) AS rn FROM ledger WHERE pid IS NOT NULL AND reason IS NOT NULL
+                    GROUP BY pid, reason),
+             lg AS (SELECT l.pid, (SELECT string_agg(reason, '、' ORDER BY rn) FROM lr WHERE lr.pid = l.pid) AS reasons,
+                           arg_min(l.dropout_status, l._rn) FILTER (WHERE l.dropout_status IS NOT NULL) AS dropout_status
+                    FROM ledger l WHERE l.pid IS NOT NULL GROUP BY l.pid),
+             out AS (
+               SELECT k.person_id, k.id_number, k.name, k.sex, k.birth_date, k.town, k.village,
+                      r.pid IS NOT NULL AS enrolled, r.school, r.stage, CAST(r.grade AS BIGINT) AS grade,
+                      CASE WHEN lg.pid IS NOT NULL THEN coalesce(nullif(lg.reasons, ''), '（未注明原因）') END
+                        AS ledger_reason,
+                      lg.dropout_status,
+                      CASE WHEN r.pid IS NOT NULL THEN '在校'
+                           WHEN lg.pid IS NOT NULL THEN '台账：' || coalesce(nullif(lg.reasons, ''), '（未注明原因）')
+                           ELSE '疑似失学' END AS status, k._rn
+               FROM kids k LEFT JOIN r ON k.person_id = r.pid LEFT JOIN lg ON k.person_id = lg.pid)
+        SELECT * EXCLUDE (_rn) FROM out {keep} ORDER BY _rn"""
 
 
 def school_age_children(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame:
@@ -45,49 +82,22 @@ def school_age_children(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame:
     person_id, name, sex, birth_date, town, village, enrolled, school, stage, grade, ledger_reason,
     dropout_status, status (在校 / 台账：<reason> / 疑似失学)."""
     ctx = _ctx(ws, as_of)
-    first, last = terms.school_age_bounds(ctx.as_of)
-    ros = ctx.frame("roster")
     cols = ["person_id", "id_number", "name", "sex", "birth_date", "town", "village", "enrolled", "school",
             "stage", "grade", "ledger_reason", "dropout_status", "status"]
-    if not len(ros):
+    if not ctx.eng.count("roster"):
         return pd.DataFrame(columns=cols)
-    pid = _pid(ros)
-    birth = _id_birth(_s(ros, "person_id")).fillna(
-        pd.to_datetime(ros["birth_date"]) if "birth_date" in ros.columns else pd.NaT)
-    kids = pd.DataFrame({
-        "person_id": pid, "id_number": _s(ros, "id_number"), "name": _s(ros, "name"), "sex": _s(ros, "sex"),
-        "birth_date": birth, "town": _s(ros, "town"), "village": _s(ros, "village"),
-    })
-    kids = kids[((birth >= pd.Timestamp(first)) & (birth <= pd.Timestamp(last))).fillna(False).to_numpy(bool)]
-    kids = kids.drop_duplicates("person_id", keep="first") if kids["person_id"].notna().all() else kids
-    reg = ctx.enrolled()
-    r = pd.DataFrame({"person_id": _pid(reg), "school": _s(reg, "school_name"), "stage": _s(reg, "stage"),
-                      "grade": pd.to_numeric(reg["grade"], errors="coerce") if "grade" in reg.columns
-                      else float("nan")})
-    r = r.dropna(subset=["person_id"]).drop_duplicates("person_id")
-    led = _ledger(ctx).dropna(subset=["pid"])
-    reasons = led.dropna(subset=["reason"]).drop_duplicates(["pid", "reason"])
-    lg = pd.DataFrame({
-        "ledger_reason": reasons.groupby("pid")["reason"].agg("、".join),
-        "dropout_status": led.groupby("pid")["dropout_status"].first(),
-    })
-    kids = kids.merge(r, on="person_id", how="left")
-    kids["enrolled"] = kids["school"].notna() | isin(kids["person_id"], r["person_id"])
-    kids = kids.join(lg, on="person_id")
-    kids["ledger_reason"] = kids["ledger_reason"].astype("string").replace("", "（未注明原因）")
-    in_ledger = pd.Series(isin(kids["person_id"], lg.index.to_series()), index=kids.index)
-    kids["status"] = "疑似失学"
-    kids.loc[in_ledger.to_numpy(bool), "status"] = "台账：" + kids.loc[in_ledger.to_numpy(bool), "ledger_reason"]
-    kids.loc[kids["enrolled"].to_numpy(bool), "status"] = "在校"
-    kids["status"] = kids["status"].astype("string")
-    kids["grade"] = pd.to_numeric(kids["grade"], errors="coerce").astype("Int64")
+    kids = ctx.df(_kids_sql(ctx))
+    kids["birth_date"] = pd.to_datetime(kids["birth_date"])
+    kids["grade"] = kids["grade"].astype("Int64")
     kids["enrolled"] = kids["enrolled"].astype("boolean")
     return kids[cols].reset_index(drop=True)
 
 
 def _not_enrolled(ctx: Context) -> pd.DataFrame:
-    kids = school_age_children(ctx)
-    bad = kids[kids["status"].eq("疑似失学").fillna(False).to_numpy(bool)]
+    if not ctx.eng.count("roster"):
+        return empty_findings()
+    bad = ctx.df(_kids_sql(ctx, only_missing=True))
+    bad["birth_date"] = pd.to_datetime(bad["birth_date"])
     if bad.empty:
         return empty_findings()
     return pd.DataFrame({

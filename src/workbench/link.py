@@ -25,6 +25,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from . import engine
 from .rules import load_yaml, settings
 
 SYSTEM_LABELS = {
@@ -55,39 +56,9 @@ def link_settings() -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------- workspace
-def _unpack(ws_or_tables: Any, as_of: dt.date | None = None) -> tuple[dict[str, pd.DataFrame], dt.date, str]:
-    """(tables, as_of, as-of term) from a Workspace or a plain dict of canonical frames."""
-    if isinstance(ws_or_tables, dict):
-        tables = ws_or_tables
-        as_of = as_of or dt.date.today()
-        term = term_of(as_of)
-    else:
-        tables = ws_or_tables.tables
-        as_of = as_of or ws_or_tables.as_of
-        term = getattr(ws_or_tables, "term", None) or term_of(as_of)
-    if isinstance(as_of, (pd.Timestamp, dt.datetime)):
-        as_of = as_of.date()
-    return tables, as_of, term
-
-
-def term_of(d: dt.date) -> str:
-    """Term code of a date (Sep–Jan: `{Y}秋`, Feb–Aug: `{Y}春`), as docs/design.md defines it."""
-    try:
-        from . import terms  # the shared implementation, when present
-
-        return terms.term_of(d)
-    except (ImportError, AttributeError):
-        if d.month >= 9:
-            return f"{d.year}秋"
-        if d.month == 1:
-            return f"{d.year - 1}秋"
-        return f"{d.year}春"
-
-
-def previous_term(term: str) -> str:
-    """The term before a term code: 2019秋 -> 2019春, 2020春 -> 2019秋."""
-    year, season = int(term[:4]), term[4:]
-    return f"{year}春" if season == "秋" else f"{year - 1}秋"
+_unpack = engine.unpack
+term_of = engine.term_of
+previous_term = engine.previous_term
 
 
 # --------------------------------------------------------------------------------------------- names
@@ -108,7 +79,17 @@ def _normalize_names(values: pd.Series) -> pd.Series:
         return out.mask(out.eq(""))
 
 
+_PINYIN: dict[str, str] = {}   # character -> tone-less pinyin, filled as characters are met (per process)
+
+
 def _char_pinyin(chars: list[str]) -> dict[str, str]:
+    todo = [c for c in chars if c not in _PINYIN]
+    if todo:
+        _PINYIN.update(_char_pinyin_uncached(todo))
+    return {c: _PINYIN[c] for c in chars}
+
+
+def _char_pinyin_uncached(chars: list[str]) -> dict[str, str]:
     try:
         from . import names
 
@@ -131,10 +112,6 @@ def name_keys(names_norm: pd.Series) -> pd.Series:
     values = names_norm.astype("string").to_numpy(dtype=object, na_value=None)
     keys = [n.translate(trans).lstrip() if n is not None else None for n in values]  # one C-speed call per name
     return pd.Series(keys, index=names_norm.index, dtype="string")
-
-
-def _col(df: pd.DataFrame, name: str, sql_type: str = "VARCHAR") -> str:
-    return f'CAST(t."{name}" AS {sql_type})' if name in df.columns else f"CAST(NULL AS {sql_type})"
 
 
 def _id_birth_sql(col: str) -> str:
@@ -168,101 +145,125 @@ def _transposed_sql() -> str:
     return f"({ors})"
 
 
-def _records_sql(system: str, df: pd.DataFrame, view: str, term: str) -> str:
-    """One system's rows in the standard record shape (as a SELECT over the registered frame)."""
-    src = f"'{system}'"
-    where = ""
-    if system == "registry" and "term" in df.columns:
-        # every term's rows are records; the source label tells terms apart for "in no other system"
-        src = "concat('registry:', coalesce(CAST(t.term AS VARCHAR), ''))"
-    school = "school_name" if "school_name" in df.columns else ("teacher_school" if system == "pairs" else "school_name")
-    name_col = "student_name" if system in ("pairs", "activities") and "name" not in df.columns else "name"
-    reason = _col(df, "id_reason")
-    valid = f"coalesce({_col(df, 'id_valid', 'BOOLEAN')}, false)"
-    distinct = "DISTINCT " if system == "aid" else ""   # an aid list has one row per item: one record per person
-    return f"""
-        SELECT {distinct}'{system}' AS system, {src} AS source,
-               {_col(df, 'id_number')} AS k_id, {_col(df, name_col)} AS k_name,
-               {_col(df, 'birth_date', 'DATE')} AS k_birth, {_col(df, school)} AS k_school,
-               {reason} AS id_reason, {valid} AS id_valid,
-               {_col(df, 'sex')} AS sex_raw, {_col(df, 'town')} AS town, {_col(df, 'student_no')} AS student_no
-        FROM {view} t {where}"""
-
-
 def _name_column(system: str, df: pd.DataFrame) -> str | None:
     if "name" in df.columns:
         return "name"
     return "student_name" if "student_name" in df.columns else None
 
 
-def _names_map(tables: dict[str, pd.DataFrame], systems: list[str]) -> pd.DataFrame:
-    """k_name (as written) -> name (names.normalize) and name_key (tone-less pinyin), over distinct names only."""
-    parts = []
-    for system in systems:
-        df = tables.get(system)
-        col = _name_column(system, df) if df is not None else None
-        if col is not None and len(df):
-            parts.append(pd.Series(df[col].dropna().unique()).astype("string"))
-    written = pd.Series(pd.concat(parts, ignore_index=True).unique() if parts else [], dtype="string")
-    norm = _normalize_names(written)
-    return pd.DataFrame({"k_name": written, "name": norm, "name_key": name_keys(norm)})
+
+# --------------------------------------------------------------------------------------------- records
+def _name_expr(eng: engine.Engine, system: str) -> str:
+    col = "student_name" if system in ("pairs", "activities") and not eng.has(system, "name") else "name"
+    return eng.col(system, col)
 
 
-def _build_records(con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFrame], systems: list[str],
-                   cand_systems: list[str], term: str) -> None:
-    """Create table `recs`: the distinct record keys of every system with normalised name, pinyin key, birth
-    date and sex. Rows of non-candidate systems (pairs, activities, ...) are kept only when their ID is invalid
-    or unknown to the candidate systems."""
-    cand_parts, other_parts = [], []
-    for system in systems:
-        df = tables.get(system)
-        if df is None or "id_number" not in df.columns or not len(df):
-            continue
-        view = f"src_{system}"
-        con.register(view, df)
-        (cand_parts if system in cand_systems else other_parts).append(_records_sql(system, df, view, term))
-    empty = ("SELECT NULL::VARCHAR system, NULL::VARCHAR source, NULL::VARCHAR k_id, NULL::VARCHAR k_name, "
-             "NULL::DATE k_birth, NULL::VARCHAR k_school, NULL::VARCHAR id_reason, false id_valid, "
-             "NULL::VARCHAR sex_raw, NULL::VARCHAR town, NULL::VARCHAR student_no WHERE false")
-    names_map = _names_map(tables, [x for x in systems if x in cand_systems])
-    con.register("names_map", names_map)
-    enrich = f"""
-        SELECT r.*, m.name, m.name_key,
-               CASE WHEN r.k_birth IS NOT NULL THEN r.k_birth ELSE {_id_birth_sql('r.k_id')} END AS birth_date,
-               coalesce(r.sex_raw, {_id_sex_sql('r.k_id')}) AS sex,
-               CASE WHEN r.id_valid THEN make_date(CAST(substr(r.k_id, 7, 4) AS INTEGER),
-                    CAST(substr(r.k_id, 11, 2) AS INTEGER), CAST(substr(r.k_id, 13, 2) AS INTEGER)) END AS id_birth,
-               CASE WHEN r.id_valid THEN {_id_sex_sql('r.k_id')} END AS id_sex,
-               r.k_school AS school, r.k_id AS id_number
-        FROM ({{union}}) r LEFT JOIN names_map m ON r.k_name = m.k_name"""
-    con.execute("CREATE OR REPLACE TEMP TABLE recs AS "
-                + enrich.replace("{union}", " UNION ALL ".join(cand_parts or [empty])))
-    if other_parts:
-        # rows of the other systems whose ID is bad or unknown: few, so their names are keyed afterwards
-        con.execute("CREATE OR REPLACE TEMP TABLE other_raw AS SELECT DISTINCT o.* FROM ("
-                    + " UNION ALL ".join(other_parts) + ") o WHERE NOT o.id_valid "
-                    "OR NOT EXISTS (SELECT 1 FROM recs k WHERE k.id_valid AND k.k_id = o.k_id)")
-        extra = con.execute("SELECT DISTINCT k_name FROM other_raw WHERE k_name IS NOT NULL").df()["k_name"]
-        known = pd.Index(names_map["k_name"].astype(object)).get_indexer(extra.astype(object)) >= 0
-        extra = pd.Series(extra[~known].unique(), dtype="string")
-        if len(extra):
-            norm = _normalize_names(extra)
-            more = pd.DataFrame({"k_name": extra, "name": norm, "name_key": name_keys(norm)})
-            con.register("names_map", pd.concat([names_map, more], ignore_index=True))
-        con.execute("INSERT INTO recs " + enrich.replace("{union}", "SELECT * FROM other_raw"))
+def _school_expr(eng: engine.Engine, system: str) -> str:
+    col = "school_name" if eng.has(system, "school_name") or system != "pairs" else "teacher_school"
+    return eng.col(system, col)
+
+
+def _record_select(eng: engine.Engine, system: str) -> str:
+    """One system's rows in the standard record shape (a SELECT over its engine view `t`). The key
+    (system, k_id, k_name, k_birth, k_school) maps link decisions back to rows."""
+    src = f"'{system}'"
+    if system == "registry" and eng.has(system, "term"):
+        # every term's rows are records; the source label tells terms apart for "in no other system"
+        src = "concat('registry:', coalesce(CAST(t.term AS VARCHAR), ''))"
+    c = eng.col
+    return f"""
+        SELECT '{system}' AS system, {src} AS source,
+               {c(system, 'id_number')} AS k_id, {_name_expr(eng, system)} AS k_name,
+               {c(system, 'birth_date', 'DATE')} AS k_birth, {_school_expr(eng, system)} AS k_school,
+               {c(system, 'id_reason')} AS id_reason, coalesce({c(system, 'id_valid', 'BOOLEAN')}, false) AS id_valid,
+               {c(system, 'sex')} AS sex_raw, {c(system, 'town')} AS town, {c(system, 'student_no')} AS student_no
+        FROM {eng.src(system)} t"""
+
+
+_EMPTY_RECORDS = ("SELECT NULL::VARCHAR system, NULL::VARCHAR source, NULL::VARCHAR k_id, NULL::VARCHAR k_name, "
+                  "NULL::DATE k_birth, NULL::VARCHAR k_school, NULL::VARCHAR id_reason, false id_valid, "
+                  "NULL::VARCHAR sex_raw, NULL::VARCHAR town, NULL::VARCHAR student_no WHERE false")
+_PLAIN_HAN = "^[\u4e00-\u9fff]+$"   # names of plain CJK ideographs are already normal (NFKC leaves them as written)
+
+
+def _register_names(eng: engine.Engine, written_sql: str, append: bool = False) -> None:
+    """Table `names_map` (k_name as written -> name (names.normalize), name_key (tone-less pinyin)) over the
+    distinct names of a query; only names that are not plain ideographs go through Python normalisation."""
+    written = eng.df(f"SELECT k_name, regexp_matches(k_name, '{_PLAIN_HAN}') AS plain FROM ({written_sql}) w "
+                     "WHERE k_name IS NOT NULL")
+    names_raw = written["k_name"].astype("string")
+    plain = written["plain"].fillna(False).to_numpy(bool)
+    norm = names_raw.copy()
+    if (~plain).any():
+        norm[~plain] = _normalize_names(names_raw[~plain].reset_index(drop=True)).to_numpy(object, na_value=None)
+    eng.register("names_map_df", pd.DataFrame({"k_name": names_raw, "name": norm, "name_key": name_keys(norm)}))
+    eng.execute("INSERT INTO names_map SELECT * FROM names_map_df" if append
+                else "CREATE OR REPLACE TEMP TABLE names_map AS SELECT * FROM names_map_df")
+    eng.con.unregister("names_map_df")
+
+
+def _prepare(eng: engine.Engine, with_records: bool = True) -> None:
+    """Build tables `cands` (people with valid IDs in the candidate systems) and, with_records, `lrecs` (the
+    records to link: bad or precision-lost IDs, and valid IDs found in no other system) in the engine."""
+    cfg = link_settings()
+    cand_systems = [s for s in cfg.get("candidate_systems", ["registry", "roster", "aid", "ledger"])
+                    if eng.has(s, "id_number")]
+    rec_systems = [s for s in dict.fromkeys(cfg.get("record_systems", list(SYSTEM_LABELS)) + cand_systems)
+                   if eng.has(s, "id_number")]
+    con = eng.con
+    _register_names(eng, " UNION ".join(f"SELECT DISTINCT {_name_expr(eng, s)} AS k_name FROM {eng.src(s)} t"
+                                        for s in cand_systems) or "SELECT NULL::VARCHAR AS k_name WHERE false")
+    cand_union = " UNION ALL ".join(_record_select(eng, s) for s in cand_systems) or _EMPTY_RECORDS
+    # one row per record (a person in two terms or systems is two rows: the scoring aggregates per candidate ID)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE cands AS
+        SELECT c.k_id AS id_number, c.system, c.source AS system_group_excl, m.name, m.name_key,
+               {_id_birth_sql('c.k_id')} AS birth_date, {_id_sex_sql('c.k_id')} AS sex,
+               c.town, c.k_school AS school, c.student_no
+        FROM ({cand_union}) c LEFT JOIN names_map m ON c.k_name = m.k_name WHERE c.id_valid""")
+    if not with_records:
+        return
+    alone = "true" if cfg.get("link_unmatched_valid", True) else "false"
+    low, high = cfg.get("alone_age_range") or [0, 200]
+    as_of = eng.as_of
+    born_after = as_of.replace(year=as_of.year - int(high) - 1, day=min(as_of.day, 28))
+    born_before = as_of.replace(year=as_of.year - int(low), day=min(as_of.day, 28))
+    birth = f"coalesce(r.k_birth, {_id_birth_sql('r.k_id')})"
+    rec_union = " UNION ALL ".join(_record_select(eng, s) for s in rec_systems) or _EMPTY_RECORDS
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE link_lraw AS
+        WITH src AS (SELECT id_number AS k_id, min(system_group_excl) AS src1, max(system_group_excl) AS src2
+                     FROM cands GROUP BY id_number)
+        SELECT DISTINCT r.* FROM ({rec_union}) r LEFT JOIN src c ON r.k_id = c.k_id
+        WHERE NOT r.id_valid
+           OR ({alone} AND (c.k_id IS NULL OR (c.src1 = r.source AND c.src2 = r.source))
+               AND {birth} > DATE '{born_after}' AND {birth} <= DATE '{born_before}')""")
+    # names of the records that only the other systems (pairs, activities, ...) carry
+    _register_names(eng, "SELECT DISTINCT k_name FROM link_lraw WHERE k_name NOT IN (SELECT k_name FROM names_map)",
+                    append=True)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE lrecs AS
+        SELECT row_number() OVER (ORDER BY r.system, r.source, r.k_id, r.k_name, r.k_birth, r.k_school, r.town,
+                                           r.student_no, r.sex_raw, r.id_reason) AS lid,
+               r.system, r.k_id, r.k_name, r.k_birth, r.k_school, r.source AS system_group,
+               CASE WHEN NOT r.id_valid AND coalesce(r.id_reason, 'empty') = 'precision_lost' THEN 'lost'
+                    WHEN NOT r.id_valid THEN 'bad'
+                    ELSE 'alone' END AS link_kind,
+               r.k_id AS id_number, r.id_reason, m.name, m.name_key, {birth} AS birth_date,
+               coalesce(r.sex_raw, {_id_sex_sql('r.k_id')}) AS sex, r.town, r.k_school AS school, r.student_no
+        FROM link_lraw r LEFT JOIN names_map m ON r.k_name = m.k_name""")
+    con.execute("DROP TABLE IF EXISTS link_lraw")
 
 
 _CAND_COLS = ", ".join(f"r.{c}" for c in ["id_number", "system", "name", "name_key", "birth_date", "sex", "town",
                                            "school", "student_no"])
 
 
-def _comparison_sql(weights: dict[str, float], confident_when: list[str]) -> str:
-    """SELECT scoring every blocked pair (l, r) -> one row per (record, candidate id)."""
+def _comparison_sql(weights: dict[str, float], confident_when: list[str], blocked: str, lrecs: str) -> str:
+    """SELECT scoring every blocked pair (l, r) -> one row per (record, candidate id). `blocked` is a query of
+    (lid, the candidate's columns) pairs, `lrecs` the records' table."""
     w = weights
     ham, first, trans = _hamming_sql(), _first_diff_sql(), _transposed_sql()
     conf = " OR ".join(f"({c})" for c in confident_when) or "false"
     return f"""
-    WITH cmp AS (
+    WITH blocked AS ({blocked}), cmp AS (
       SELECT l.lid, r.id_number AS candidate_id, r.system AS csystem, r.name AS cname,
              CASE WHEN l.name = r.name THEN 2 WHEN l.name_key = r.name_key THEN 1 ELSE 0 END AS name_level,
              coalesce(l.birth_date = r.birth_date, false) AS birth_equal,
@@ -276,7 +277,7 @@ def _comparison_sql(weights: dict[str, float], confident_when: list[str]) -> str
              coalesce({trans}, false) AS trans_raw,
              coalesce(l.school = r.school, false) AS same_school,
              coalesce(l.town = r.town, false) AS same_town
-      FROM pairs_blocked p JOIN lrecs l ON p.lid = l.lid JOIN cands r ON p.rid = r.rid
+      FROM blocked r JOIN {lrecs} l ON r.lid = l.lid
     ), cmp2 AS (
       SELECT *, coalesce(ham = 2 AND trans_raw, false) AS transposed FROM cmp
     ), agg AS (
@@ -339,20 +340,20 @@ def _evidence(frame: pd.DataFrame, record_names: pd.Series) -> pd.Series:
     return (sys_label + "：" + body).astype("string")
 
 
-def _score(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def _score(con: duckdb.DuckDBPyConnection, lrecs: str = "lrecs") -> pd.DataFrame:
     """Block and score the records of table `lrecs` (lid, link_kind, system_group, id_number, id_reason, name,
     name_key, birth_date, sex, town, school, student_no) against table `cands`; ranked candidates with evidence."""
     cfg = link_settings()
     blocks = []
     for rule in cfg["blocking_rules"]:
         kinds = ", ".join(f"'{k}'" for k in rule.get("kinds", ["bad", "lost", "alone"]))
-        blocks.append(f"SELECT l.lid, r.rid FROM lrecs l JOIN cands r ON {rule['sql']} "
+        blocks.append(f"SELECT l.lid, {_CAND_COLS} FROM {lrecs} l JOIN cands r ON {rule['sql']} "
                       f"WHERE l.link_kind IN ({kinds}) AND l.system_group <> r.system_group_excl")
-    con.execute("CREATE OR REPLACE TEMP TABLE pairs_blocked AS SELECT DISTINCT * FROM ("
-                + " UNION ALL ".join(blocks) + ")")
-    sql = _comparison_sql(cfg["weights"], cfg.get("confident_when", []))
+    # a pair found by several rules is scored once (the aggregation per record and candidate ID absorbs repeats)
+    blocked = "SELECT DISTINCT * FROM (" + " UNION ALL ".join(blocks) + ")"
+    sql = _comparison_sql(cfg["weights"], cfg.get("confident_when", []), blocked, lrecs)
     scored = con.execute(f"""
-        SELECT s.*, l.name AS record_name FROM ({sql}) s JOIN lrecs l ON s.lid = l.lid
+        SELECT s.*, l.name AS record_name FROM ({sql}) s JOIN {lrecs} l ON s.lid = l.lid
         WHERE s.score >= {float(cfg.get('min_score', 0))} OR s.confident
     """).df()
     if scored.empty:
@@ -365,66 +366,41 @@ def _score(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return scored.reset_index(drop=True)
 
 
-def _prepare(con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFrame], term: str,
-             with_records: bool = True) -> None:
-    """Build tables `cands` (candidates) and, with_records, `lrecs` (the records to link) in the connection."""
-    cfg = link_settings()
-    cand_systems = list(cfg.get("candidate_systems", ["registry", "roster", "aid", "ledger"]))
-    rec_systems = list(dict.fromkeys(cfg.get("record_systems", list(SYSTEM_LABELS)) + cand_systems))
-    _build_records(con, tables, rec_systems, cand_systems, term)
-    cand_in = ", ".join(f"'{s}'" for s in cand_systems)
-    # candidates: valid IDs of the candidate systems
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE cands AS
-        SELECT row_number() OVER () AS rid, id_number, system, source AS system_group_excl, name, name_key,
-               id_birth AS birth_date, id_sex AS sex, town, school, student_no
-        FROM recs WHERE id_valid AND system IN ({cand_in})
-    """)
-    if not with_records:
-        return
-    alone = "true" if cfg.get("link_unmatched_valid", True) else "false"
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE lrecs AS
-        SELECT row_number() OVER () AS lid, r.system, r.k_id, r.k_name, r.k_birth, r.k_school,
-               r.source AS system_group,
-               CASE WHEN NOT r.id_valid AND coalesce(r.id_reason, 'empty') = 'precision_lost' THEN 'lost'
-                    WHEN NOT r.id_valid THEN 'bad'
-                    ELSE 'alone' END AS link_kind,
-               r.id_number, r.id_reason, r.name, r.name_key, r.birth_date, r.sex, r.town, r.school, r.student_no
-        FROM recs r
-        WHERE NOT r.id_valid
-           OR ({alone} AND NOT EXISTS (SELECT 1 FROM cands c
-                                       WHERE c.id_number = r.id_number AND c.system_group_excl <> r.source))
-    """)
-
-
 # --------------------------------------------------------------------------------------------- public API
 _CACHE: dict[int, tuple[Any, dict[str, Any]]] = {}
+MAP_COLUMNS = ["system", "k_id", "k_name", "k_birth", "k_school", "link_kind", "person_id", "suggested_id",
+               "link_evidence"]
 
 
-def _link_state(ws_or_tables: Any, as_of: dt.date | None = None) -> dict[str, Any]:
-    """Run the linkage once per Workspace (cached on the object, or by identity for a plain dict)."""
+def link_state(ws_or_tables: Any, as_of: dt.date | None = None) -> dict[str, Any]:
+    """Run the linkage once per Workspace (cached on the object, or by identity for a plain dict): the engine,
+    `map` (one row per record key that got a link or a suggestion: MAP_COLUMNS), `lrecs` and `scored`. The
+    engine holds table `link_map` (the same rows) for the SQL analyses (see linked_select)."""
     state = getattr(ws_or_tables, "_link_state", None) if not isinstance(ws_or_tables, dict) else None
     if state is None and isinstance(ws_or_tables, dict):
         hit = _CACHE.get(id(ws_or_tables))
         if hit is not None and hit[0] is ws_or_tables:
             state = hit[1]
-    if state is not None:
+    if state is not None and (as_of is None or state["engine"].as_of == as_of):
         return state
-    tables, as_of, term = _unpack(ws_or_tables, as_of)
-    con = duckdb.connect()
-    con.execute("SET preserve_insertion_order = false")   # row order never matters here: cheaper materialising
-    try:
-        _prepare(con, tables, term)
-        scored = _score(con)
-        con.register("scored_lids_df", pd.DataFrame({"lid": scored["lid"].astype("int64").unique()}))
-        lrecs = con.execute("""
-            SELECT lid, system, k_id, k_name, k_birth, k_school, link_kind FROM lrecs
-            WHERE link_kind <> 'alone' OR lid IN (SELECT lid FROM scored_lids_df)
-        """).df()
-    finally:
-        con.close()
-    state = _decide(tables, lrecs, scored)
+    eng = engine.of(ws_or_tables, as_of)
+    con = eng.con
+    _prepare(eng)
+    scored = _score(con)
+    con.register("scored_lids_df", pd.DataFrame({"lid": scored["lid"].astype("int64").unique()}))
+    lrecs = eng.df("""
+        SELECT lid, system, k_id, k_name, k_birth, k_school, link_kind FROM lrecs
+        WHERE link_kind <> 'alone' OR lid IN (SELECT lid FROM scored_lids_df) ORDER BY lid
+    """)
+    con.unregister("scored_lids_df")
+    con.execute("DROP TABLE IF EXISTS lrecs")
+    lmap = _decisions(lrecs, scored)
+    con.register("link_map_df", lmap)
+    con.execute("""CREATE OR REPLACE TEMP TABLE link_map AS
+        SELECT system, k_id, k_name, CAST(k_birth AS DATE) AS k_birth, k_school, link_kind, person_id,
+               suggested_id, link_evidence FROM link_map_df""")
+    con.unregister("link_map_df")
+    state = {"engine": eng, "map": lmap, "lrecs": lrecs, "scored": scored, "source": ws_or_tables}
     if isinstance(ws_or_tables, dict):
         if len(_CACHE) > 8:
             _CACHE.clear()
@@ -432,10 +408,52 @@ def _link_state(ws_or_tables: Any, as_of: dt.date | None = None) -> dict[str, An
     else:
         try:
             ws_or_tables._link_state = state
-            ws_or_tables.linked = state["linked"]
         except AttributeError:  # a frozen object: no cache
             pass
     return state
+
+
+def _decisions(lrecs: pd.DataFrame, scored: pd.DataFrame) -> pd.DataFrame:
+    """Per record key: the unique confident candidate (person_id for bad / lost IDs; a suggestion only for a
+    valid ID found in no other system), with its evidence."""
+    conf = scored[scored["confident"].astype(bool)] if len(scored) else scored
+    n_conf = conf.groupby("lid")["candidate_id"].nunique() if len(conf) else pd.Series(dtype="int64")
+    unique_lids = n_conf.index[n_conf.eq(1)]
+    chosen = conf[conf["lid"].isin(unique_lids)].drop_duplicates("lid").set_index("lid")
+    dec = lrecs.set_index("lid")[_KEY + ["link_kind"]].copy()
+    dec["suggested_id"] = chosen["candidate_id"].reindex(dec.index).astype("string")
+    dec["link_evidence"] = chosen["evidence"].reindex(dec.index).astype("string")
+    dec = dec[dec["suggested_id"].notna() | dec["link_kind"].ne("alone")]
+    dec["person_id"] = dec["suggested_id"].where(dec["link_kind"].ne("alone"))
+    dec = dec.rename(columns={"k_id": "k_id"}).reset_index(drop=True)
+    for c in ("system", "k_id", "k_name", "k_school", "link_kind", "person_id", "suggested_id", "link_evidence"):
+        dec[c] = dec[c].astype("string")
+    dec["k_birth"] = pd.to_datetime(dec["k_birth"])
+    return dec[MAP_COLUMNS]
+
+
+def linked_select(eng: engine.Engine, system: str, columns: dict[str, str], where: str = "") -> str:
+    """SELECT over one system's view with the given columns (name -> SQL type; NULL when absent), `_rn`, and
+    `person_id` (the valid ID, else the confidently linked ID), `pid` (person_id, else the record's ID) and
+    `suggested_id` / `link_evidence` (links and suggestions of workbench.link). Rows with a valid ID never touch
+    the link map."""
+    c = eng.col
+    sel = ", ".join(f"{c(system, col, typ)} AS {col}" for col, typ in columns.items())
+    valid = f"coalesce({c(system, 'id_valid', 'BOOLEAN')}, false)"
+    ident = c(system, "id_number")
+    cond = " AND ".join([
+        f"m.system = '{system}'", f"m.k_id IS NOT DISTINCT FROM {ident}",
+        f"m.k_name IS NOT DISTINCT FROM {_name_expr(eng, system)}",
+        f"m.k_birth IS NOT DISTINCT FROM {c(system, 'birth_date', 'DATE')}",
+        f"m.k_school IS NOT DISTINCT FROM {_school_expr(eng, system)}",
+    ])
+    return f"""
+        SELECT {sel}, t._rn,
+               CASE WHEN {valid} THEN {ident} ELSE m.person_id END AS person_id,
+               coalesce(CASE WHEN {valid} THEN {ident} ELSE m.person_id END, {ident}) AS pid,
+               m.suggested_id, m.link_evidence
+        FROM {eng.src(system)} t LEFT JOIN (SELECT * FROM link_map WHERE system = '{system}') m ON {cond}
+        {('WHERE ' + where) if where else ''}"""
 
 
 def _na_strings(index: pd.Index) -> pd.Series:
@@ -460,17 +478,8 @@ def _keep_strings(values: pd.Series, keep: np.ndarray) -> pd.Series:
         return s.where(keep)
 
 
-def _decide(tables: dict[str, pd.DataFrame], lrecs: pd.DataFrame, scored: pd.DataFrame) -> dict[str, Any]:
-    """Pick the unique confident candidate per record; attach link columns to copies of every frame."""
-    conf = scored[scored["confident"].astype(bool)] if len(scored) else scored
-    n_conf = conf.groupby("lid")["candidate_id"].nunique() if len(conf) else pd.Series(dtype="int64")
-    unique_lids = n_conf.index[n_conf.eq(1)]
-    chosen = conf[conf["lid"].isin(unique_lids)].drop_duplicates("lid").set_index("lid")
-    decisions = lrecs.set_index("lid")[_KEY + ["link_kind"]].copy()
-    decisions["suggested_id"] = chosen["candidate_id"].reindex(decisions.index).astype("string")
-    decisions["link_evidence"] = chosen["evidence"].reindex(decisions.index).astype("string")
-    decisions = decisions[decisions["suggested_id"].notna() | decisions["link_kind"].ne("alone")]
-
+def _attach(tables: Any, lmap: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Copies of every frame with person_id, link_method, suggested_id and link_evidence from the link map."""
     linked: dict[str, pd.DataFrame] = {}
     for system, df in tables.items():
         out = df.copy(deep=False)
@@ -484,23 +493,24 @@ def _decide(tables: dict[str, pd.DataFrame], lrecs: pd.DataFrame, scored: pd.Dat
         codes = np.where(valid, 0, -1).astype(np.int8)          # link_method: 0 = id, 1 = candidate, -1 = NA
         person_fix: dict[int, str] = {}
         sugg = evid = None
-        dec = decisions[decisions["system"].eq(system)]
+        dec = lmap[lmap["system"].eq(system).to_numpy(bool)]
         if len(dec):
-            alone_ids = set(dec.loc[dec["link_kind"].eq("alone"), "k_id"].dropna())
+            alone_ids = dec.loc[dec["link_kind"].eq("alone").to_numpy(bool), "k_id"].dropna()
             rows = ~valid
-            if alone_ids:
-                rows = rows | ids.isin(alone_ids).to_numpy(bool)
+            if len(alone_ids):
+                rows = rows | _isin(ids, alone_ids)
             pos = np.flatnonzero(rows)
             if len(pos):
                 sub = df.iloc[pos]
                 name_col = _name_column(system, sub)
+                school_col = "school_name" if "school_name" in sub.columns or system != "pairs" else "teacher_school"
                 keys = pd.DataFrame({
                     "k_id": sub["id_number"].astype("string").to_numpy(object),
                     "k_name": sub[name_col].astype("string").to_numpy(object) if name_col else None,
-                    "k_birth": pd.to_datetime(sub["birth_date"]).to_numpy("datetime64[us]")
+                    "k_birth": pd.to_datetime(sub["birth_date"]).dt.normalize().to_numpy("datetime64[us]")
                     if "birth_date" in sub.columns else np.full(len(sub), np.datetime64("NaT"), "datetime64[us]"),
-                    "k_school": sub["school_name"].astype("string").to_numpy(object)
-                    if "school_name" in sub.columns else None,
+                    "k_school": sub[school_col].astype("string").to_numpy(object)
+                    if school_col in sub.columns else None,
                     "_pos": pos,
                 })
                 d = dec.drop(columns=["system", "link_kind"]).copy()
@@ -535,13 +545,35 @@ def _decide(tables: dict[str, pd.DataFrame], lrecs: pd.DataFrame, scored: pd.Dat
         out["link_evidence"] = pd.Series(evid, index=df.index, dtype="string") if evid is not None \
             else _na_strings(df.index)
         linked[system] = out
-    return {"linked": linked, "lrecs": lrecs, "scored": scored}
+    return linked
+
+
+def _isin(values: pd.Series, members: pd.Series) -> np.ndarray:
+    """values.isin(members) through pyarrow's hash set (pandas converts each probe value in Python)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        left = pa.chunked_array(values.astype("string").array.__arrow_array__())
+        right = pa.array(members.astype("string").to_numpy(object, na_value=None), left.type)
+        return pc.is_in(left, value_set=right, skip_nulls=True).to_numpy(zero_copy_only=False).astype(bool)
+    except (AttributeError, TypeError, pa.ArrowException):
+        return values.isin(set(members)).to_numpy(bool)
 
 
 def attach_person_ids(ws_or_tables: Any, as_of: dt.date | None = None) -> dict[str, pd.DataFrame]:
     """Copies of every system frame with `person_id`, `link_method` (id / candidate / NA), `suggested_id` and
     `link_evidence` (Chinese). Computed once per Workspace and cached on it (`ws.linked`)."""
-    return _link_state(ws_or_tables, as_of)["linked"]
+    state = link_state(ws_or_tables, as_of)
+    if "linked" not in state:
+        tables = engine.unpack(ws_or_tables, as_of)[0]
+        state["linked"] = _attach(tables, state["map"])
+        if not isinstance(ws_or_tables, dict):
+            try:
+                ws_or_tables.linked = state["linked"]
+            except AttributeError:
+                pass
+    return state["linked"]
 
 
 def person_ids(ws_or_tables: Any, system: str) -> pd.Series:
@@ -552,7 +584,7 @@ def person_ids(ws_or_tables: Any, system: str) -> pd.Series:
 def candidates(ws_or_tables: Any, as_of: dt.date | None = None) -> pd.DataFrame:
     """Every scored candidate of every linked record: system, record_id_number, record_name, link_kind,
     candidate_id, candidate_name, candidate_systems, score, confident, rank, evidence (best first)."""
-    state = _link_state(ws_or_tables, as_of)
+    state = link_state(ws_or_tables, as_of)
     scored, lrecs = state["scored"], state["lrecs"]
     if not len(scored):
         return pd.DataFrame({c: pd.Series(dtype="object") for c in CANDIDATE_COLUMNS})
@@ -576,7 +608,7 @@ def suggest_for(name: str | None, id_number: str | None, birth_date: Any = None,
     known is returned first with evidence 身份证号相同."""
     if ws is None:
         raise ValueError("需要提供已读取的数据（Workspace）")
-    tables, as_of, term = _unpack(ws)
+    as_of = _unpack(ws)[1]
     norm_id = None
     reason = "empty"
     if id_number is not None and str(id_number).strip():
@@ -602,21 +634,24 @@ def suggest_for(name: str | None, id_number: str | None, birth_date: Any = None,
         "town": pd.Series([town], dtype="string"), "school": pd.Series([school], dtype="string"),
         "student_no": pd.Series([None], dtype="string"),
     })
-    con = duckdb.connect()
+    eng = engine.of(ws)
+    con = eng.con
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'cands' AND temporary").fetchall()[0][0]:
+        _prepare(eng, with_records=False)
+    if lrec["birth_date"].isna().all() and norm_id:
+        lrec["birth_date"] = con.execute(f"SELECT {_id_birth_sql('?')}", [norm_id]).fetchall()[0][0]
+        lrec["birth_date"] = pd.to_datetime(lrec["birth_date"])
+    if lrec["sex"].isna().all() and norm_id:
+        lrec["sex"] = con.execute(f"SELECT {_id_sex_sql('?')}", [norm_id]).fetchall()[0][0]
+    exact = eng.df("SELECT DISTINCT id_number, system, name FROM cands WHERE id_number = ?",
+                   [norm_id]) if norm_id else pd.DataFrame()
+    con.register("lrec_df", lrec)
     try:
-        _prepare(con, tables, term, with_records=False)
-        if lrec["birth_date"].isna().all() and norm_id:
-            lrec["birth_date"] = con.execute(f"SELECT {_id_birth_sql('?')}", [norm_id]).fetchone()[0]
-            lrec["birth_date"] = pd.to_datetime(lrec["birth_date"])
-        if lrec["sex"].isna().all() and norm_id:
-            lrec["sex"] = con.execute(f"SELECT {_id_sex_sql('?')}", [norm_id]).fetchone()[0]
-        exact = con.execute("SELECT DISTINCT id_number, system, name FROM cands WHERE id_number = ?",
-                            [norm_id]).df() if norm_id else pd.DataFrame()
-        con.register("lrec_df", lrec)
-        con.execute("CREATE OR REPLACE TEMP TABLE lrecs AS SELECT * FROM lrec_df")
-        scored = _score(con)
+        con.execute("CREATE OR REPLACE TEMP TABLE lrec_one AS SELECT * FROM lrec_df")
+        scored = _score(con, "lrec_one")
     finally:
-        con.close()
+        con.unregister("lrec_df")
+        con.execute("DROP TABLE IF EXISTS lrec_one")
     cols = ["candidate_id", "candidate_name", "candidate_systems", "score", "confident", "rank", "evidence"]
     scored = scored[scored["candidate_id"] != norm_id] if norm_id and len(scored) else scored
     out = scored[cols].copy() if len(scored) else pd.DataFrame(columns=cols)

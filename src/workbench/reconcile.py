@@ -19,7 +19,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from . import link
+from . import engine, link
 from .findings import as_findings, empty_findings
 
 ENROLLED_STATUSES = ("在读", "转入")  # plus NA (design.md: NA means 在读)
@@ -46,14 +46,23 @@ LABEL = link.SYSTEM_LABELS
 # --------------------------------------------------------------------------------------------- context
 @dataclass
 class Context:
-    """What every analysis needs from a Workspace: linked frames, as-of date and terms."""
+    """What every analysis needs from a Workspace: the SQL engine (with the link map), as-of date and terms.
+    The linked pandas frames (`frame`, `registry`, `enrolled`) are built only when asked for."""
 
-    tables: dict[str, pd.DataFrame]
-    linked: dict[str, pd.DataFrame]
+    ws: Any
+    eng: engine.Engine
     as_of: dt.date
     term: str
     previous_term: str
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return engine.unpack(self.ws, self.as_of)[0]
+
+    @property
+    def linked(self) -> dict[str, pd.DataFrame]:
+        return link.attach_person_ids(self.ws, self.as_of)
 
     def frame(self, system: str) -> pd.DataFrame:
         df = self.linked.get(system)
@@ -66,15 +75,13 @@ class Context:
         term = term or self.term
         key = ("registry", term)
         if key not in self.extra:
-            self.extra[key] = self._registry(term)
+            reg = self.frame("registry")
+            reg = reg[[c for c in REGISTRY_COLUMNS if c in reg.columns]]   # only what the analyses read
+            if "term" not in reg.columns:
+                self.extra[key] = reg if term == self.term else reg.iloc[:0]
+            else:
+                self.extra[key] = reg[reg["term"].astype("string").eq(term).fillna(False).to_numpy(bool)]
         return self.extra[key]
-
-    def _registry(self, term: str) -> pd.DataFrame:
-        reg = self.frame("registry")
-        reg = reg[[c for c in REGISTRY_COLUMNS if c in reg.columns]]   # only what the analyses read
-        if "term" not in reg.columns:
-            return reg if term == self.term else reg.iloc[:0]
-        return reg[reg["term"].astype("string").eq(term).fillna(False).to_numpy(bool)]
 
     def enrolled(self, term: str | None = None) -> pd.DataFrame:
         """Registry rows of a term whose status means enrolled (NA / 在读 / 转入)."""
@@ -84,31 +91,29 @@ class Context:
         st = reg["status"].astype("string")
         return reg[(st.isna() | st.isin(ENROLLED_STATUSES)).to_numpy(bool)]
 
+    def df(self, query: str, params: list | None = None) -> pd.DataFrame:
+        """A query over the linked views (see sql()) as pandas."""
+        sql(self)
+        return self.eng.df(query, params)
+
 
 def context(ws: Any, as_of: dt.date | None = None) -> Context:
-    """Context of a Workspace (or dict of frames): linked frames (cached by workbench.link), terms. Cached on
-    the Workspace object so that reconcile, dropout and person_status share one context."""
-    cached = getattr(ws, "_reconcile_context", None) if not isinstance(ws, dict) else None
-    linked_now = link.attach_person_ids(ws, as_of)
-    if cached is not None and cached.linked is linked_now and (as_of is None or cached.as_of == as_of):
+    """Context of a Workspace (or dict of frames): the engine with its link map (workbench.link, computed once),
+    terms. Cached on the Workspace object so that reconcile, dropout and person_status share one context."""
+    state = link.link_state(ws, as_of)
+    cached = getattr(ws, "_reconcile_context", None) if not isinstance(ws, dict) else state.get("context")
+    if cached is not None and cached.eng is state["engine"]:
         return cached
-    ctx = _new_context(ws, as_of)
-    if not isinstance(ws, dict):
+    eng = state["engine"]
+    ctx = Context(ws=ws, eng=eng, as_of=eng.as_of, term=eng.term, previous_term=eng.previous_term)
+    if isinstance(ws, dict):
+        state["context"] = ctx
+    else:
         try:
             ws._reconcile_context = ctx
         except AttributeError:
             pass
     return ctx
-
-
-def _new_context(ws: Any, as_of: dt.date | None = None) -> Context:
-    tables, as_of, term = link._unpack(ws, as_of)
-    prev = getattr(ws, "previous_term", None) if not isinstance(ws, dict) else None
-    if callable(prev):
-        prev = prev()
-    prev = prev or link.previous_term(term)
-    linked = link.attach_person_ids(ws, as_of)
-    return Context(tables=tables, linked=linked, as_of=as_of, term=term, previous_term=prev)
 
 
 def _s(df: pd.DataFrame, col: str) -> pd.Series:
@@ -148,39 +153,37 @@ def _narrow(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return df[[c for c in columns if c in df.columns]]
 
 
-SQL_COLUMNS = {  # columns of the linked frames the SQL analyses read (missing ones become NULL)
-    "registry": {"term": "VARCHAR", "person_id": "VARCHAR", "id_number": "VARCHAR", "name": "VARCHAR",
-                 "town": "VARCHAR", "school_name": "VARCHAR", "stage": "VARCHAR", "grade": "DOUBLE",
-                 "status": "VARCHAR", "boarding": "VARCHAR", "sex": "VARCHAR", "birth_date": "DATE",
-                 "id_valid": "BOOLEAN"},
-    "roster": {"person_id": "VARCHAR", "id_number": "VARCHAR", "name": "VARCHAR", "town": "VARCHAR",
-               "village": "VARCHAR", "stage": "VARCHAR", "grade": "DOUBLE", "school_status_raw": "VARCHAR",
-               "sex": "VARCHAR", "birth_date": "DATE", "id_valid": "BOOLEAN"},
-    "ledger": {"person_id": "VARCHAR", "id_number": "VARCHAR", "name": "VARCHAR", "reason": "VARCHAR",
-               "town": "VARCHAR", "village": "VARCHAR", "sex": "VARCHAR", "birth_date": "DATE", "id_valid": "BOOLEAN"},
-    "aid": {"person_id": "VARCHAR", "id_number": "VARCHAR", "term": "VARCHAR", "item": "VARCHAR",
-            "item_raw": "VARCHAR", "name": "VARCHAR", "town": "VARCHAR", "school_name": "VARCHAR",
-            "id_valid": "BOOLEAN"},
+SQL_COLUMNS = {  # columns of the systems the SQL analyses read (missing ones become NULL), per linked view
+    "registry": {"term": "VARCHAR", "id_number": "VARCHAR", "id_valid": "BOOLEAN", "id_reason": "VARCHAR",
+                 "id_type": "VARCHAR", "name": "VARCHAR", "sex": "VARCHAR", "birth_date": "DATE", "town": "VARCHAR",
+                 "school_name": "VARCHAR", "student_no": "VARCHAR", "stage": "VARCHAR", "grade": "DOUBLE",
+                 "boarding": "VARCHAR", "status": "VARCHAR"},
+    "roster": {"id_number": "VARCHAR", "id_valid": "BOOLEAN", "id_reason": "VARCHAR", "name": "VARCHAR",
+               "sex": "VARCHAR", "birth_date": "DATE", "town": "VARCHAR", "village": "VARCHAR", "stage": "VARCHAR",
+               "grade": "DOUBLE", "school_status_raw": "VARCHAR", "household_no": "VARCHAR"},
+    "ledger": {"id_number": "VARCHAR", "id_valid": "BOOLEAN", "id_reason": "VARCHAR", "name": "VARCHAR",
+               "sex": "VARCHAR", "birth_date": "DATE", "town": "VARCHAR", "village": "VARCHAR", "reason": "VARCHAR",
+               "dropout_status": "VARCHAR", "evidence": "VARCHAR"},
+    "aid": {"id_number": "VARCHAR", "id_valid": "BOOLEAN", "id_reason": "VARCHAR", "term": "VARCHAR",
+            "item": "VARCHAR", "item_raw": "VARCHAR", "name": "VARCHAR", "town": "VARCHAR",
+            "school_name": "VARCHAR"},
 }
+_OTHER_COLUMNS = {"id_number": "VARCHAR", "id_valid": "BOOLEAN", "id_reason": "VARCHAR", "name": "VARCHAR",
+                  "student_name": "VARCHAR", "town": "VARCHAR", "village": "VARCHAR", "school_name": "VARCHAR"}
 
 
 def sql(ctx: Context) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection (one per context) with views `registry`, `roster`, `ledger`, `aid` over the linked
-    frames: the SQL_COLUMNS plus `pid` (person_id, else the record's ID)."""
-    con = ctx.extra.get("con")
-    if con is not None:
-        return con
-    con = duckdb.connect()
-    for system, cols in SQL_COLUMNS.items():
-        df = _narrow(ctx.frame(system), list(cols))
-        con.register(f"{system}_df", df)
-        sel = ", ".join(f'CAST(t."{c}" AS {typ}) AS {c}' if c in df.columns else f"CAST(NULL AS {typ}) AS {c}"
-                        for c, typ in cols.items())
-        con.execute(f"CREATE VIEW {system} AS SELECT {sel}, coalesce(CAST(t.person_id AS VARCHAR), "
-                    f"CAST(t.id_number AS VARCHAR)) AS pid FROM {system}_df t" if "person_id" in df.columns
-                    else f"CREATE VIEW {system} AS SELECT {sel}, CAST(NULL AS VARCHAR) AS pid FROM {system}_df t")
-    ctx.extra["con"] = con
-    return con
+    """The engine's connection with views `registry`, `roster`, `ledger`, `aid` (SQL_COLUMNS) and `pairs`,
+    `activities`, `struggling` (ID columns) over the canonical tables, each with `_rn` (row position), `person_id`
+    (valid ID, else the confidently linked ID), `pid` (person_id, else the record's ID), `suggested_id` and
+    `link_evidence` (workbench.link)."""
+    eng = ctx.eng
+    if not ctx.extra.get("views"):
+        for system in ID_SYSTEMS:
+            cols = SQL_COLUMNS.get(system, _OTHER_COLUMNS)
+            eng.execute(f"CREATE OR REPLACE TEMP VIEW {system} AS {link.linked_select(eng, system, cols)}")
+        ctx.extra["views"] = True
+    return eng.con
 
 
 def _valid(df: pd.DataFrame) -> pd.Series:
@@ -206,31 +209,31 @@ def _normalize_names(values: pd.Series) -> pd.Series:
     return out.mask(pos < 0)
 
 
-def places(ctx: Context) -> pd.DataFrame:
-    """Per person_id: town, village (roster, else ledger) and school (as-of registry), for filling findings."""
-    if "places" not in ctx.extra:
-        ctx.extra["places"] = _places(ctx)
-    return ctx.extra["places"]
+def _ids_table(ctx: Context, ids: pd.Series, name: str = "wanted_ids") -> str:
+    """Register the distinct non-empty values of `ids` as a one-column table `name` (column id)."""
+    vals = pd.Series(ids.dropna().astype("string").unique(), dtype="string")
+    ctx.eng.register(name, pd.DataFrame({"id": vals}))
+    return name
 
 
-def _places(ctx: Context) -> pd.DataFrame:
-    parts = []
-    ros = ctx.frame("roster")
-    if len(ros):
-        parts.append(pd.DataFrame({"pid": _pid(ros), "town": _s(ros, "town"), "village": _s(ros, "village"),
-                                   "school": pd.Series(pd.NA, index=ros.index, dtype="string"), "p": 0}))
-    reg = ctx.registry()
-    if len(reg):
-        parts.append(pd.DataFrame({"pid": _pid(reg), "town": _s(reg, "town"),
-                                   "village": pd.Series(pd.NA, index=reg.index, dtype="string"),
-                                   "school": _s(reg, "school_name"), "p": 1}))
-    led = ctx.frame("ledger")
-    if len(led):
-        parts.append(pd.DataFrame({"pid": _pid(led), "town": _s(led, "town"), "village": _s(led, "village"),
-                                   "school": pd.Series(pd.NA, index=led.index, dtype="string"), "p": 2}))
-    if not parts:
-        return pd.DataFrame(columns=["town", "village", "school"])
-    allp = pd.concat(parts, ignore_index=True).dropna(subset=["pid"]).sort_values("p", kind="stable")
+def places(ctx: Context, ids: pd.Series | None = None) -> pd.DataFrame:
+    """Per person ID: town, village (roster, else ledger) and school (as-of registry), for filling findings.
+    With `ids`, only those people (the findings' few), else everyone."""
+    sql(ctx)
+    where = ""
+    if ids is not None:
+        where = f" AND pid IN (SELECT id FROM {_ids_table(ctx, ids, 'place_ids')})"
+    allp = ctx.df(f"""
+        SELECT pid, town, village, CAST(NULL AS VARCHAR) AS school, 0 AS p, _rn FROM roster
+        WHERE pid IS NOT NULL{where}
+        UNION ALL
+        SELECT pid, town, CAST(NULL AS VARCHAR), school_name, 1, _rn FROM registry
+        WHERE pid IS NOT NULL AND term = ?{where}
+        UNION ALL
+        SELECT pid, town, village, CAST(NULL AS VARCHAR), 2, _rn FROM ledger WHERE pid IS NOT NULL{where}
+        ORDER BY p, _rn""", [ctx.term])
+    if not len(allp):
+        return pd.DataFrame({c: pd.Series(dtype="string") for c in ["town", "village", "school"]})
     g = allp.groupby("pid", sort=False)
     return pd.DataFrame({"town": g["town"].first(), "village": g["village"].first(), "school": g["school"].first()})
 
@@ -238,7 +241,10 @@ def _places(ctx: Context) -> pd.DataFrame:
 def _fill_places(out: pd.DataFrame, ctx: Context, key: str = "id_number") -> pd.DataFrame:
     if out.empty:
         return out
-    pl = places(ctx)
+    keys = out[key]
+    if "suggested_id" in out.columns:
+        keys = pd.concat([keys, out["suggested_id"]], ignore_index=True)
+    pl = places(ctx, keys)
     for col in ("town", "village", "school"):
         if col not in out.columns:
             out[col] = pd.NA
@@ -250,32 +256,34 @@ def _fill_places(out: pd.DataFrame, ctx: Context, key: str = "id_number") -> pd.
 
 # --------------------------------------------------------------------------------------------- ID kinds
 def _id_rows(ctx: Context) -> pd.DataFrame:
-    """Every record of the ID-carrying systems (registry: as-of term) with system, id, reason, name, place."""
+    """Every record with an invalid ID of the ID-carrying systems (registry: as-of term) with system, id,
+    reason, name, place, link suggestion; in system order, then row order."""
+    sql(ctx)
     parts = []
     for system in ID_SYSTEMS:
-        df = ctx.registry() if system == "registry" else ctx.frame(system)
-        if df is None or not len(df) or "id_number" not in df.columns:
+        if not ctx.eng.has(system, "id_number"):
             continue
-        df = _narrow(df, ["id_number", "id_valid", "id_reason", "id_type", "name", "student_name", "town",
-                          "village", "school_name", "suggested_id", "link_evidence"])
-        df = df[~_valid(df).to_numpy(bool)]
-        name = _s(df, "name") if "name" in df.columns else _s(df, "student_name")
-        reason = _s(df, "id_reason")
-        empty_required = pd.Series(False, index=df.index)
+        name = "name" if system in SQL_COLUMNS or ctx.eng.has(system, "name") else "student_name"
         if system == "registry":
-            empty_required = _s(df, "id_type").eq("居民身份证").fillna(False) & _s(df, "id_number").isna()
+            required, where = "coalesce(id_type = '居民身份证', false) AND id_number IS NULL", f"AND term = '{ctx.term}'"
         elif system == "roster":
-            empty_required = _s(df, "id_number").isna()
-        parts.append(pd.DataFrame({
-            "system": system, "id_number": _s(df, "id_number"), "reason": reason,
-            "empty_required": empty_required.astype(bool), "name": name,
-            "town": _s(df, "town"), "village": _s(df, "village"), "school": _s(df, "school_name"),
-            "suggested_id": _s(df, "suggested_id"), "link_evidence": _s(df, "link_evidence"),
-        }))
+            required, where = "id_number IS NULL", ""
+        else:
+            required, where = "false", ""
+        cols = SQL_COLUMNS.get(system, _OTHER_COLUMNS)
+        village = "village" if "village" in cols else "CAST(NULL AS VARCHAR)"
+        school = "school_name" if "school_name" in cols else "CAST(NULL AS VARCHAR)"
+        parts.append(ctx.df(f"""
+            SELECT '{system}' AS system, id_number, id_reason AS reason, {required} AS empty_required,
+                   {name} AS name, town, {village} AS village, {school} AS school, suggested_id, link_evidence
+            FROM {system} WHERE NOT coalesce(id_valid, false) {where} ORDER BY _rn"""))
+    parts = [p for p in parts if len(p)]
     if not parts:
         return pd.DataFrame(columns=["system", "id_number", "reason", "empty_required", "name", "town", "village",
                                      "school", "suggested_id", "link_evidence"])
-    return pd.concat(parts, ignore_index=True)
+    out = pd.concat(parts, ignore_index=True)
+    out["empty_required"] = out["empty_required"].fillna(False).astype(bool)
+    return out
 
 
 def _id_findings(ctx: Context) -> pd.DataFrame:
@@ -317,33 +325,31 @@ def _id_findings(ctx: Context) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------------------------- duplicates
 def _duplicates(ctx: Context) -> pd.DataFrame:
+    sql(ctx)
     out = []
-    reg = ctx.frame("registry")
-    if len(reg) and "id_number" in reg.columns:
-        reg = _narrow(reg, ["id_number", "id_valid", "term", "school_name", "name", "town"])
-        v = reg[_valid(reg).to_numpy(bool)]
-        if len(v):
-            terms = _s(v, "term").fillna(ctx.term)
-            d = pd.DataFrame({"id_number": _s(v, "id_number"), "term": terms, "school": _s(v, "school_name"),
-                              "name": _s(v, "name"), "town": _s(v, "town")})
-            dup = d[d.duplicated(["id_number", "term"], keep=False)]
-            if len(dup):
-                g = dup.groupby(["id_number", "term"], sort=True)
-                agg = g.agg(name=("name", "first"), town=("town", "first"), school=("school", "first"),
-                            n=("school", "size"), schools=("school", lambda s: "、".join(s.fillna("（无学校）"))))
-                agg = agg.reset_index()
-                agg["detail"] = ("学籍" + agg["term"] + "中出现" + agg["n"].astype(str) + "次：" + agg["schools"])
-                agg["systems"] = "registry"
-                out.append(agg[["id_number", "name", "town", "school", "detail", "systems"]])
-    ros = ctx.frame("roster")
-    if len(ros) and "id_number" in ros.columns:
-        ros = _narrow(ros, ["id_number", "id_valid", "name", "town", "village", "household_no"])
-        v = ros[_valid(ros).to_numpy(bool)]
-        d = pd.DataFrame({"id_number": _s(v, "id_number"), "name": _s(v, "name"), "town": _s(v, "town"),
-                          "village": _s(v, "village"), "household_no": _s(v, "household_no")})
-        dup = d[d.duplicated(["id_number"], keep=False)]
-        if len(dup):
-            g = dup.groupby("id_number", sort=True)
+    if ctx.eng.has("registry", "id_number"):
+        d = ctx.df("""
+            WITH v AS (SELECT id_number, coalesce(term, ?) AS term, school_name AS school, name, town, _rn
+                       FROM registry WHERE coalesce(id_valid, false)),
+                 k AS (SELECT id_number, term FROM v GROUP BY id_number, term HAVING count(*) > 1)
+            SELECT v.* FROM v JOIN k ON v.id_number = k.id_number AND v.term = k.term ORDER BY v._rn""",
+                   [ctx.term])
+        if len(d):
+            g = d.groupby(["id_number", "term"], sort=True)
+            agg = g.agg(name=("name", "first"), town=("town", "first"), school=("school", "first"),
+                        n=("school", "size"), schools=("school", lambda s: "、".join(s.fillna("（无学校）"))))
+            agg = agg.reset_index()
+            agg["detail"] = ("学籍" + agg["term"] + "中出现" + agg["n"].astype(str) + "次：" + agg["schools"])
+            agg["systems"] = "registry"
+            out.append(agg[["id_number", "name", "town", "school", "detail", "systems"]])
+    if ctx.eng.has("roster", "id_number"):
+        d = ctx.df("""
+            WITH v AS (SELECT id_number, name, town, village, household_no, _rn FROM roster
+                       WHERE coalesce(id_valid, false)),
+                 k AS (SELECT id_number FROM v GROUP BY id_number HAVING count(*) > 1)
+            SELECT v.* FROM v JOIN k ON v.id_number = k.id_number ORDER BY v._rn""")
+        if len(d):
+            g = d.groupby("id_number", sort=True)
             agg = g.agg(name=("name", "first"), town=("town", "first"), village=("village", "first"),
                         n=("name", "size"),
                         where=("village", lambda s: "、".join(s.fillna("（无村）")))).reset_index()
@@ -381,28 +387,40 @@ def _identity(ctx: Context) -> pd.DataFrame:
         where = "coalesce(id_valid, false)" + (f" AND term = '{ctx.term}'" if system == "registry" else "")
         selects.append(f"""SELECT '{system}' AS system, id_number, name AS name_raw, {sex} AS sex,
             {birth} AS birth_date, town, {village} AS village, {school} AS school FROM {system} WHERE {where}""")
-    # materialised once: the three checks below each read it (a view would rescan the four frames each time)
-    con.execute("CREATE OR REPLACE TEMP TABLE ident AS " + " UNION ALL ".join(selects))
-    written = con.execute("SELECT DISTINCT name_raw FROM ident WHERE name_raw IS NOT NULL").df()["name_raw"]
-    written = written.astype("string")
-    con.register("nm", pd.DataFrame({"name_raw": written, "name": link._normalize_names(written)}))
+    ident = " UNION ALL ".join(selects)
     order = "CASE system " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(IDENTITY_SYSTEMS)) + " END"
     id_sex = "CASE WHEN substr(id_number, 17, 1) IN ('1','3','5','7','9') THEN '男' ELSE '女' END"
     id_birth = ("make_date(CAST(substr(id_number, 7, 4) AS INTEGER), CAST(substr(id_number, 11, 2) AS INTEGER), "
                 "CAST(substr(id_number, 13, 2) AS INTEGER))")
+    # the few rows worth a closer look: IDs written with more than one name, sex or birth date contradicting the ID
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE ident_suspect AS
+        WITH i AS ({ident}),
+             multi AS (SELECT id_number FROM i WHERE name_raw IS NOT NULL GROUP BY id_number
+                       HAVING count(DISTINCT name_raw) > 1)
+        SELECT i.*, i.id_number IN (SELECT id_number FROM multi) AS multi_name,
+               coalesce(i.sex IS NOT NULL AND i.sex <> {id_sex}, false) AS sex_bad,
+               coalesce(i.birth_date IS NOT NULL AND i.birth_date <> {id_birth}, false) AS birth_bad
+        FROM i WHERE i.id_number IN (SELECT id_number FROM multi)
+           OR (i.sex IS NOT NULL AND i.sex <> {id_sex}) OR (i.birth_date IS NOT NULL AND i.birth_date <> {id_birth})""")
+    written = con.execute("SELECT DISTINCT name_raw FROM ident_suspect WHERE name_raw IS NOT NULL").df()["name_raw"]
+    written = written.astype("string")
+    con.register("nm", pd.DataFrame({"name_raw": written, "name": link._normalize_names(written)}))
     names_bad = con.execute(f"""
         WITH n AS (SELECT u.id_number, u.system, {order.replace('system', 'u.system')} AS o, nm.name, u.town,
                           u.village, u.school
-                   FROM ident u JOIN nm ON u.name_raw = nm.name_raw WHERE nm.name IS NOT NULL),
+                   FROM ident_suspect u JOIN nm ON u.name_raw = nm.name_raw WHERE u.multi_name AND nm.name IS NOT NULL),
              bad AS (SELECT id_number FROM n GROUP BY id_number HAVING count(DISTINCT name) > 1)
         SELECT DISTINCT n.* FROM n JOIN bad ON n.id_number = bad.id_number ORDER BY id_number, o, name
     """).df()
     sex_bad = con.execute(f"""
-        SELECT i.*, nm.name, {id_sex} AS id_sex FROM ident i LEFT JOIN nm ON i.name_raw = nm.name_raw
-        WHERE sex IS NOT NULL AND sex <> {id_sex} ORDER BY id_number, {order}""").df()
+        SELECT i.* EXCLUDE (multi_name, sex_bad, birth_bad), nm.name, {id_sex} AS id_sex
+        FROM ident_suspect i LEFT JOIN nm ON i.name_raw = nm.name_raw
+        WHERE i.sex_bad ORDER BY id_number, {order}""").df()
     birth_bad = con.execute(f"""
-        SELECT i.*, nm.name, {id_birth} AS id_birth FROM ident i LEFT JOIN nm ON i.name_raw = nm.name_raw
-        WHERE birth_date IS NOT NULL AND birth_date <> {id_birth} ORDER BY id_number, {order}""").df()
+        SELECT i.* EXCLUDE (multi_name, sex_bad, birth_bad), nm.name, {id_birth} AS id_birth
+        FROM ident_suspect i LEFT JOIN nm ON i.name_raw = nm.name_raw
+        WHERE i.birth_bad ORDER BY id_number, {order}""").df()
+    con.unregister("nm")
     out = []
     if len(names_bad):
         d = names_bad.assign(pair=names_bad["system"].map(LABEL) + "：" + names_bad["name"])
@@ -447,31 +465,19 @@ def _stage_text(stage: pd.Series, grade: pd.Series) -> pd.Series:
 
 
 def _stage_mismatch(ctx: Context) -> pd.DataFrame:
-    ros = ctx.frame("roster")
-    reg = ctx.enrolled()
-    if not len(ros) or not len(reg):
-        return empty_findings()
-    con = duckdb.connect()
-    try:
-        con.register("ros", pd.DataFrame({
-            "pid": _pid(ros), "name": _s(ros, "name"), "town": _s(ros, "town"), "village": _s(ros, "village"),
-            "stage": _s(ros, "stage"), "grade": pd.to_numeric(ros.get("grade"), errors="coerce"),
-            "raw": _s(ros, "school_status_raw")}))
-        con.register("reg", pd.DataFrame({
-            "pid": _pid(reg), "school": _s(reg, "school_name"), "stage": _s(reg, "stage"),
-            "grade": pd.to_numeric(reg.get("grade"), errors="coerce")}))
-        f = con.execute("""
-            WITH r AS (SELECT pid, min(school) AS school, min(stage) AS stage, min(grade) AS grade
-                       FROM reg WHERE pid IS NOT NULL GROUP BY pid)
-            SELECT o.pid AS id_number, o.name, o.town, o.village, r.school,
-                   o.stage AS roster_stage, o.grade AS roster_grade, o.raw AS roster_raw,
-                   r.stage AS registry_stage, r.grade AS registry_grade
-            FROM ros o JOIN r ON o.pid = r.pid
-            WHERE o.stage IS NULL OR o.stage = '学前' OR o.stage <> r.stage
-               OR (o.grade IS NOT NULL AND r.grade IS NOT NULL AND o.grade <> r.grade)
-        """).df()
-    finally:
-        con.close()
+    sql(ctx)
+    enrolled = ", ".join(f"'{x}'" for x in ENROLLED_STATUSES)
+    f = ctx.df(f"""
+        WITH r AS (SELECT pid, min(school_name) AS school, min(stage) AS stage, min(grade) AS grade
+                   FROM registry WHERE pid IS NOT NULL AND term = ? AND (status IS NULL OR status IN ({enrolled}))
+                   GROUP BY pid)
+        SELECT o.pid AS id_number, o.name, o.town, o.village, r.school,
+               o.stage AS roster_stage, o.grade AS roster_grade, o.school_status_raw AS roster_raw,
+               r.stage AS registry_stage, r.grade AS registry_grade
+        FROM roster o JOIN r ON o.pid = r.pid
+        WHERE o.stage IS NULL OR o.stage = '学前' OR o.stage <> r.stage
+           OR (o.grade IS NOT NULL AND r.grade IS NOT NULL AND o.grade <> r.grade)
+        ORDER BY o._rn""", [ctx.term])
     if f.empty:
         return empty_findings()
     f = f.drop_duplicates("id_number")
@@ -499,9 +505,9 @@ def continuity(ws: Any, as_of: dt.date | None = None, outcomes: list[str] | None
     ctx = ws if isinstance(ws, Context) else context(ws, as_of)
     cols = ["person_id", "name", "town", "school", "prev_stage", "prev_grade", "prev_status", "stage", "grade",
             "current_school", "outcome", "outcome_label"]
-    if not sql(ctx).execute("SELECT count(*) FROM registry WHERE term = ?", [ctx.previous_term]).fetchone()[0]:
-        return pd.DataFrame(columns=cols)
     con = sql(ctx)
+    if not con.execute("SELECT count(*) FROM registry WHERE term = ?", [ctx.previous_term]).fetchall()[0][0]:
+        return pd.DataFrame(columns=cols)
     final = " OR ".join(f"(p.stage = '{s}' AND p.grade >= {g})" for s, g in FINAL_GRADES.items())
     left = ", ".join(f"'{s}'" for s in LEFT_STATUSES)
     enrolled = ", ".join(f"'{s}'" for s in ENROLLED_STATUSES)

@@ -1,0 +1,165 @@
+"""One embedded DuckDB connection over a Workspace's canonical tables (the SQL side of the analyses).
+
+Each system is a view `src_<system>`: the loaded pandas frame (registered, not copied) or, for a Workspace
+loaded lazily from a folder of canonical parquet files (`load_parquet_folder(..., lazy=True)`), the parquet file
+itself, so a province-sized run never materialises its tables in pandas. Every view has a `_rn` column (the row's
+position in its table), so "the first row" means the same thing whichever side the data comes from.
+
+    eng = engine.of(ws)                 # cached on the Workspace
+    eng.has("registry"); eng.col("registry", "grade", "DOUBLE")   # a column expression, NULL when absent
+    eng.df("SELECT ...", params)        # a pandas frame (arrow-backed strings)
+
+SQL is kept to what Spark SQL also accepts where the rules live (link_settings.yaml, findings); DuckDB-only
+conveniences stay in this engine layer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from .rules import settings
+from .sources.schema import SYSTEM_KEYS
+
+
+def term_of(d: dt.date) -> str:
+    from . import terms
+
+    return terms.term_of(d)
+
+
+def previous_term(term: str) -> str:
+    """The term before a term code: 2019秋 -> 2019春, 2020春 -> 2019秋."""
+    year, season = int(term[:4]), term[4:]
+    return f"{year}春" if season == "秋" else f"{year - 1}秋"
+
+
+def unpack(ws_or_tables: Any, as_of: dt.date | None = None) -> tuple[Any, dt.date, str]:
+    """(tables, as_of, as-of term) from a Workspace or a plain dict of canonical frames."""
+    if isinstance(ws_or_tables, dict):
+        tables = ws_or_tables
+        as_of = as_of or dt.date.today()
+        term = term_of(as_of)
+    else:
+        tables = ws_or_tables.tables
+        as_of = as_of or ws_or_tables.as_of
+        term = getattr(ws_or_tables, "term", None) or term_of(as_of)
+    if isinstance(as_of, (pd.Timestamp, dt.datetime)):
+        as_of = as_of.date()
+    return tables, as_of, term
+
+
+def _types(t: pa.DataType) -> Any:
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return pd.StringDtype()
+    if pa.types.is_boolean(t):
+        return pd.BooleanDtype()
+    if pa.types.is_integer(t):
+        return pd.Int64Dtype()
+    return None
+
+
+class Engine:
+    """DuckDB views over the canonical tables of one Workspace (or dict of frames) and as-of date."""
+
+    def __init__(self, ws_or_tables: Any, as_of: dt.date | None = None):
+        tables, self.as_of, self.term = unpack(ws_or_tables, as_of)
+        prev = getattr(ws_or_tables, "previous_term", None) if not isinstance(ws_or_tables, dict) else None
+        if callable(prev):
+            prev = prev()
+        self.previous_term = prev or previous_term(self.term)
+        self.con = duckdb.connect()
+        cfg = settings().get("duckdb") or {}
+        if cfg.get("memory_limit"):
+            self.con.execute(f"SET memory_limit = '{cfg['memory_limit']}'")
+        if cfg.get("threads"):
+            self.con.execute(f"SET threads = {int(cfg['threads'])}")
+        self.columns: dict[str, dict[str, str]] = {}
+        self.rows: dict[str, int] = {}
+        paths = getattr(ws_or_tables, "parquet_paths", None) or {}
+        loaded = getattr(tables, "loaded", None)
+        for system in list(dict.fromkeys([*SYSTEM_KEYS, *tables.keys()])):
+            path = paths.get(system)
+            if path is not None and loaded is not None and not loaded(system):
+                self._parquet(system, Path(path))
+            elif system in tables:
+                self._frame(system, tables[system])
+
+    def _frame(self, system: str, df: pd.DataFrame) -> None:
+        if df is None or not len(df.columns):
+            return
+        import numpy as np
+
+        view = df.assign(_rn=np.arange(len(df), dtype=np.int64))   # columns shared, not copied (copy on write)
+        try:  # DuckDB scans arrow several times faster than pandas; arrow-backed columns convert without a copy
+            view = pa.Table.from_pandas(view, preserve_index=False)
+        except (pa.ArrowException, TypeError, ValueError):
+            pass
+        self.con.register(f"src_{system}", view)
+        self.columns[system] = {c: "" for c in df.columns}
+        self.rows[system] = len(df)
+
+    def _parquet(self, system: str, path: Path) -> None:
+        import pyarrow.parquet as pq
+
+        meta = pq.read_metadata(path)
+        self.columns[system] = {name: "" for name in meta.schema.names}
+        self.rows[system] = meta.num_rows
+        lit = str(path).replace("'", "''")
+        self.con.execute(f"CREATE OR REPLACE VIEW src_{system} AS SELECT * EXCLUDE (file_row_number), "
+                         f"CAST(file_row_number AS BIGINT) AS _rn FROM read_parquet('{lit}', file_row_number = true)")
+
+    # ----------------------------------------------------------------------------------------------- helpers
+    def has(self, system: str, column: str | None = None) -> bool:
+        cols = self.columns.get(system)
+        if cols is None:
+            return False
+        return column is None or column in cols
+
+    def count(self, system: str) -> int:
+        return self.rows.get(system, 0)
+
+    def col(self, system: str, column: str, sql_type: str = "VARCHAR", alias: str = "t") -> str:
+        """`CAST(t.column AS type)`, or a typed NULL when the system's table lacks the column."""
+        if self.has(system, column):
+            return f'CAST({alias}."{column}" AS {sql_type})'
+        return f"CAST(NULL AS {sql_type})"
+
+    def src(self, system: str) -> str:
+        """The view of a system (an empty relation when the system was not loaded)."""
+        return f"src_{system}" if self.has(system) else "(SELECT CAST(NULL AS BIGINT) AS _rn WHERE false)"
+
+    def execute(self, query: str, params: list | None = None) -> duckdb.DuckDBPyConnection:
+        return self.con.execute(query, params or [])
+
+    def df(self, query: str, params: list | None = None) -> pd.DataFrame:
+        """A query's result as pandas with nullable dtypes (string, boolean, Int64)."""
+        rel = self.con.sql(query, params=params) if params else self.con.sql(query)
+        table = rel.to_arrow_table() if rel is not None else pa.table({})
+        return table.to_pandas(types_mapper=_types)
+
+    def register(self, name: str, frame: Any) -> None:
+        self.con.register(name, frame)
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def of(ws_or_tables: Any, as_of: dt.date | None = None) -> Engine:
+    """The Engine of a Workspace (cached on it; a fresh one for a plain dict of frames or another as_of)."""
+    if isinstance(ws_or_tables, dict):
+        return Engine(ws_or_tables, as_of)
+    eng = getattr(ws_or_tables, "_engine", None)
+    if eng is not None and (as_of is None or eng.as_of == as_of):
+        return eng
+    eng = Engine(ws_or_tables, as_of)
+    try:
+        ws_or_tables._engine = eng
+    except AttributeError:
+        pass
+    return eng
