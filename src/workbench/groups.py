@@ -104,14 +104,17 @@ def isin(values: pd.Series, members: Any) -> np.ndarray:
 
 def norm_school(values: pd.Series) -> pd.Series:
     """School names for comparison: NFKC fold, no whitespace, county prefix (旬阳县) removed."""
-    s = _fold(values)
+    values = pd.Series(values).astype("string")
+    codes, uniques = pd.factorize(values)  # once per distinct name: columns repeat a lot
+    s = _fold(pd.Series(uniques, dtype="string"))
     prefixes = [str(p) for p in mentoring_rules().get("county_prefixes", [])]
     county = settings().get("county")
     if county:
         prefixes.append(str(county))
     for p in sorted(set(prefixes), key=len, reverse=True):
         s = s.str.removeprefix(p)
-    return s.mask(s == "", pd.NA)
+    s = s.mask(s == "", pd.NA)
+    return pd.Series(s.array.take(codes, allow_fill=True), index=values.index, dtype="string")
 
 
 # --------------------------------------------------------------------------------------------------- people

@@ -400,7 +400,7 @@ def coverage_grid(ws: Any) -> dict[str, pd.DataFrame]:
                 periods = periods[["period", "period_start", "period_end", "first_day"]].reset_index(drop=True)
                 periods["pid"] = np.arange(len(periods), dtype=np.int64)
                 n_periods = max(len(periods), 1)
-                acts = a[(a["activity"] == str(rule.get("activity"))).fillna(False).to_numpy()][["sid", "date"]]
+                acts = a[["sid", "date"]][(a["activity"] == str(rule.get("activity"))).fillna(False).to_numpy()]
                 con.register("acts", _arrow(acts))
                 con.register("periods", _arrow(periods[["pid", "period_start", "first_day"]]))
                 res = con.execute(GRID_SQL.replace("{unit}", unit).replace("{periods}", str(n_periods))).fetchnumpy()
@@ -498,11 +498,21 @@ def _teacher_text(p: pd.DataFrame, keys: pd.Series) -> pd.Series:
 
 def findings(ws: Any) -> pd.DataFrame:
     """mentor_missing, weekly_record_gap, home_visit_gap and pair_stale, in the findings table's shape."""
-    return combine(mentor_missing(ws), record_gaps(ws, "weekly"), record_gaps(ws, "monthly"), pair_stale(ws))
+    # the rows of each kind, brought into the findings shape once (as combine() would do to each kind's table)
+    return combine(_mentor_missing_rows(ws), _record_gap_rows(ws, "weekly"), _record_gap_rows(ws, "monthly"),
+                   _pair_stale_rows(ws))
+
+
+def _shaped(rows: pd.DataFrame | None) -> pd.DataFrame:
+    return empty_findings() if rows is None else as_findings(rows)
 
 
 def mentor_missing(ws: Any) -> pd.DataFrame:
     """Enrolled group students with fewer than min_mentors (default 1) active mentors."""
+    return _shaped(_mentor_missing_rows(ws))
+
+
+def _mentor_missing_rows(ws: Any) -> pd.DataFrame | None:
     rules = mentoring_rules()
     need = int(rules.get("min_mentors", 1))
     m = _memberships(ws)
@@ -511,7 +521,7 @@ def mentor_missing(ws: Any) -> pd.DataFrame:
     m = m.assign(mentors=_group_mentors(ws))
     m = m[m["mentors"] < need]
     if m.empty:
-        return empty_findings()
+        return None
     listed = isin(m["student_key"], allp["student_key"])
     why = np.where(m["mentors"] > 0,
                    "；结对教师" + m["mentors"].astype("string") + "名，少于要求的" + str(need) + "名",
@@ -522,7 +532,7 @@ def mentor_missing(ws: Any) -> pd.DataFrame:
         "name": m["name"], "town": m["town"], "school": m["school"], "detail": detail,
         "suggestion": finding_kinds()["mentor_missing"]["hint"],
     })
-    return as_findings(out)
+    return out
 
 
 def _month_day(dates: pd.Series) -> pd.Series:
@@ -532,10 +542,14 @@ def _month_day(dates: pd.Series) -> pd.Series:
 
 def record_gaps(ws: Any, which: str = "weekly") -> pd.DataFrame:
     """weekly_record_gap (which='weekly') or home_visit_gap ('monthly'): one row per student and period."""
+    return _shaped(_record_gap_rows(ws, which))
+
+
+def _record_gap_rows(ws: Any, which: str) -> pd.DataFrame | None:
     grid = coverage_grid(ws)[which]
     gaps = grid[~grid["present"]]
     if gaps.empty:
-        return empty_findings()
+        return None
     kind = "weekly_record_gap" if which == "weekly" else "home_visit_gap"
     rule = mentoring_rules().get(which, {})
     m = _memberships(ws).set_index("student_key")
@@ -556,7 +570,7 @@ def record_gaps(ws: Any, which: str = "weekly") -> pd.DataFrame:
         "name": keys.map(m["name"]), "town": keys.map(m["town"]), "school": keys.map(m["school"]),
         "period": gaps["period"], "detail": detail, "suggestion": finding_kinds()[kind]["hint"],
     })
-    return as_findings(out)
+    return out
 
 
 def _registry_trace(ws: Any, keys: pd.Series) -> pd.Series:
@@ -567,7 +581,8 @@ def _registry_trace(ws: Any, keys: pd.Series) -> pd.Series:
     if reg is None or reg.empty:
         return out
     rk = record_keys(reg)
-    rows = reg[isin(rk, keys)].assign(_key=rk[isin(rk, keys)])
+    mine = isin(rk, keys)
+    rows = reg[[c for c in ("term", "status", "school_name") if c in reg.columns]][mine].assign(_key=rk[mine])
     if rows.empty:
         return out
     term = _col(rows, "term").astype("string").fillna("")
@@ -604,6 +619,21 @@ def _school_aliases(p: pd.DataFrame, known: pd.DataFrame) -> dict[str, str]:
 def pair_stale(ws: Any) -> pd.DataFrame:
     """Active pairs whose student is not enrolled in the as-of term, or whose teacher's school is none of the
     student's registry schools; one finding per student."""
+    return _shaped(_pair_stale_rows(ws))
+
+
+def _pair_in(a1: pd.Series, a2: pd.Series, b1: pd.Series, b2: pd.Series) -> np.ndarray:
+    """Boolean array: the pair (a1, a2) of each row is one of the pairs (b1, b2); a pair with NA is never found.
+    (Integer codes of both columns, then one integer per pair: an exact semi-join without a merge.)"""
+    n = len(a1)
+    c1, _ = pd.factorize(pd.concat([a1.astype("string"), b1.astype("string")], ignore_index=True))
+    c2, u2 = pd.factorize(pd.concat([a2.astype("string"), b2.astype("string")], ignore_index=True))
+    ok = (c1 >= 0) & (c2 >= 0)
+    code = c1.astype(np.int64) * (len(u2) + 1) + c2
+    return ok[:n] & np.isin(code[:n], code[n:][ok[n:]])
+
+
+def _pair_stale_rows(ws: Any) -> pd.DataFrame | None:
     p = _pairs_frame(ws)
     p = p[p["active"]].copy()
     reg = enrolled_registry(ws)
@@ -613,15 +643,13 @@ def pair_stale(ws: Any) -> pd.DataFrame:
     if alias:
         ts = p["teacher_school_norm"].astype("string")
         p["teacher_school_norm"] = ts.map(alias).astype("string").fillna(ts)
-    hit = p[["pair_no", "student_key", "teacher_school_norm"]].merge(
-        known.rename(columns={"school_norm": "teacher_school_norm"}), on=["student_key", "teacher_school_norm"],
-        how="inner")["pair_no"]
+    hit = _pair_in(p["student_key"], p["teacher_school_norm"], known["student_key"], known["school_norm"])
     comparable = isin(p["student_key"], known["student_key"]) & p["teacher_school_norm"].notna().to_numpy()
-    p["same_school"] = ~comparable | p["pair_no"].isin(hit).to_numpy()
+    p["same_school"] = ~comparable | hit
     bad = p[~p["enrolled"] | ~p["same_school"]].copy()
     if bad.empty:
-        return empty_findings()
-    first = reg.drop_duplicates("student_key").set_index("student_key")
+        return None
+    first = reg[["student_key", "name", "town", "school"]].drop_duplicates("student_key").set_index("student_key")
     reg_school = bad["student_key"].map(first["school"])
     reason = np.where(
         ~bad["enrolled"],
@@ -647,7 +675,7 @@ def pair_stale(ws: Any) -> pd.DataFrame:
     }).reset_index(drop=True)
     for c in ("name", "town", "school"):
         out[c] = out[c].astype("string")
-    return as_findings(out)
+    return out
 
 
 # --------------------------------------------------------------------------------------------------- rates
