@@ -79,6 +79,10 @@ class Engine:
             self.con.execute(f"SET memory_limit = '{cfg['memory_limit']}'")
         if cfg.get("threads"):
             self.con.execute(f"SET threads = {int(cfg['threads'])}")
+        if cfg.get("temp_directory"):
+            tmp = Path(str(cfg["temp_directory"])).expanduser()
+            tmp.mkdir(parents=True, exist_ok=True)
+            self.con.execute(f"SET temp_directory = '{str(tmp).replace(chr(39), chr(39) * 2)}'")
         self.columns: dict[str, dict[str, str]] = {}
         self.rows: dict[str, int] = {}
         paths = getattr(ws_or_tables, "parquet_paths", None) or {}
@@ -111,7 +115,10 @@ class Engine:
         self.columns[system] = {name: "" for name in meta.schema.names}
         self.rows[system] = meta.num_rows
         lit = str(path).replace("'", "''")
-        self.con.execute(f"CREATE OR REPLACE VIEW src_{system} AS SELECT * EXCLUDE (file_row_number), "
+        # as Workspace.from_tables does for frames: a registry row without a term belongs to the as-of term
+        fill = f" REPLACE (coalesce(CAST(term AS VARCHAR), '{self.term}') AS term)" \
+            if system == "registry" and "term" in self.columns[system] else ""
+        self.con.execute(f"CREATE OR REPLACE VIEW src_{system} AS SELECT * EXCLUDE (file_row_number){fill}, "
                          f"CAST(file_row_number AS BIGINT) AS _rn FROM read_parquet('{lit}', file_row_number = true)")
 
     # ----------------------------------------------------------------------------------------------- helpers

@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import sys
 from collections import deque
+from collections.abc import MutableMapping
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 from concurrent.futures.process import BrokenProcessPool
@@ -529,23 +530,99 @@ def _folder_cache_read(key: str):
         return None
 
 
-def load_parquet_folder(path, as_of=None) -> Workspace:
-    """A folder of canonical `<system>.parquet` files (`workbench samples --format parquet`) as a Workspace."""
+def _read_canonical_parquet(path: Path, key: str) -> pd.DataFrame:
+    frame = pd.read_parquet(path)
+    if key == "suspects" and "extra" in frame.columns and frame["extra"].map(lambda x: isinstance(x, str)).any():
+        frame = sources.extra_from_json(frame)
+    return frame
+
+
+class LazyTables(MutableMapping):
+    """The tables of a Workspace over canonical parquet files, each read into pandas only when first asked for
+    (`ws.tables["registry"]`). The SQL analyses (workbench.engine) read a table that was never asked for straight
+    from its parquet file, so a province-sized folder never has to fit in pandas."""
+
+    def __init__(self, paths: dict[str, Path], term: str):
+        self.paths = dict(paths)
+        self.term = term
+        self._frames: dict[str, pd.DataFrame] = {}
+
+    def loaded(self, key: str) -> bool:
+        return key in self._frames
+
+    def __getitem__(self, key: str) -> pd.DataFrame:
+        if key not in self._frames:
+            if key not in SYSTEM_KEYS:
+                raise KeyError(key)
+            path = self.paths.get(key)
+            frame = conform(_read_canonical_parquet(path, key), key) if path is not None else empty_table(key)
+            if key == "registry" and len(frame) and frame["term"].isna().any():
+                frame.loc[frame["term"].isna(), "term"] = self.term
+            self._frames[key] = frame
+        return self._frames[key]
+
+    def __setitem__(self, key: str, frame: pd.DataFrame) -> None:
+        self._frames[key] = frame
+
+    def __delitem__(self, key: str) -> None:
+        self._frames.pop(key, None)
+        self.paths.pop(key, None)
+
+    def __iter__(self):
+        return iter(SYSTEM_KEYS)
+
+    def __len__(self) -> int:
+        return len(SYSTEM_KEYS)
+
+
+def _parquet_as_of(paths: dict[str, Path]) -> _dt.date:
+    """infer_as_of over parquet files (the latest activity or suspect-list date, month end, capped at today)."""
+    import duckdb
+
+    today = _dt.date.today()
+    latest = None
+    con = duckdb.connect()
+    try:
+        for key, col in (("activities", "date"), ("suspects", "issued_date")):
+            path = paths.get(key)
+            if path is None:
+                continue
+            lit = str(path).replace("'", "''")
+            try:
+                value = con.execute(f"SELECT max(TRY_CAST({col} AS DATE)) FROM read_parquet('{lit}') "
+                                    f"WHERE TRY_CAST({col} AS DATE) <= ?", [today]).fetchall()[0][0]
+            except duckdb.Error:
+                continue
+            if value is not None and (latest is None or value > latest):
+                latest = value
+    finally:
+        con.close()
+    if latest is None:
+        return today
+    return min((pd.Timestamp(latest) + pd.offsets.MonthEnd(0)).date(), today)
+
+
+def load_parquet_folder(path, as_of=None, lazy: bool = False) -> Workspace:
+    """A folder of canonical `<system>.parquet` files (`workbench samples --format parquet`) as a Workspace.
+    lazy=True reads no table up front (LazyTables): for province-sized folders, analysed by the SQL engine."""
     root = Path(path).expanduser()
-    tables = {}
-    rows = []
-    for key in SYSTEM_KEYS:
-        p = root / f"{key}.parquet"
-        if p.exists():
-            frame = pd.read_parquet(p)
-            if key == "suspects" and "extra" in frame.columns and frame["extra"].map(
-                    lambda x: isinstance(x, str)).any():
-                frame = sources.extra_from_json(frame)
-            tables[key] = frame
-            rows.append({"file": p.name, "sheet": "", "system": key, "system_label": system_labels()[key],
-                         "rows_read": len(frame), "rows_loaded": len(frame), "rows_rejected": 0,
-                         "message": f"文件「{p.name}」：{system_labels()[key]} {len(frame)} 行（parquet）"})
-    ws = Workspace.from_tables(tables, as_of, root=root)
+    paths = {key: root / f"{key}.parquet" for key in SYSTEM_KEYS if (root / f"{key}.parquet").exists()}
+    if lazy:
+        import pyarrow.parquet as pq
+
+        as_of = as_date(as_of) if as_of is not None else _parquet_as_of(paths)
+        ws = Workspace({}, as_of, root=root)
+        ws.tables = LazyTables(paths, ws.term)
+        ws.parquet_paths = paths
+        counts = {key: pq.read_metadata(p).num_rows for key, p in paths.items()}
+    else:
+        tables = {key: _read_canonical_parquet(p, key) for key, p in paths.items()}
+        ws = Workspace.from_tables(tables, as_of, root=root)
+        counts = {key: len(frame) for key, frame in tables.items()}
+    rows = [{"file": p.name, "sheet": "", "system": key, "system_label": system_labels()[key],
+             "rows_read": counts[key], "rows_loaded": counts[key], "rows_rejected": 0,
+             "message": f"文件「{p.name}」：{system_labels()[key]} {counts[key]} 行（parquet）"}
+            for key, p in paths.items()]
     ws.report = pd.DataFrame(rows, columns=REPORT_COLUMNS)
     return ws
 
