@@ -78,8 +78,8 @@ def norm_name(values: pd.Series) -> pd.Series:
     except ImportError:
         return _fold(s)
     codes, uniques = pd.factorize(s)
+    # names.normalize removes every space already (its class includes \s), so no second pass is needed here
     u = pd.Series(normalize(pd.Series(uniques, dtype="string")), dtype="string").reset_index(drop=True)
-    u = u.str.replace(r"\s+", "", regex=True)
     return pd.Series(u.array.take(codes, allow_fill=True), index=s.index, dtype="string")
 
 
@@ -235,11 +235,41 @@ def student_name_index(students: pd.DataFrame) -> pd.DataFrame:
     cand = students[["student_key", "name", "school_norm"]].assign(id_linked=linked.to_numpy(dtype=bool))
     cand = cand[cand["school_norm"].notna().to_numpy()].drop_duplicates(["student_key", "name", "school_norm"])
     cand = cand.assign(name_norm=norm_name(cand["name"].astype("string"))).drop(columns="name")
-    cand = cand.dropna(subset=["name_norm", "school_norm"])
-    uniq = cand.groupby(["name_norm", "school_norm"]).agg(
-        first=("student_key", "first"), nunique=("student_key", "nunique"), id_linked=("id_linked", "first"),
-    ).reset_index()
-    return uniq[uniq["nunique"] == 1].reset_index(drop=True)
+    cand = cand.dropna(subset=["name_norm", "school_norm"]).reset_index(drop=True)
+    # per (name_norm, school_norm): distinct students, and the first row's key and id_linked (integer codes)
+    pair = _pair_codes(cand["name_norm"], cand["school_norm"])
+    group, _ = pd.factorize(pair[: len(cand)])  # 0..k-1 in order of first appearance
+    student, _ = pd.factorize(cand["student_key"])
+    width = int(student.max()) + 1 if len(student) else 1
+    distinct = pd.unique(group.astype(np.int64) * width + student)
+    nunique = np.bincount(distinct // width, minlength=int(group.max()) + 1 if len(group) else 0)
+    _, first = np.unique(group, return_index=True)  # first row of each group, groups in code order
+    one = first[nunique == 1]
+    return pd.DataFrame({
+        "name_norm": cand["name_norm"].array.take(one), "school_norm": cand["school_norm"].array.take(one),
+        "first": cand["student_key"].array.take(one), "nunique": np.ones(len(one), dtype=np.int64),
+        "id_linked": cand["id_linked"].to_numpy(dtype=bool)[one],
+    })
+
+
+def _pair_codes(a: pd.Series, b: pd.Series, *others: pd.Series) -> np.ndarray:
+    """One integer per (a, b) pair of values, -1 when either is NA; with others (more pairs of columns: a2, b2,
+    ...), their rows' codes follow, on the same scale (equal pairs, equal codes)."""
+    firsts = [a, *others[0::2]]
+    seconds = [b, *others[1::2]]
+    c1, _ = pd.factorize(pd.concat([x.astype("string") for x in firsts], ignore_index=True))
+    c2, u2 = pd.factorize(pd.concat([y.astype("string") for y in seconds], ignore_index=True))
+    ok = (c1 >= 0) & (c2 >= 0)
+    return np.where(ok, c1.astype(np.int64) * (len(u2) + 1) + c2, -1)
+
+
+def _pair_positions(a: pd.Series, b: pd.Series, in_a: pd.Series, in_b: pd.Series) -> np.ndarray:
+    """Row of (in_a, in_b) (pairs unique, no NA) holding each (a, b) pair, -1 when none (always for NA)."""
+    code = _pair_codes(a, b, in_a, in_b)
+    n = len(a)
+    pos = pd.Index(code[n:]).get_indexer(code[:n])
+    pos[code[:n] < 0] = -1
+    return pos
 
 
 def enrolled_name_index(ws: Any) -> pd.DataFrame:
@@ -273,10 +303,12 @@ def match_keys(df: pd.DataFrame, students: pd.DataFrame, name_col: str, school_c
             "has_pid": has_pid[rows],
         })
         uniq = name_index if name_index is not None else student_name_index(students)
-        hit = sub.merge(uniq, on=["name_norm", "school_norm"], how="inner")
-        hit = hit[~hit["has_pid"].to_numpy(dtype=bool) | ~hit["id_linked"].to_numpy(dtype=bool)]
-        if len(hit):
-            out.iloc[hit["row"].to_numpy()] = hit["first"].to_numpy()
+        pos = _pair_positions(sub["name_norm"], sub["school_norm"], uniq["name_norm"], uniq["school_norm"])
+        found = pos >= 0
+        ok = found.copy()
+        ok[found] = ~sub["has_pid"].to_numpy(dtype=bool)[found] | ~uniq["id_linked"].to_numpy(dtype=bool)[pos[found]]
+        if ok.any():
+            out.iloc[sub["row"].to_numpy()[ok]] = uniq["first"].to_numpy()[pos[ok]]
     if callable(extra):
         still = ~has_pid & ~isin(out, students["student_key"])
         extra = extra() if still.any() else None
