@@ -383,8 +383,9 @@ def coverage_grid(ws: Any) -> dict[str, pd.DataFrame]:
                           "end_date": p["end_date"]})
         p = p[p["sid"] >= 0]
         a = _activities_frame(ws)
-        a = pd.DataFrame({"sid": _sid(a["student_key"], gs), "activity": a["activity"], "date": a["date"]})
-        a = a[(a["sid"] >= 0).to_numpy() & a["date"].notna().to_numpy()]
+        a_sid = _sid(a["student_key"], gs)
+        a_date = a["date"].to_numpy()
+        a_ok = (a_sid >= 0) & a["date"].notna().to_numpy()
         con = _duckdb()
         try:
             con.register("pairs", _arrow(p))
@@ -400,7 +401,8 @@ def coverage_grid(ws: Any) -> dict[str, pd.DataFrame]:
                 periods = periods[["period", "period_start", "period_end", "first_day"]].reset_index(drop=True)
                 periods["pid"] = np.arange(len(periods), dtype=np.int64)
                 n_periods = max(len(periods), 1)
-                acts = a[["sid", "date"]][(a["activity"] == str(rule.get("activity"))).fillna(False).to_numpy()]
+                mine = a_ok & (a["activity"] == str(rule.get("activity"))).fillna(False).to_numpy(dtype=bool)
+                acts = pd.DataFrame({"sid": a_sid[mine], "date": a_date[mine]})
                 con.register("acts", _arrow(acts))
                 con.register("periods", _arrow(periods[["pid", "period_start", "first_day"]]))
                 res = con.execute(GRID_SQL.replace("{unit}", unit).replace("{periods}", str(n_periods))).fetchnumpy()
