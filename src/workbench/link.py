@@ -115,7 +115,7 @@ def name_keys(names_norm: pd.Series) -> pd.Series:
 
 
 def _id_birth_sql(col: str) -> str:
-    return (f"TRY_CAST(concat(substr({col}, 7, 4), '-', substr({col}, 11, 2), '-', substr({col}, 13, 2)) AS DATE)")
+    return f"CAST(try_strptime(substr({col}, 7, 8), '%Y%m%d') AS DATE)"
 
 
 def _id_sex_sql(col: str) -> str:
@@ -228,6 +228,10 @@ def _prepare(eng: engine.Engine, with_records: bool = True) -> None:
     born_after = as_of.replace(year=as_of.year - int(high) - 1, day=min(as_of.day, 28))
     born_before = as_of.replace(year=as_of.year - int(low), day=min(as_of.day, 28))
     birth = f"coalesce(r.k_birth, {_id_birth_sql('r.k_id')})"
+    # (the birth date of a valid ID is its digits 7-14: compared as text, no date parsing on every row)
+    in_age = (f"CASE WHEN r.k_birth IS NOT NULL THEN r.k_birth > DATE '{born_after}' AND r.k_birth <= DATE "
+              f"'{born_before}' ELSE substr(r.k_id, 7, 8) > '{born_after:%Y%m%d}' "
+              f"AND substr(r.k_id, 7, 8) <= '{born_before:%Y%m%d}' END")
     rec_union = " UNION ALL ".join(_record_select(eng, s) for s in rec_systems) or _EMPTY_RECORDS
     con.execute(f"""CREATE OR REPLACE TEMP TABLE link_lraw AS
         WITH src AS (SELECT id_number AS k_id, min(system_group_excl) AS src1, max(system_group_excl) AS src2
@@ -235,7 +239,7 @@ def _prepare(eng: engine.Engine, with_records: bool = True) -> None:
         SELECT DISTINCT r.* FROM ({rec_union}) r LEFT JOIN src c ON r.k_id = c.k_id
         WHERE NOT r.id_valid
            OR ({alone} AND (c.k_id IS NULL OR (c.src1 = r.source AND c.src2 = r.source))
-               AND {birth} > DATE '{born_after}' AND {birth} <= DATE '{born_before}')""")
+               AND {in_age})""")
     # names of the records that only the other systems (pairs, activities, ...) carry
     _register_names(eng, "SELECT DISTINCT k_name FROM link_lraw WHERE k_name NOT IN (SELECT k_name FROM names_map)",
                     append=True)
@@ -400,6 +404,7 @@ def link_state(ws_or_tables: Any, as_of: dt.date | None = None) -> dict[str, Any
         SELECT system, k_id, k_name, CAST(k_birth AS DATE) AS k_birth, k_school, link_kind, person_id,
                suggested_id, link_evidence FROM link_map_df""")
     con.unregister("link_map_df")
+    eng.link_kinds = lmap.groupby("system")["link_kind"].agg(set).to_dict() if len(lmap) else {}
     state = {"engine": eng, "map": lmap, "lrecs": lrecs, "scored": scored, "source": ws_or_tables}
     if isinstance(ws_or_tables, dict):
         if len(_CACHE) > 8:
@@ -435,25 +440,35 @@ def _decisions(lrecs: pd.DataFrame, scored: pd.DataFrame) -> pd.DataFrame:
 def linked_select(eng: engine.Engine, system: str, columns: dict[str, str], where: str = "") -> str:
     """SELECT over one system's view with the given columns (name -> SQL type; NULL when absent), `_rn`, and
     `person_id` (the valid ID, else the confidently linked ID), `pid` (person_id, else the record's ID) and
-    `suggested_id` / `link_evidence` (links and suggestions of workbench.link). Rows with a valid ID never touch
-    the link map."""
+    `suggested_id` / `link_evidence` (links and suggestions of workbench.link). Rows with a valid ID only meet
+    the link map when it holds suggestions for valid IDs of this system (rare)."""
     c = eng.col
     sel = ", ".join(f"{c(system, col, typ)} AS {col}" for col, typ in columns.items())
     valid = f"coalesce({c(system, 'id_valid', 'BOOLEAN')}, false)"
     ident = c(system, "id_number")
-    cond = " AND ".join([
-        f"m.system = '{system}'", f"m.k_id IS NOT DISTINCT FROM {ident}",
-        f"m.k_name IS NOT DISTINCT FROM {_name_expr(eng, system)}",
-        f"m.k_birth IS NOT DISTINCT FROM {c(system, 'birth_date', 'DATE')}",
-        f"m.k_school IS NOT DISTINCT FROM {_school_expr(eng, system)}",
-    ])
-    return f"""
-        SELECT {sel}, t._rn,
-               CASE WHEN {valid} THEN {ident} ELSE m.person_id END AS person_id,
-               coalesce(CASE WHEN {valid} THEN {ident} ELSE m.person_id END, {ident}) AS pid,
-               m.suggested_id, m.link_evidence
-        FROM {eng.src(system)} t LEFT JOIN (SELECT * FROM link_map WHERE system = '{system}') m ON {cond}
-        {('WHERE ' + where) if where else ''}"""
+    keys = [(ident, "k_id"), (_name_expr(eng, system), "k_name"), (c(system, "birth_date", "DATE"), "k_birth"),
+            (_school_expr(eng, system), "k_school")]
+    cond = " AND ".join(f"m.{k} IS NOT DISTINCT FROM {expr}" for expr, k in keys)
+    cond_valid = " AND ".join(f"m.{k} IS NOT DISTINCT FROM {expr}" for expr, k in keys[1:])
+    state = getattr(eng, "link_kinds", {}).get(system, set())
+    extra = f" AND {where}" if where else ""
+    if "alone" in state:
+        valid_rows = f"""
+        SELECT {sel}, t._rn, {ident} AS person_id, {ident} AS pid, m.suggested_id, m.link_evidence
+        FROM {eng.src(system)} t LEFT JOIN (SELECT * FROM link_map WHERE system = '{system}'
+                                            AND link_kind = 'alone') m ON m.k_id = {ident} AND {cond_valid}
+        WHERE {valid}{extra}"""
+    else:
+        valid_rows = f"""
+        SELECT {sel}, t._rn, {ident} AS person_id, {ident} AS pid, CAST(NULL AS VARCHAR) AS suggested_id,
+               CAST(NULL AS VARCHAR) AS link_evidence
+        FROM {eng.src(system)} t WHERE {valid}{extra}"""
+    return f"""{valid_rows}
+        UNION ALL
+        SELECT {sel}, t._rn, m.person_id, coalesce(m.person_id, {ident}) AS pid, m.suggested_id, m.link_evidence
+        FROM {eng.src(system)} t LEFT JOIN (SELECT * FROM link_map WHERE system = '{system}'
+                                            AND link_kind <> 'alone') m ON {cond}
+        WHERE NOT {valid}{extra}"""
 
 
 def _na_strings(index: pd.Index) -> pd.Series:

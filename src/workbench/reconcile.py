@@ -260,7 +260,7 @@ def _id_rows(ctx: Context) -> pd.DataFrame:
     reason, name, place, link suggestion; in system order, then row order."""
     sql(ctx)
     parts = []
-    for system in ID_SYSTEMS:
+    for i, system in enumerate(ID_SYSTEMS):
         if not ctx.eng.has(system, "id_number"):
             continue
         name = "name" if system in SQL_COLUMNS or ctx.eng.has(system, "name") else "student_name"
@@ -273,10 +273,13 @@ def _id_rows(ctx: Context) -> pd.DataFrame:
         cols = SQL_COLUMNS.get(system, _OTHER_COLUMNS)
         village = "village" if "village" in cols else "CAST(NULL AS VARCHAR)"
         school = "school_name" if "school_name" in cols else "CAST(NULL AS VARCHAR)"
-        parts.append(ctx.df(f"""
+        parts.append(f"""
             SELECT '{system}' AS system, id_number, id_reason AS reason, {required} AS empty_required,
-                   {name} AS name, town, {village} AS village, {school} AS school, suggested_id, link_evidence
-            FROM {system} WHERE NOT coalesce(id_valid, false) {where} ORDER BY _rn"""))
+                   {name} AS name, town, {village} AS village, {school} AS school, suggested_id, link_evidence,
+                   {i} AS o, _rn
+            FROM {system} WHERE NOT coalesce(id_valid, false) {where}""")
+    parts = [ctx.df("SELECT * EXCLUDE (o, _rn) FROM (" + " UNION ALL ".join(parts) + ") ORDER BY o, _rn")] \
+        if parts else []
     parts = [p for p in parts if len(p)]
     if not parts:
         return pd.DataFrame(columns=["system", "id_number", "reason", "empty_required", "name", "town", "village",
@@ -396,7 +399,7 @@ def _identity(ctx: Context) -> pd.DataFrame:
     con.execute(f"""CREATE OR REPLACE TEMP TABLE ident_suspect AS
         WITH i AS ({ident}),
              multi AS (SELECT id_number FROM i WHERE name_raw IS NOT NULL GROUP BY id_number
-                       HAVING count(DISTINCT name_raw) > 1)
+                       HAVING min(name_raw) <> max(name_raw))
         SELECT i.*, i.id_number IN (SELECT id_number FROM multi) AS multi_name,
                coalesce(i.sex IS NOT NULL AND i.sex <> {id_sex}, false) AS sex_bad,
                coalesce(i.birth_date IS NOT NULL AND i.birth_date <> {id_birth}, false) AS birth_bad
