@@ -199,33 +199,9 @@ def linked_frames(ws: Any) -> dict[str, pd.DataFrame]:
     return _fallback_person_ids(frames)
 
 
-def _prepare(frame: pd.DataFrame | None, system: str) -> pd.DataFrame:
-    cols = SYSTEM_COLUMNS[system] + ["person_id", "id_reason"]
-    frame = frame if frame is not None else pd.DataFrame()
-    df = pd.DataFrame({col: (frame[col].reset_index(drop=True) if col in frame.columns
-                             else pd.Series(pd.NA, index=pd.RangeIndex(len(frame)), dtype="object"))
-                       for col in cols}, index=pd.RangeIndex(len(frame)))
-    for col in cols:
-        if col not in ("grade", "amount", "source_row"):
-            df[col] = df[col].astype("string")
-    if "source_row" in df.columns:
-        df["source_row"] = pd.to_numeric(df["source_row"], errors="coerce").astype("Int64")
-    # the person key: the canonical ID where linked, else the record's normalised ID (never a truncated or empty one)
-    own = df["id_number"].where(~df["id_reason"].isin(["precision_lost", "empty"]).fillna(False), pd.NA)
-    df["pkey"] = df["person_id"].fillna(own).astype("string")
-    if "grade" in df.columns:
-        df["grade"] = pd.to_numeric(df["grade"], errors="coerce").astype("Int64")
-    if "term" in df.columns:
-        df["season"] = df["term"].str[-1:]
-    if "amount" in df.columns:
-        df["amount"] = pd.to_numeric(df["amount"], errors="coerce").astype("float64")
-    df["rid"] = pd.RangeIndex(len(df)).astype("int64")
-    return df
-
-
-def _record_statuses(aid: pd.DataFrame) -> pd.DataFrame:
-    """(rid, status) for the difficulty types written on each aid record (建档立卡 claims are dropped here)."""
-    types = pd.Series(aid["difficulty_type"].dropna().unique(), dtype="string")
+def _status_map(types: pd.Series) -> pd.DataFrame:
+    """(difficulty_type, status) for each distinct difficulty type as written (建档立卡 claims are dropped here)."""
+    types = pd.Series(pd.Series(types, dtype="string").dropna().unique(), dtype="string")
     s = pd.DataFrame({"difficulty_type": types, "token": types.str.split(r"[、,，;；/|\s]+", regex=True)})
     s = s.explode("token")
     s["token"] = s["token"].astype("string").str.strip()
@@ -234,84 +210,97 @@ def _record_statuses(aid: pd.DataFrame) -> pd.DataFrame:
     for pattern, value in reversed(_STATUS_PATTERNS):
         status = status.mask(s["token"].str.contains(pattern, regex=False), value)
     s["status"] = status
-    s = s.loc[s["status"] != POOR, ["difficulty_type", "status"]].drop_duplicates()
-    out = aid[["rid", "difficulty_type"]].dropna().merge(s, on="difficulty_type")
-    return out[["rid", "status"]].sort_values(["rid", "status"]).reset_index(drop=True)
+    out = s.loc[s["status"] != POOR, ["difficulty_type", "status"]].drop_duplicates()
+    return out.astype("string").reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------------------------------- SQL
+# Every table and view below lives in the Workspace's engine connection (workbench.engine) under an `aid_` prefix;
+# the system rows are read through the engine views with the person key of workbench.link (link.linked_select).
+
+_PERSON_KEY = ("coalesce(person_id, CASE WHEN id_reason IN ('precision_lost', 'empty') THEN NULL ELSE id_number END)")
 
 _SQL_BASE = """
-CREATE TEMP TABLE reg_terms AS SELECT DISTINCT term FROM reg WHERE term IS NOT NULL;
+CREATE OR REPLACE TEMP TABLE aid_reg_terms AS SELECT DISTINCT term FROM ({reg_terms}) r WHERE term IS NOT NULL;
 
-CREATE TEMP TABLE enr AS
-SELECT r.term, r.season, r.pkey, r.stage, r.grade, r.boarding, r.school_name, r.town, r.name
-FROM reg r
-JOIN (SELECT MIN(rid) AS rid FROM reg
-      WHERE pkey IS NOT NULL AND term IS NOT NULL AND (status IS NULL OR status IN ({enrolled}))
-      GROUP BY term, pkey) f ON f.rid = r.rid;
+-- aid records with a known item: the item the policy in force gives the name as written, term (as-of term when
+-- the list has none), person key; rid = the record's row in the aid table
+CREATE OR REPLACE TEMP TABLE aid_a AS
+SELECT a._rn AS rid, a.term, right(a.term, 1) AS season, a.pkey, a.item, a.amount, a.difficulty_level,
+       a.difficulty_type, a.name, a.school_name, a.town
+FROM (SELECT t._rn, {aid_term} AS term, {person_key} AS pkey, coalesce(m.item, t.item) AS item, t.amount,
+             t.difficulty_level, t.difficulty_type, t.name, t.school_name, t.town
+      FROM ({aid}) t LEFT JOIN aid_item_map m ON m.item_raw = t.item_raw) a
+WHERE a.item IS NOT NULL;
 
-CREATE TEMP TABLE poor AS
-SELECT pkey, MIN(town) AS town, MIN(village) AS village FROM ros WHERE pkey IS NOT NULL GROUP BY pkey;
+-- the first enrolled registry row of each person and term ({enr_scope})
+CREATE OR REPLACE TEMP TABLE aid_enr AS
+SELECT term, right(term, 1) AS season, pkey, arg_min_null(stage, _rn) AS stage, arg_min_null(grade, _rn) AS grade,
+       arg_min_null(boarding, _rn) AS boarding, arg_min_null(school_name, _rn) AS school_name,
+       arg_min_null(town, _rn) AS town, arg_min_null(name, _rn) AS name
+FROM (SELECT term, stage, grade, boarding, school_name, town, name, _rn, {person_key} AS pkey FROM ({reg}) r) r
+WHERE pkey IS NOT NULL
+GROUP BY term, pkey;
+
+CREATE OR REPLACE TEMP TABLE aid_poor AS
+SELECT pkey, MIN(town) AS town, MIN(village) AS village
+FROM (SELECT town, village, {person_key} AS pkey FROM ({ros}) r) r WHERE pkey IS NOT NULL GROUP BY pkey;
 
 -- the (item, term) pairs the data can judge: in a loaded aid list, in a term whose registry is loaded
-CREATE TEMP TABLE covered AS
-SELECT DISTINCT a.item, a.term, a.season FROM aid a JOIN reg_terms t ON t.term = a.term WHERE a.item IS NOT NULL;
+CREATE OR REPLACE TEMP TABLE aid_covered AS
+SELECT DISTINCT a.item, a.term, a.season FROM aid_a a JOIN aid_reg_terms t ON t.term = a.term;
 
-CREATE TEMP TABLE rec AS
-SELECT a.rid, a.term, a.season, a.pkey, a.item, a.amount, a.difficulty_level, a.difficulty_type, a.name, a.school_name,
-       a.town AS aid_town,
-       e.pkey IS NOT NULL AS enrolled, e.stage, e.grade, e.boarding, e.school_name AS reg_school, e.town AS reg_town,
-       e.name AS reg_name, p.pkey IS NOT NULL AS in_roster, p.town AS roster_town, p.village,
+-- the records that can be judged, with the person's enrolment and roster membership (narrow: keys and flags)
+CREATE OR REPLACE TEMP TABLE aid_rec AS
+SELECT a.rid, a.term, a.season, a.pkey, a.item, a.amount,
+       e.pkey IS NOT NULL AS enrolled, e.stage, e.grade, e.boarding, p.pkey IS NOT NULL AS in_roster,
        CASE WHEN p.pkey IS NOT NULL THEN '特别困难' ELSE a.difficulty_level END AS person_level
-FROM aid a
-JOIN reg_terms t ON t.term = a.term
-LEFT JOIN enr e ON e.term = a.term AND e.pkey = a.pkey
-LEFT JOIN poor p ON p.pkey = a.pkey
-WHERE a.item IS NOT NULL AND a.pkey IS NOT NULL;
-
-CREATE TEMP TABLE rec_status AS
-SELECT rid, status FROM rstat
-UNION
-SELECT rid, '建档立卡' AS status FROM rec WHERE in_roster;
+FROM aid_a a
+JOIN aid_reg_terms t ON t.term = a.term
+LEFT JOIN aid_enr e ON e.term = a.term AND e.pkey = a.pkey
+LEFT JOIN aid_poor p ON p.pkey = a.pkey
+WHERE a.pkey IS NOT NULL;
 
 -- every policy row a record could be paid under (same item, season, stage and grade)
-CREATE TEMP TABLE rec_match AS
+CREATE OR REPLACE TEMP TABLE aid_rec_match AS
 SELECT r.rid, p.pid, p.level, p.semester_amount, p.yearly_amount, p.amount_rule,
        (p.boarding IS NULL OR r.boarding IS NULL OR p.boarding = r.boarding) AS boarding_ok,
        (p.level IS NULL OR r.person_level IS NULL OR p.level = r.person_level) AS level_ok
-FROM rec r
-JOIN pol p ON p.item = r.item AND p.season = r.season AND p.stage = r.stage
+FROM aid_rec r
+JOIN aid_pol p ON p.item = r.item AND p.season = r.season AND p.stage = r.stage
           AND (r.grade IS NULL OR (r.grade >= p.grade_min AND r.grade <= p.grade_max));
 
-CREATE TEMP TABLE rec_accept AS
+-- the matched policy rows whose accepted statuses the record meets (written difficulty types, roster membership)
+CREATE OR REPLACE TEMP TABLE aid_rec_accept AS
 SELECT DISTINCT m.rid, m.pid
-FROM rec_match m
-JOIN pol_status ps ON ps.pid = m.pid AND ps.kind = 'accepted'
-LEFT JOIN rec_status rs ON rs.rid = m.rid AND rs.status = ps.status
-WHERE m.boarding_ok AND (ps.status = '全体' OR rs.rid IS NOT NULL);
+FROM aid_rec_match m
+JOIN aid_pol_status ps ON ps.pid = m.pid AND ps.kind = 'accepted'
+JOIN aid_a a ON a.rid = m.rid
+LEFT JOIN aid_status_map sm ON sm.difficulty_type = a.difficulty_type AND sm.status = ps.status
+JOIN aid_rec r ON r.rid = m.rid
+WHERE m.boarding_ok AND (ps.status = '全体' OR sm.status IS NOT NULL OR (ps.status = '建档立卡' AND r.in_roster));
 
-CREATE TEMP TABLE rec_judged AS
-SELECT r.*,
+CREATE OR REPLACE TEMP TABLE aid_judged AS
+SELECT r.rid, r.term, r.pkey, r.item, r.enrolled,
        COALESCE(s.season_ok, FALSE) AS season_ok,
        COALESCE(m.stage_ok, FALSE) AS stage_ok,
        COALESCE(m.boarding_ok, FALSE) AS boarding_ok,
        COALESCE(m.status_ok, FALSE) AS status_ok
-FROM rec r
-LEFT JOIN (SELECT DISTINCT item, season, TRUE AS season_ok FROM pol) s ON s.item = r.item AND s.season = r.season
+FROM aid_rec r
+LEFT JOIN (SELECT DISTINCT item, season, TRUE AS season_ok FROM aid_pol) s ON s.item = r.item AND s.season = r.season
 LEFT JOIN (
   SELECT m.rid, TRUE AS stage_ok, MAX(CASE WHEN m.boarding_ok THEN 1 ELSE 0 END) = 1 AS boarding_ok,
          MAX(CASE WHEN ac.rid IS NOT NULL THEN 1 ELSE 0 END) = 1 AS status_ok
-  FROM rec_match m LEFT JOIN rec_accept ac ON ac.rid = m.rid AND ac.pid = m.pid
+  FROM aid_rec_match m LEFT JOIN aid_rec_accept ac ON ac.rid = m.rid AND ac.pid = m.pid
   GROUP BY m.rid
 ) m ON m.rid = r.rid;
 
 -- standards for an eligible record: accepted rows of its level (any level when none of them has its level)
-CREATE TEMP TABLE rec_standard AS
-SELECT m.rid, m.semester_amount, m.yearly_amount, m.amount_rule, m.level_ok
-FROM rec_match m JOIN rec_accept ac ON ac.rid = m.rid AND ac.pid = m.pid;
-
-CREATE TEMP TABLE rec_amount AS
+CREATE OR REPLACE TEMP TABLE aid_amount AS
+WITH std AS (
+  SELECT m.rid, m.semester_amount, m.yearly_amount, m.amount_rule, m.level_ok
+  FROM aid_rec_match m JOIN aid_rec_accept ac ON ac.rid = m.rid AND ac.pid = m.pid
+)
 SELECT s.rid,
        MAX(CASE WHEN s.amount_rule = 'none' THEN 1
                 WHEN r.amount IS NULL THEN 0
@@ -323,24 +312,23 @@ SELECT s.rid,
        MAX(CASE WHEN s.amount_rule = 'max' THEN COALESCE(s.semester_amount, s.yearly_amount)
                 ELSE s.semester_amount END) AS std_max,
        MAX(s.amount_rule) AS amount_rule
-FROM rec_standard s
-JOIN rec r ON r.rid = s.rid
-JOIN (SELECT rid, MAX(CASE WHEN level_ok THEN 1 ELSE 0 END) AS any_level FROM rec_standard GROUP BY rid) l
-  ON l.rid = s.rid
+FROM std s
+JOIN aid_rec r ON r.rid = s.rid
+JOIN (SELECT rid, MAX(CASE WHEN level_ok THEN 1 ELSE 0 END) AS any_level FROM std GROUP BY rid) l ON l.rid = s.rid
 WHERE s.level_ok OR l.any_level = 0
 GROUP BY s.rid;
 
 -- who is entitled (应助) to each item in each term ({scope})
-CREATE TEMP TABLE ent AS
+CREATE OR REPLACE TEMP TABLE aid_ent AS
 SELECT e.term, e.pkey, p.item, MIN(p.semester_amount) AS std_amount,
        MAX(CASE WHEN ps.status = '全体' THEN 0 ELSE 1 END) AS by_roster
-FROM enr e
-JOIN pol p ON p.season = e.season AND p.stage = e.stage
+FROM aid_enr e
+JOIN aid_pol p ON p.season = e.season AND p.stage = e.stage
           AND (e.grade IS NULL OR (e.grade >= p.grade_min AND e.grade <= p.grade_max))
           AND (p.boarding IS NULL OR e.boarding IS NULL OR p.boarding = e.boarding)
-JOIN pol_status ps ON ps.pid = p.pid AND ps.kind = 'entitled'
+JOIN aid_pol_status ps ON ps.pid = p.pid AND ps.kind = 'entitled'
 {covered_join}
-LEFT JOIN poor r ON r.pkey = e.pkey
+LEFT JOIN aid_poor r ON r.pkey = e.pkey
 WHERE ps.status = '全体' OR (ps.status = '建档立卡' AND r.pkey IS NOT NULL)
 GROUP BY e.term, e.pkey, p.item;
 """
@@ -348,53 +336,66 @@ GROUP BY e.term, e.pkey, p.item;
 _SQL_MISSED = """
 SELECT e.term, e.pkey, e.item, e.std_amount, e.by_roster, n.stage, n.grade, n.boarding, n.school_name, n.town,
        n.name, p.village
-FROM ent e
-JOIN covered c ON c.item = e.item AND c.term = e.term
-JOIN enr n ON n.term = e.term AND n.pkey = e.pkey
-LEFT JOIN poor p ON p.pkey = e.pkey
-LEFT JOIN (SELECT DISTINCT term, pkey, item FROM aid WHERE pkey IS NOT NULL) a
-  ON a.term = e.term AND a.pkey = e.pkey AND a.item = e.item
-WHERE a.pkey IS NULL
+FROM aid_ent e
+JOIN aid_enr n ON n.term = e.term AND n.pkey = e.pkey
+LEFT JOIN aid_poor p ON p.pkey = e.pkey
+WHERE NOT EXISTS (SELECT 1 FROM aid_a a WHERE a.term = e.term AND a.pkey = e.pkey AND a.item = e.item)
+ORDER BY e.term, e.item, e.pkey
 """
 
+# the records that are ineligible or paid a wrong amount (few rows), with the text the findings show
 _SQL_RECORDS = """
-SELECT j.*, am.amount_ok, am.std_min, am.std_max, am.amount_rule,
-       NOT (j.enrolled AND j.season_ok AND j.stage_ok AND j.boarding_ok AND j.status_ok) AS ineligible
-FROM rec_judged j LEFT JOIN rec_amount am ON am.rid = j.rid
+SELECT j.rid, j.term, r.season, j.pkey, j.item, r.amount, a.difficulty_level, a.difficulty_type, a.name,
+       a.school_name, a.town AS aid_town, j.enrolled, r.stage, r.grade, r.boarding, e.school_name AS reg_school,
+       e.town AS reg_town, e.name AS reg_name, r.in_roster, p.town AS roster_town, p.village, r.person_level,
+       j.season_ok, j.stage_ok, j.boarding_ok, j.status_ok, am.amount_ok, am.std_min, am.std_max, am.amount_rule,
+       j.ineligible
+FROM (SELECT *, NOT (enrolled AND season_ok AND stage_ok AND boarding_ok AND status_ok) AS ineligible
+      FROM aid_judged) j
+LEFT JOIN aid_amount am ON am.rid = j.rid
+JOIN aid_rec r ON r.rid = j.rid
+JOIN aid_a a ON a.rid = j.rid
+LEFT JOIN aid_enr e ON e.term = j.term AND e.pkey = j.pkey
+LEFT JOIN aid_poor p ON p.pkey = j.pkey
+WHERE j.ineligible OR NOT am.amount_ok
+ORDER BY j.rid
 """
-
 
 # the records of every (person, item, term) paid more than once (few rows; aggregated in pandas)
 _SQL_DUPLICATES = """
 SELECT a.rid, a.term, a.pkey, a.item, a.name, a.town, a.school_name, a.amount, p.village, e.town AS reg_town
-FROM (SELECT term, pkey, item FROM aid
-      WHERE item IS NOT NULL AND pkey IS NOT NULL AND term IS NOT NULL
+FROM (SELECT term, pkey, item FROM aid_a
+      WHERE pkey IS NOT NULL AND term IS NOT NULL
       GROUP BY term, pkey, item HAVING COUNT(*) > 1) d
-JOIN aid a ON a.term = d.term AND a.pkey = d.pkey AND a.item = d.item
-LEFT JOIN poor p ON p.pkey = a.pkey
-LEFT JOIN enr e ON e.term = a.term AND e.pkey = a.pkey
+JOIN aid_a a ON a.term = d.term AND a.pkey = d.pkey AND a.item = d.item
+LEFT JOIN aid_poor p ON p.pkey = a.pkey
+LEFT JOIN aid_enr e ON e.term = a.term AND e.pkey = a.pkey
+ORDER BY a.rid
 """
 
 # per (person, item, term): entitled and/or received, with every coverage flag (full runs only)
 _SQL_COVERAGE = """
-CREATE TEMP TABLE rec_flags AS
+CREATE OR REPLACE TEMP TABLE aid_rec_flags AS
 SELECT j.term, j.pkey, j.item, COUNT(*) AS n_records,
        MAX(CASE WHEN j.enrolled AND j.season_ok AND j.stage_ok AND j.boarding_ok AND j.status_ok THEN 0 ELSE 1 END)
            AS ineligible,
        MAX(CASE WHEN j.enrolled AND j.season_ok AND j.stage_ok AND j.boarding_ok AND j.status_ok
                      AND NOT COALESCE(am.amount_ok, TRUE) THEN 1 ELSE 0 END) AS amount_mismatch,
-       MIN(COALESCE(j.reg_name, j.name)) AS name, MIN(COALESCE(j.reg_school, j.school_name)) AS school,
-       MIN(COALESCE(j.reg_town, j.aid_town)) AS town,
-       MIN(j.stage) AS stage, MIN(j.grade) AS grade, MIN(j.boarding) AS boarding
-FROM rec_judged j LEFT JOIN rec_amount am ON am.rid = j.rid
+       MIN(COALESCE(e.name, a.name)) AS name, MIN(COALESCE(e.school_name, a.school_name)) AS school,
+       MIN(COALESCE(e.town, a.town)) AS town,
+       MIN(e.stage) AS stage, MIN(e.grade) AS grade, MIN(e.boarding) AS boarding
+FROM aid_judged j
+JOIN aid_a a ON a.rid = j.rid
+LEFT JOIN aid_enr e ON e.term = j.term AND e.pkey = j.pkey
+LEFT JOIN aid_amount am ON am.rid = j.rid
 GROUP BY j.term, j.pkey, j.item;
 
-CREATE TEMP TABLE ent_full AS
+CREATE OR REPLACE TEMP TABLE aid_ent_full AS
 SELECT e.term, e.pkey, e.item, e.by_roster, e.std_amount, n.name, n.school_name AS school, n.town, n.stage,
        n.grade, n.boarding
-FROM ent e JOIN enr n ON n.term = e.term AND n.pkey = e.pkey;
+FROM aid_ent e JOIN aid_enr n ON n.term = e.term AND n.pkey = e.pkey;
 
-CREATE TEMP TABLE cov AS
+CREATE OR REPLACE TEMP TABLE aid_cov AS
 SELECT x.*, l.label AS item_label,
        CASE WHEN x.entitled
             THEN x.term || ' ' || COALESCE(x.stage, '学段不明') || COALESCE(CAST(x.grade AS STRING) || '年级', '')
@@ -415,11 +416,11 @@ FROM (
          COALESCE(e.stage, f.stage) AS stage, COALESCE(e.grade, f.grade) AS grade,
          COALESCE(e.boarding, f.boarding) AS boarding, COALESCE(e.school, f.school) AS school,
          COALESCE(e.town, f.town) AS town
-  FROM ent_full e
-  FULL OUTER JOIN rec_flags f ON f.term = e.term AND f.pkey = e.pkey AND f.item = e.item
-  LEFT JOIN covered c ON c.item = COALESCE(e.item, f.item) AND c.term = COALESCE(e.term, f.term)
+  FROM aid_ent_full e
+  FULL OUTER JOIN aid_rec_flags f ON f.term = e.term AND f.pkey = e.pkey AND f.item = e.item
+  LEFT JOIN aid_covered c ON c.item = COALESCE(e.item, f.item) AND c.term = COALESCE(e.term, f.term)
 ) x
-LEFT JOIN labels l ON l.item = x.item;
+LEFT JOIN aid_labels l ON l.item = x.item;
 """
 
 _FLAGS = ["entitled", "received", "missed", "ineligible", "duplicate", "amount_mismatch", "not_covered"]
@@ -431,70 +432,149 @@ _SQL_STUDENT = """
 SELECT person_id, name, term, item, item_label, entitled, reason, covered, received, n_records, missed, ineligible,
        duplicate, amount_mismatch, not_covered,
        CASE WHEN covered THEN '已覆盖' ELSE '数据未覆盖' END AS status, stage, grade, boarding, school, town
-FROM cov ORDER BY term, item, person_id
+FROM aid_cov ORDER BY term, item, person_id
 """
 _SQL_ROLLUP = {
-    "school": f"SELECT town, school, {_COUNTS} FROM cov GROUP BY town, school ORDER BY town, school",
-    "town": f"SELECT town, {_COUNTS} FROM cov GROUP BY town ORDER BY town",
+    "school": f"SELECT town, school, {_COUNTS} FROM aid_cov GROUP BY town, school ORDER BY town, school",
+    "town": f"SELECT town, {_COUNTS} FROM aid_cov GROUP BY town ORDER BY town",
     # every policy item x loaded registry term, so that items no list contains show as 数据未覆盖
     "item": f"""
 SELECT g.item, g.label AS item_label, g.term,
        CASE WHEN c.item IS NOT NULL THEN '已覆盖' ELSE '数据未覆盖' END AS status,
        {", ".join(f"COALESCE(k.{f}, 0) AS {f}" for f in _FLAGS)}
-FROM (SELECT l.item, l.label, t.term FROM labels l CROSS JOIN reg_terms t) g
-LEFT JOIN covered c ON c.item = g.item AND c.term = g.term
-LEFT JOIN (SELECT item, term, {_COUNTS} FROM cov GROUP BY item, term) k ON k.item = g.item AND k.term = g.term
+FROM (SELECT l.item, l.label, t.term FROM aid_labels l CROSS JOIN aid_reg_terms t) g
+LEFT JOIN aid_covered c ON c.item = g.item AND c.term = g.term
+LEFT JOIN (SELECT item, term, {_COUNTS} FROM aid_cov GROUP BY item, term) k ON k.item = g.item AND k.term = g.term
 ORDER BY g.item, g.term
 """,
 }
+_TABLES = ["aid_reg_terms", "aid_a", "aid_enr", "aid_poor", "aid_covered", "aid_rec", "aid_rec_match",
+           "aid_rec_accept", "aid_judged", "aid_amount", "aid_ent", "aid_rec_flags", "aid_ent_full", "aid_cov"]
+_FRAMES = ["aid_item_map", "aid_status_map", "aid_pol", "aid_pol_status", "aid_labels"]
+_COLUMNS = {
+    "registry": {"term": "VARCHAR", "stage": "VARCHAR", "grade": "BIGINT", "boarding": "VARCHAR",
+                 "school_name": "VARCHAR", "town": "VARCHAR", "name": "VARCHAR"},
+    "aid": {"term": "VARCHAR", "item_raw": "VARCHAR", "item": "VARCHAR", "amount": "DOUBLE",
+            "difficulty_level": "VARCHAR", "difficulty_type": "VARCHAR", "name": "VARCHAR", "school_name": "VARCHAR",
+            "town": "VARCHAR"},
+    "roster": {"town": "VARCHAR", "village": "VARCHAR"},
+}
 
 
-_ARROW_TO_PANDAS = {pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype(), pa.int64(): pd.Int64Dtype(),
-                    pa.int32(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
+def _sources(ws: Any) -> tuple[Any, str, bool]:
+    """(engine, person_id mode, owned) for an input: the engine of workbench.link with its link map (mode
+    "link"); frames that already carry person_id (mode "column"); or, when linking fails, the ID where it is
+    valid (mode "valid"). owned: a fresh engine over plain frames, to be closed after use."""
+    from . import engine, link
+
+    as_of = _as_of(ws)
+    workspace = hasattr(ws, "tables") and not isinstance(ws, Mapping)
+    if workspace:
+        eng = engine.of(ws, as_of)
+        present = [s for s in SYSTEM_COLUMNS if eng.has(s)]
+        if present and all(eng.has(s, "person_id") for s in present):
+            return eng, "column", False
+    else:
+        frames = {k: v for k, v in _frames(ws).items() if k in SYSTEM_COLUMNS and isinstance(v, pd.DataFrame)}
+        if frames and all("person_id" in df.columns for df in frames.values()):
+            return engine.Engine(frames, as_of), "column", True
+    try:
+        return link.link_state(ws, as_of)["engine"], "link", False
+    except Exception as exc:  # noqa: BLE001 - the aid check still runs on valid IDs
+        print(f"警告：跨系统人员关联失败（{type(exc).__name__}），资助核查仅按有效身份证号匹配", file=sys.stderr)
+    if workspace:
+        return engine.of(ws, as_of), "valid", False
+    return engine.Engine(frames, as_of), "valid", True
 
 
-def _fetch(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
-    """A query's result as pandas through Arrow (much faster than .df() for text columns)."""
-    return con.sql(sql).to_arrow_table().to_pandas(types_mapper=_ARROW_TO_PANDAS.get)
+def _select(eng: Any, system: str, mode: str, where: str = "") -> str:
+    """A system's rows with the columns aid reads, `_rn`, `id_number`, `id_reason` and `person_id`."""
+    from . import link
+
+    cols = {**_COLUMNS[system], "id_number": "VARCHAR", "id_reason": "VARCHAR"}
+    if mode == "link":
+        return link.linked_select(eng, system, cols, where)
+    c = eng.col
+    if mode == "column":
+        person = c(system, "person_id")
+    elif eng.has(system, "id_valid"):
+        person = f"CASE WHEN coalesce({c(system, 'id_valid', 'BOOLEAN')}, false) THEN {c(system, 'id_number')} END"
+    else:
+        person = c(system, "id_number")
+    sel = ", ".join(f"{c(system, col, typ)} AS {col}" for col, typ in cols.items())
+    return (f"SELECT {sel}, t._rn, {person} AS person_id FROM {eng.src(system)} t"
+            + (f" WHERE {where}" if where else ""))
+
+
+def _policy_frames(table: pd.DataFrame, labels: dict[str, str]) -> dict[str, pa.Table]:
+    pol, pol_status = _policy_rows(table)
+    return {
+        "aid_pol": pa.Table.from_pandas(pol, preserve_index=False),
+        "aid_pol_status": pa.Table.from_pandas(pol_status, preserve_index=False),
+        "aid_labels": pa.table({"item": pa.array(list(labels), pa.string()),
+                                "label": pa.array(list(labels.values()), pa.string())}),
+    }
 
 
 def _analyse(ws: Any, table: pd.DataFrame | None = None, coverage_by: str | None = None) -> dict[str, Any]:
-    """Run the aid SQL once and return the results the public functions need, as pandas frames.
+    """Run the aid SQL once on the engine and return the results the public functions need, as pandas frames.
 
     With coverage_by (student, school, town, item) it also builds the coverage table over every loaded term and
-    item and returns that view as out["coverage"]; without it entitlements cover the judged pairs only."""
-    frames = linked_frames(ws)
+    item and returns that view as out["coverage"]; without it entitlements cover the judged pairs only, and only
+    the finding rows (missed, ineligible / wrong-amount records, duplicates) leave the engine."""
     table = policy() if table is None else table
     labels = item_labels(table)
-    reg = _prepare(frames.get("registry"), "registry")
-    aid = _prepare(frames.get("aid"), "aid")
-    ros = _prepare(frames.get("roster"), "roster")
-    as_of_term = getattr(ws, "term", None)
-    if len(aid) and isinstance(as_of_term, str) and aid["term"].isna().any():  # a list without 学年/学期: as-of term
-        aid["term"] = aid["term"].fillna(as_of_term)
-        aid["season"] = aid["term"].str[-1:]
-    if len(aid):  # the policy in force decides item names (a cached parse may predate an edited alias list)
-        aid["item"] = canonical_item(aid["item_raw"], table).fillna(aid["item"]).astype("string")
-    pol, pol_status = _policy_rows(table)
-    label_frame = pd.DataFrame({"item": list(labels), "label": list(labels.values())}, dtype="string")
+    eng, mode, owned = _sources(ws)
     full = coverage_by is not None
-    con = duckdb.connect()
+    as_of_term = getattr(ws, "term", None)
+    con = eng.con
     try:
-        for name, df in (("reg", reg), ("aid", aid), ("ros", ros), ("pol", pol), ("pol_status", pol_status),
-                         ("rstat", _record_statuses(aid)), ("labels", label_frame)):
-            con.register(name, pa.Table.from_pandas(df, preserve_index=False))
-        con.execute(_SQL_BASE.format(
-            enrolled=", ".join(f"'{v}'" for v in ENROLLED_STATUSES),
+        # the policy in force decides item names (a cached parse may predate an edited alias list): per distinct
+        # name as written; likewise the difficulty statuses per distinct 困难类型
+        raw = eng.df(f"SELECT DISTINCT {eng.col('aid', 'item_raw')} AS item_raw FROM {eng.src('aid')} t")["item_raw"]
+        mapped = canonical_item(raw, table)
+        frames = {
+            "aid_item_map": pa.table({"item_raw": pa.array(raw[mapped.notna()].tolist(), pa.string()),
+                                      "item": pa.array(mapped.dropna().tolist(), pa.string())}),
+            "aid_status_map": pa.Table.from_pandas(_status_map(eng.df(
+                f"SELECT DISTINCT {eng.col('aid', 'difficulty_type')} AS t FROM {eng.src('aid')} t")["t"]),
+                preserve_index=False),
+            **_policy_frames(table, labels),
+        }
+        for name, frame in frames.items():
+            eng.register(name, frame)
+        aid_term = (f"coalesce(t.term, '{as_of_term.replace(chr(39), chr(39) * 2)}')"
+                    if isinstance(as_of_term, str) else "t.term")
+        enrolled = ", ".join(f"'{v}'" for v in ENROLLED_STATUSES)
+        status = eng.col("registry", "status")
+        reg_where = f"{eng.col('registry', 'term')} IS NOT NULL AND ({status} IS NULL OR {status} IN ({enrolled}))"
+        if not full:  # only the terms an aid list holds are judged
+            reg_where += f" AND {eng.col('registry', 'term')} IN (SELECT DISTINCT term FROM aid_a)"
+        reg_terms = f"SELECT {eng.col('registry', 'term')} AS term FROM {eng.src('registry')} t"
+        base = _SQL_BASE.format(
+            reg_terms=reg_terms, aid=_select(eng, "aid", mode), aid_term=aid_term, person_key=_PERSON_KEY,
+            reg=_select(eng, "registry", mode, reg_where), ros=_select(eng, "roster", mode),
+            enr_scope="every term" if full else "terms an aid list holds",
             scope="every loaded term and item" if full else "judged items only",
-            covered_join="" if full else "JOIN covered c ON c.item = p.item AND c.term = e.term"))
+            covered_join="" if full else "JOIN aid_covered c ON c.item = p.item AND c.term = e.term")
+        con.execute(base)
         if full:
             con.execute(_SQL_COVERAGE)
-            out = {"coverage": _fetch(con, _SQL_STUDENT if coverage_by == "student" else _SQL_ROLLUP[coverage_by])}
+            out = {"coverage": eng.df(_SQL_STUDENT if coverage_by == "student" else _SQL_ROLLUP[coverage_by])}
         else:
-            out = {name: _fetch(con, sql) for name, sql in (
+            out = {name: eng.df(sql) for name, sql in (
                 ("missed", _SQL_MISSED), ("records", _SQL_RECORDS), ("duplicates", _SQL_DUPLICATES))}
     finally:
-        con.close()
+        if owned:
+            eng.close()
+        else:
+            for name in _TABLES:
+                con.execute(f"DROP TABLE IF EXISTS {name}")
+            for name in _FRAMES:
+                try:
+                    con.unregister(name)
+                except Exception:  # noqa: BLE001 - never registered
+                    pass
     out["policy"] = table
     out["labels"] = labels
     return out
