@@ -412,16 +412,24 @@ def _memberships(ws: Any) -> pd.DataFrame:
             out[g] = out[g].astype("boolean")
         gm = out[names].to_numpy(dtype=bool)
         out["group_count"] = gm.sum(axis=1).astype("int64")
-        out["groups"] = _join_flags(gm, names).to_numpy()
-        out["groups"] = out["groups"].astype("string")
+        out["groups"] = _join_flags(gm, names).array
         for c in ("person_id", "id_number", "name", "school", "town", "stage", "class_name", "student_key"):
             out[c] = out[c].astype("string")
         out["grade"] = pd.to_numeric(out["grade"], errors="coerce").astype("Int64")
         cols = MEMBERSHIP_COLUMNS + names + ["group_count", "groups"]
-        return out[cols].sort_values(["town", "school", "stage", "grade", "student_key"], kind="stable",
-                                     na_position="last").reset_index(drop=True)
+        # by town, school, stage, grade, student_key (NA last in each; one row per student_key, so a total order)
+        return out[cols].take(_sort_order(out, ["town", "school", "stage", "grade", "student_key"])) \
+            .reset_index(drop=True)
 
     return cached(ws, "memberships", build)
+
+
+def _sort_order(df: pd.DataFrame, keys: Sequence[str]) -> np.ndarray:
+    """Stable ascending order of the rows by the key columns (text or integer), NA last in each key, as
+    sort_values(kind='stable', na_position='last') gives; Arrow compares a later key only on ties."""
+    table = pa.table({k: pa.array(df[k].array, from_pandas=True) for k in keys})
+    order = pc.sort_indices(table, sort_keys=[(k, "ascending", "at_end") for k in keys])
+    return order.to_numpy().astype(np.int64)
 
 
 def _join_flags(gm: np.ndarray, names: Sequence[str]) -> pd.Series:

@@ -517,8 +517,7 @@ def mentor_missing(ws: Any) -> pd.DataFrame:
 def _mentor_missing_rows(ws: Any) -> pd.DataFrame | None:
     rules = mentoring_rules()
     need = int(rules.get("min_mentors", 1))
-    m = _memberships(ws)
-    m = m[m["group_count"] > 0]  # the rows of _group_students, in the same order
+    m = _group_students(ws)  # enrolled students in at least one group
     allp = _pairs_frame(ws)
     m = m.assign(mentors=_group_mentors(ws))
     m = m[m["mentors"] < need]
