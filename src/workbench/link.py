@@ -187,7 +187,8 @@ _PLAIN_HAN = "^[\u4e00-\u9fff]+$"   # names of plain CJK ideographs are already 
 
 
 def _register_names(eng: engine.Engine, written_sql: str, append: bool = False) -> None:
-    """Table `names_map` (k_name as written -> name (names.normalize), name_key (tone-less pinyin)) over the
+    """Table `names_map` (k_name as written -> name (names.normalize), name_key (tone-less pinyin), nk (its
+    hash, for blocking)) over the
     distinct names of a query; only names that are not plain ideographs go through Python normalisation."""
     written = eng.df(f"SELECT k_name, regexp_matches(k_name, '{_PLAIN_HAN}') AS plain FROM ({written_sql}) w "
                      "WHERE k_name IS NOT NULL")
@@ -197,67 +198,117 @@ def _register_names(eng: engine.Engine, written_sql: str, append: bool = False) 
     if (~plain).any():
         norm[~plain] = _normalize_names(names_raw[~plain].reset_index(drop=True)).to_numpy(object, na_value=None)
     eng.register("names_map_df", pd.DataFrame({"k_name": names_raw, "name": norm, "name_key": name_keys(norm)}))
-    eng.execute("INSERT INTO names_map SELECT * FROM names_map_df" if append
-                else "CREATE OR REPLACE TEMP TABLE names_map AS SELECT * FROM names_map_df")
+    rows = f"SELECT k_name, name, name_key, {_h('name_key')} AS nk FROM names_map_df"
+    eng.execute(f"INSERT INTO names_map {rows}" if append else f"CREATE OR REPLACE TEMP TABLE names_map AS {rows}")
     eng.con.unregister("names_map_df")
 
 
-def _prepare(eng: engine.Engine, with_records: bool = True) -> None:
-    """Build tables `cands` (people with valid IDs in the candidate systems) and, with_records, `lrecs` (the
-    records to link: bad or precision-lost IDs, and valid IDs found in no other system) in the engine."""
+def _h(expr: str) -> str:
+    """A 64-bit hash of a text value, NULL kept NULL. Blocking compares these narrow keys (cheap to store for
+    millions of candidates); the exact values are compared when a blocked pair is scored."""
+    return f"CASE WHEN {expr} IS NULL THEN NULL ELSE hash({expr}) END"
+
+
+def _lrecs_sql(raw: str, order: bool = True) -> str:
+    """The records to link in the shape the blocking rules read (hashed keys like `cands`), from a relation
+    with the columns of _record_select (plus link_kind when it is not computed here)."""
+    lid = ("row_number() OVER (ORDER BY r.system, r.source, r.k_id, r.k_name, r.k_birth, r.k_school, r.town, "
+           "r.student_no, r.sex_raw, r.id_reason)") if order else "r.lid"
+    return f"""
+        SELECT {lid} AS lid, r.system, r.k_id, r.k_name, r.k_birth, r.k_school, {_h('r.source')} AS system_group,
+               CASE WHEN NOT r.id_valid AND coalesce(r.id_reason, 'empty') = 'precision_lost' THEN 'lost'
+                    WHEN NOT r.id_valid THEN 'bad'
+                    ELSE 'alone' END AS link_kind,
+               r.k_id AS id_number, r.id_reason, m.name AS name_s, m.name_key AS key_s, m.nk AS name_key,
+               coalesce(r.k_birth, {_id_birth_sql('r.k_id')}) AS birth_date,
+               coalesce(r.sex_raw, {_id_sex_sql('r.k_id')}) AS sex, {_h('r.town')} AS town,
+               {_h('r.k_school')} AS school, {_h('r.student_no')} AS student_no
+        FROM ({raw}) r LEFT JOIN names_map m ON r.k_name = m.k_name"""
+
+
+def _systems(eng: engine.Engine) -> tuple[list[str], list[str]]:
     cfg = link_settings()
     cand_systems = [s for s in cfg.get("candidate_systems", ["registry", "roster", "aid", "ledger"])
                     if eng.has(s, "id_number")]
     rec_systems = [s for s in dict.fromkeys(cfg.get("record_systems", list(SYSTEM_LABELS)) + cand_systems)
                    if eng.has(s, "id_number")]
+    return cand_systems, rec_systems
+
+
+def _alone_filter(eng: engine.Engine) -> str:
+    """SQL condition (over a record `r`) of the ages for which valid-but-unmatched IDs are linked."""
+    cfg = link_settings()
+    if not cfg.get("link_unmatched_valid", True):
+        return "false"
+    low, high = cfg.get("alone_age_range") or [0, 200]
+    as_of = eng.as_of
+    born_after = as_of.replace(year=as_of.year - int(high) - 1, day=min(as_of.day, 28))
+    born_before = as_of.replace(year=as_of.year - int(low), day=min(as_of.day, 28))
+    # (the birth date of a valid ID is its digits 7-14: compared as text, no date parsing on every row)
+    return (f"CASE WHEN r.k_birth IS NOT NULL THEN r.k_birth > DATE '{born_after}' AND r.k_birth <= DATE "
+            f"'{born_before}' ELSE substr(r.k_id, 7, 8) > '{born_after:%Y%m%d}' "
+            f"AND substr(r.k_id, 7, 8) <= '{born_before:%Y%m%d}' END")
+
+
+def _prepare(eng: engine.Engine, with_records: bool = True) -> None:
+    """Build tables `cands` (people with valid IDs in the candidate systems, blocking keys hashed) and, with_records,
+    `lrecs`: the records to link that reconciliation needs — bad or precision-lost IDs of every system, and valid
+    IDs of the candidate systems found in no other system. Valid IDs of the other systems (pairs, activities, ...)
+    found nowhere are linked later, when their suggestions are asked for (_complete)."""
+    cand_systems, rec_systems = _systems(eng)
     con = eng.con
     _register_names(eng, " UNION ".join(f"SELECT DISTINCT {_name_expr(eng, s)} AS k_name FROM {eng.src(s)} t"
                                         for s in cand_systems) or "SELECT NULL::VARCHAR AS k_name WHERE false")
     cand_union = " UNION ALL ".join(_record_select(eng, s) for s in cand_systems) or _EMPTY_RECORDS
     # one row per record (a person in two terms or systems is two rows: the scoring aggregates per candidate ID)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE cands AS
-        SELECT c.k_id AS id_number, c.system, c.source AS system_group_excl, m.name, m.name_key,
+        SELECT c.k_id AS id_number, c.system, {_h('c.source')} AS system_group_excl, c.k_name, m.nk AS name_key,
                {_id_birth_sql('c.k_id')} AS birth_date, {_id_sex_sql('c.k_id')} AS sex,
-               c.town, c.k_school AS school, c.student_no
+               {_h('c.town')} AS town, {_h('c.k_school')} AS school, {_h('c.student_no')} AS student_no
         FROM ({cand_union}) c LEFT JOIN names_map m ON c.k_name = m.k_name WHERE c.id_valid""")
     if not with_records:
         return
-    alone = "true" if cfg.get("link_unmatched_valid", True) else "false"
-    low, high = cfg.get("alone_age_range") or [0, 200]
-    as_of = eng.as_of
-    born_after = as_of.replace(year=as_of.year - int(high) - 1, day=min(as_of.day, 28))
-    born_before = as_of.replace(year=as_of.year - int(low), day=min(as_of.day, 28))
-    birth = f"coalesce(r.k_birth, {_id_birth_sql('r.k_id')})"
-    # (the birth date of a valid ID is its digits 7-14: compared as text, no date parsing on every row)
-    in_age = (f"CASE WHEN r.k_birth IS NOT NULL THEN r.k_birth > DATE '{born_after}' AND r.k_birth <= DATE "
-              f"'{born_before}' ELSE substr(r.k_id, 7, 8) > '{born_after:%Y%m%d}' "
-              f"AND substr(r.k_id, 7, 8) <= '{born_before:%Y%m%d}' END")
-    rec_union = " UNION ALL ".join(_record_select(eng, s) for s in rec_systems) or _EMPTY_RECORDS
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE link_lraw AS
-        WITH src AS (SELECT id_number AS k_id, min(system_group_excl) AS src1, max(system_group_excl) AS src2
-                     FROM cands GROUP BY id_number)
-        SELECT DISTINCT r.* FROM ({rec_union}) r LEFT JOIN src c ON r.k_id = c.k_id
-        WHERE NOT r.id_valid
-           OR ({alone} AND (c.k_id IS NULL OR (c.src1 = r.source AND c.src2 = r.source))
-               AND {in_age})""")
+    alone = _alone_filter(eng)
+    # IDs written in one source only (registry terms count as sources of their own)
+    con.execute("""CREATE OR REPLACE TEMP TABLE link_single AS
+        SELECT id_number FROM cands GROUP BY id_number HAVING min(system_group_excl) = max(system_group_excl)""")
+    parts = []
+    for s in rec_systems:
+        sel = _record_select(eng, s)
+        if s in cand_systems:
+            parts.append(f"SELECT * FROM ({sel}) r WHERE NOT r.id_valid OR ({alone} AND r.k_id IN "
+                         "(SELECT id_number FROM link_single))")
+        else:
+            parts.append(f"SELECT * FROM ({sel}) r WHERE NOT r.id_valid")
+    con.execute("CREATE OR REPLACE TEMP TABLE link_lraw AS SELECT DISTINCT * FROM ("
+                + " UNION ALL ".join(parts) + ")")
+    con.execute("DROP TABLE IF EXISTS link_single")
     # names of the records that only the other systems (pairs, activities, ...) carry
     _register_names(eng, "SELECT DISTINCT k_name FROM link_lraw WHERE k_name NOT IN (SELECT k_name FROM names_map)",
                     append=True)
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE lrecs AS
-        SELECT row_number() OVER (ORDER BY r.system, r.source, r.k_id, r.k_name, r.k_birth, r.k_school, r.town,
-                                           r.student_no, r.sex_raw, r.id_reason) AS lid,
-               r.system, r.k_id, r.k_name, r.k_birth, r.k_school, r.source AS system_group,
-               CASE WHEN NOT r.id_valid AND coalesce(r.id_reason, 'empty') = 'precision_lost' THEN 'lost'
-                    WHEN NOT r.id_valid THEN 'bad'
-                    ELSE 'alone' END AS link_kind,
-               r.k_id AS id_number, r.id_reason, m.name, m.name_key, {birth} AS birth_date,
-               coalesce(r.sex_raw, {_id_sex_sql('r.k_id')}) AS sex, r.town, r.k_school AS school, r.student_no
-        FROM link_lraw r LEFT JOIN names_map m ON r.k_name = m.k_name""")
+    con.execute("CREATE OR REPLACE TEMP TABLE lrecs AS " + _lrecs_sql("SELECT * FROM link_lraw"))
     con.execute("DROP TABLE IF EXISTS link_lraw")
 
 
-_CAND_COLS = ", ".join(f"r.{c}" for c in ["id_number", "system", "name", "name_key", "birth_date", "sex", "town",
-                                           "school", "student_no"])
+def _prepare_rest(eng: engine.Engine, first_lid: int) -> None:
+    """Table `lrecs` of the valid IDs of the non-candidate systems found in no candidate system (ages as above),
+    numbered from first_lid."""
+    cand_systems, rec_systems = _systems(eng)
+    alone = _alone_filter(eng)
+    parts = [f"SELECT * FROM ({_record_select(eng, s)}) r WHERE r.id_valid AND {alone} "
+             "AND r.k_id NOT IN (SELECT id_number FROM cands)" for s in rec_systems if s not in cand_systems]
+    if not parts:
+        parts = [_EMPTY_RECORDS]
+    eng.execute("CREATE OR REPLACE TEMP TABLE link_lraw AS SELECT DISTINCT * FROM (" + " UNION ALL ".join(parts) + ")")
+    _register_names(eng, "SELECT DISTINCT k_name FROM link_lraw WHERE k_name NOT IN (SELECT k_name FROM names_map)",
+                    append=True)
+    eng.execute(f"CREATE OR REPLACE TEMP TABLE lrecs AS SELECT * REPLACE (lid + {int(first_lid)} AS lid) FROM ("
+                + _lrecs_sql("SELECT * FROM link_lraw") + ")")
+    eng.execute("DROP TABLE IF EXISTS link_lraw")
+
+
+_CAND_COLS = ", ".join(f"r.{c}" for c in ["id_number", "system", "k_name", "birth_date", "sex", "town", "school",
+                                           "student_no"])
 
 
 def _comparison_sql(weights: dict[str, float], confident_when: list[str], blocked: str, lrecs: str) -> str:
@@ -268,8 +319,8 @@ def _comparison_sql(weights: dict[str, float], confident_when: list[str], blocke
     conf = " OR ".join(f"({c})" for c in confident_when) or "false"
     return f"""
     WITH blocked AS ({blocked}), cmp AS (
-      SELECT l.lid, r.id_number AS candidate_id, r.system AS csystem, r.name AS cname,
-             CASE WHEN l.name = r.name THEN 2 WHEN l.name_key = r.name_key THEN 1 ELSE 0 END AS name_level,
+      SELECT l.lid, r.id_number AS candidate_id, r.system AS csystem, rn.name AS cname,
+             CASE WHEN l.name_s = rn.name THEN 2 WHEN l.key_s = rn.name_key THEN 1 ELSE 0 END AS name_level,
              coalesce(l.birth_date = r.birth_date, false) AS birth_equal,
              coalesce(l.sex = r.sex, false) AS sex_equal,
              {ham} AS ham, {first} AS diff_pos,
@@ -281,7 +332,7 @@ def _comparison_sql(weights: dict[str, float], confident_when: list[str], blocke
              coalesce({trans}, false) AS trans_raw,
              coalesce(l.school = r.school, false) AS same_school,
              coalesce(l.town = r.town, false) AS same_town
-      FROM blocked r JOIN {lrecs} l ON r.lid = l.lid
+      FROM blocked r JOIN {lrecs} l ON r.lid = l.lid LEFT JOIN names_map rn ON r.k_name = rn.k_name
     ), cmp2 AS (
       SELECT *, coalesce(ham = 2 AND trans_raw, false) AS transposed FROM cmp
     ), agg AS (
@@ -357,7 +408,7 @@ def _score(con: duckdb.DuckDBPyConnection, lrecs: str = "lrecs") -> pd.DataFrame
     blocked = "SELECT DISTINCT * FROM (" + " UNION ALL ".join(blocks) + ")"
     sql = _comparison_sql(cfg["weights"], cfg.get("confident_when", []), blocked, lrecs)
     scored = con.execute(f"""
-        SELECT s.*, l.name AS record_name FROM ({sql}) s JOIN {lrecs} l ON s.lid = l.lid
+        SELECT s.*, l.name_s AS record_name FROM ({sql}) s JOIN {lrecs} l ON s.lid = l.lid
         WHERE s.score >= {float(cfg.get('min_score', 0))} OR s.confident
     """).df()
     if scored.empty:
@@ -388,24 +439,12 @@ def link_state(ws_or_tables: Any, as_of: dt.date | None = None) -> dict[str, Any
     if state is not None and (as_of is None or state["engine"].as_of == as_of):
         return state
     eng = engine.of(ws_or_tables, as_of)
-    con = eng.con
     _prepare(eng)
-    scored = _score(con)
-    con.register("scored_lids_df", pd.DataFrame({"lid": scored["lid"].astype("int64").unique()}))
-    lrecs = eng.df("""
-        SELECT lid, system, k_id, k_name, k_birth, k_school, link_kind FROM lrecs
-        WHERE link_kind <> 'alone' OR lid IN (SELECT lid FROM scored_lids_df) ORDER BY lid
-    """)
-    con.unregister("scored_lids_df")
-    con.execute("DROP TABLE IF EXISTS lrecs")
+    lrecs, scored = _score_lrecs(eng)
     lmap = _decisions(lrecs, scored)
-    con.register("link_map_df", lmap)
-    con.execute("""CREATE OR REPLACE TEMP TABLE link_map AS
-        SELECT system, k_id, k_name, CAST(k_birth AS DATE) AS k_birth, k_school, link_kind, person_id,
-               suggested_id, link_evidence FROM link_map_df""")
-    con.unregister("link_map_df")
-    eng.link_kinds = lmap.groupby("system")["link_kind"].agg(set).to_dict() if len(lmap) else {}
-    state = {"engine": eng, "map": lmap, "lrecs": lrecs, "scored": scored, "source": ws_or_tables}
+    _store_map(eng, lmap)
+    state = {"engine": eng, "map": lmap, "lrecs": lrecs, "scored": scored, "source": ws_or_tables,
+             "complete": False}
     if isinstance(ws_or_tables, dict):
         if len(_CACHE) > 8:
             _CACHE.clear()
@@ -415,6 +454,52 @@ def link_state(ws_or_tables: Any, as_of: dt.date | None = None) -> dict[str, Any
             ws_or_tables._link_state = state
         except AttributeError:  # a frozen object: no cache
             pass
+    return state
+
+
+def _score_lrecs(eng: engine.Engine) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score table `lrecs` against `cands`: (the records kept: every bad or lost one and the others with a
+    candidate, scored candidates)."""
+    con = eng.con
+    scored = _score(con)
+    con.register("scored_lids_df", pd.DataFrame({"lid": scored["lid"].astype("int64").unique()}))
+    lrecs = eng.df("""
+        SELECT lid, system, k_id, k_name, k_birth, k_school, link_kind FROM lrecs
+        WHERE link_kind <> 'alone' OR lid IN (SELECT lid FROM scored_lids_df) ORDER BY lid
+    """)
+    con.unregister("scored_lids_df")
+    con.execute("DROP TABLE IF EXISTS lrecs")
+    return lrecs, scored
+
+
+def _store_map(eng: engine.Engine, lmap: pd.DataFrame) -> None:
+    """Table `link_map` in the engine (read by linked_select) and the kinds of decision per system."""
+    con = eng.con
+    con.register("link_map_df", lmap)
+    con.execute("""CREATE OR REPLACE TEMP TABLE link_map AS
+        SELECT system, k_id, k_name, CAST(k_birth AS DATE) AS k_birth, k_school, link_kind, person_id,
+               suggested_id, link_evidence FROM link_map_df""")
+    con.unregister("link_map_df")
+    eng.link_kinds = lmap.groupby("system")["link_kind"].agg(set).to_dict() if len(lmap) else {}
+
+
+def _complete(state: dict[str, Any]) -> dict[str, Any]:
+    """Add the suggestions for valid IDs of the non-candidate systems found in no candidate system (not needed by
+    reconciliation; asked for by attach_person_ids and candidates)."""
+    if state.get("complete"):
+        return state
+    eng = state["engine"]
+    first = int(state["lrecs"]["lid"].max()) if len(state["lrecs"]) else 0
+    first = max(first, int(state["scored"]["lid"].max()) if len(state["scored"]) else 0)
+    _prepare_rest(eng, first)
+    lrecs, scored = _score_lrecs(eng)
+    if len(lrecs):
+        state["lrecs"] = pd.concat([state["lrecs"], lrecs], ignore_index=True)
+        state["scored"] = pd.concat([state["scored"], scored], ignore_index=True) if len(state["scored"]) \
+            else scored
+        state["map"] = pd.concat([state["map"], _decisions(lrecs, scored)], ignore_index=True)
+        _store_map(eng, state["map"])
+    state["complete"] = True
     return state
 
 
@@ -579,7 +664,7 @@ def _isin(values: pd.Series, members: pd.Series) -> np.ndarray:
 def attach_person_ids(ws_or_tables: Any, as_of: dt.date | None = None) -> dict[str, pd.DataFrame]:
     """Copies of every system frame with `person_id`, `link_method` (id / candidate / NA), `suggested_id` and
     `link_evidence` (Chinese). Computed once per Workspace and cached on it (`ws.linked`)."""
-    state = link_state(ws_or_tables, as_of)
+    state = _complete(link_state(ws_or_tables, as_of))
     if "linked" not in state:
         tables = engine.unpack(ws_or_tables, as_of)[0]
         state["linked"] = _attach(tables, state["map"])
@@ -599,7 +684,7 @@ def person_ids(ws_or_tables: Any, system: str) -> pd.Series:
 def candidates(ws_or_tables: Any, as_of: dt.date | None = None) -> pd.DataFrame:
     """Every scored candidate of every linked record: system, record_id_number, record_name, link_kind,
     candidate_id, candidate_name, candidate_systems, score, confident, rank, evidence (best first)."""
-    state = link_state(ws_or_tables, as_of)
+    state = _complete(link_state(ws_or_tables, as_of))
     scored, lrecs = state["scored"], state["lrecs"]
     if not len(scored):
         return pd.DataFrame({c: pd.Series(dtype="object") for c in CANDIDATE_COLUMNS})
@@ -658,11 +743,15 @@ def suggest_for(name: str | None, id_number: str | None, birth_date: Any = None,
         lrec["birth_date"] = pd.to_datetime(lrec["birth_date"])
     if lrec["sex"].isna().all() and norm_id:
         lrec["sex"] = con.execute(f"SELECT {_id_sex_sql('?')}", [norm_id]).fetchall()[0][0]
-    exact = eng.df("SELECT DISTINCT id_number, system, name FROM cands WHERE id_number = ?",
-                   [norm_id]) if norm_id else pd.DataFrame()
+    exact = eng.df("SELECT DISTINCT c.id_number, c.system, m.name FROM cands c LEFT JOIN names_map m "
+                   "ON c.k_name = m.k_name WHERE c.id_number = ?", [norm_id]) if norm_id else pd.DataFrame()
     con.register("lrec_df", lrec)
     try:
-        con.execute("CREATE OR REPLACE TEMP TABLE lrec_one AS SELECT * FROM lrec_df")
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE lrec_one AS
+            SELECT lid, system, link_kind, {_h('system_group')} AS system_group, id_number, id_reason,
+                   name AS name_s, name_key AS key_s, {_h('name_key')} AS name_key, CAST(birth_date AS DATE) AS birth_date,
+                   sex, {_h('town')} AS town, {_h('school')} AS school, {_h('student_no')} AS student_no
+            FROM lrec_df""")
         scored = _score(con, "lrec_one")
     finally:
         con.unregister("lrec_df")
