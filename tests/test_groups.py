@@ -108,3 +108,25 @@ def test_no_registry_gives_empty_memberships():
 def test_group_names_come_from_rules():
     assert groups.group_names() == ["残疾", "贫困", "留守", "学困", "随迁"]
     assert isinstance(groups.memberships(FakeWorkspace({})), pd.DataFrame)
+
+
+def test_name_index_keeps_only_names_unique_in_their_school():
+    students = pd.DataFrame({
+        "student_key": pd.array(["k1", "k2", "k3", "k3", "k4"], dtype="string"),
+        "name": pd.array(["张 三", "张三", "李四", "李四", "王五"], dtype="string"),
+        "school_norm": pd.array(["甲校", "甲校", "甲校", "乙校", None], dtype="string"),
+        "id_linked": [True, True, False, True, True],
+    })
+    idx = groups.student_name_index(students).set_index(["name_norm", "school_norm"])
+    assert ("张三", "甲校") not in idx.index          # two students share the name in 甲校
+    assert idx.loc[("李四", "甲校"), "first"] == "k3" and not idx.loc[("李四", "甲校"), "id_linked"]
+    assert idx.loc[("李四", "乙校"), "first"] == "k3"
+    assert len(idx) == 2                              # 王五 has no school
+
+
+def test_pair_isin_matches_both_values_and_never_na():
+    s = lambda *v: pd.Series(list(v), dtype="string")
+    got = groups.pair_isin(s("a", "a", "b", None, "b"), s("x", "y", "x", "x", None),
+                           s("a", "b", "b", None), s("x", "x", "x", "x"))
+    assert got.tolist() == [True, False, True, False, False]
+    assert groups.pair_isin(s(), s(), s("a"), s("x")).tolist() == []

@@ -237,8 +237,7 @@ def student_name_index(students: pd.DataFrame) -> pd.DataFrame:
     cand = cand.assign(name_norm=norm_name(cand["name"].astype("string"))).drop(columns="name")
     cand = cand.dropna(subset=["name_norm", "school_norm"]).reset_index(drop=True)
     # per (name_norm, school_norm): distinct students, and the first row's key and id_linked (integer codes)
-    pair = _pair_codes(cand["name_norm"], cand["school_norm"])
-    group, _ = pd.factorize(pair[: len(cand)])  # 0..k-1 in order of first appearance
+    group, _ = pd.factorize(_pair_codes(cand["name_norm"], cand["school_norm"]))  # 0..k-1, first seen first
     student, _ = pd.factorize(cand["student_key"])
     width = int(student.max()) + 1 if len(student) else 1
     distinct = pd.unique(group.astype(np.int64) * width + student)
@@ -247,8 +246,7 @@ def student_name_index(students: pd.DataFrame) -> pd.DataFrame:
     one = first[nunique == 1]
     return pd.DataFrame({
         "name_norm": cand["name_norm"].array.take(one), "school_norm": cand["school_norm"].array.take(one),
-        "first": cand["student_key"].array.take(one), "nunique": np.ones(len(one), dtype=np.int64),
-        "id_linked": cand["id_linked"].to_numpy(dtype=bool)[one],
+        "first": cand["student_key"].array.take(one), "id_linked": cand["id_linked"].to_numpy(dtype=bool)[one],
     })
 
 
@@ -270,6 +268,14 @@ def _pair_positions(a: pd.Series, b: pd.Series, in_a: pd.Series, in_b: pd.Series
     pos = pd.Index(code[n:]).get_indexer(code[:n])
     pos[code[:n] < 0] = -1
     return pos
+
+
+def pair_isin(a: pd.Series, b: pd.Series, in_a: pd.Series, in_b: pd.Series) -> np.ndarray:
+    """Boolean array: the (a, b) pair of each row is one of the (in_a, in_b) pairs; a pair with NA is never found
+    (an exact semi-join on integer codes, no merge)."""
+    code = _pair_codes(a, b, in_a, in_b)
+    n = len(a)
+    return (code[:n] >= 0) & np.isin(code[:n], code[n:][code[n:] >= 0])
 
 
 def enrolled_name_index(ws: Any) -> pd.DataFrame:

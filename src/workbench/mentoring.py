@@ -32,6 +32,7 @@ from .groups import (
     mentoring_rules,
     norm_name,
     norm_school,
+    pair_isin,
     record_keys,
 )
 from .rules import finding_kinds
@@ -623,17 +624,6 @@ def pair_stale(ws: Any) -> pd.DataFrame:
     return _shaped(_pair_stale_rows(ws))
 
 
-def _pair_in(a1: pd.Series, a2: pd.Series, b1: pd.Series, b2: pd.Series) -> np.ndarray:
-    """Boolean array: the pair (a1, a2) of each row is one of the pairs (b1, b2); a pair with NA is never found.
-    (Integer codes of both columns, then one integer per pair: an exact semi-join without a merge.)"""
-    n = len(a1)
-    c1, _ = pd.factorize(pd.concat([a1.astype("string"), b1.astype("string")], ignore_index=True))
-    c2, u2 = pd.factorize(pd.concat([a2.astype("string"), b2.astype("string")], ignore_index=True))
-    ok = (c1 >= 0) & (c2 >= 0)
-    code = c1.astype(np.int64) * (len(u2) + 1) + c2
-    return ok[:n] & np.isin(code[:n], code[n:][ok[n:]])
-
-
 def _pair_stale_rows(ws: Any) -> pd.DataFrame | None:
     p = _pairs_frame(ws)
     p = p[p["active"]].copy()
@@ -644,7 +634,7 @@ def _pair_stale_rows(ws: Any) -> pd.DataFrame | None:
     if alias:
         ts = p["teacher_school_norm"].astype("string")
         p["teacher_school_norm"] = ts.map(alias).astype("string").fillna(ts)
-    hit = _pair_in(p["student_key"], p["teacher_school_norm"], known["student_key"], known["school_norm"])
+    hit = pair_isin(p["student_key"], p["teacher_school_norm"], known["student_key"], known["school_norm"])
     comparable = isin(p["student_key"], known["student_key"]) & p["teacher_school_norm"].notna().to_numpy()
     p["same_school"] = ~comparable | hit
     bad = p[~p["enrolled"] | ~p["same_school"]].copy()
