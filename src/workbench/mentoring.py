@@ -9,6 +9,7 @@ Set work (the expected (student, week) grid minus present records) is DuckDB SQL
 from __future__ import annotations
 
 import datetime as dt
+import os
 import warnings
 from typing import Any
 
@@ -284,7 +285,7 @@ WITH tp AS (
     FROM pairs
 ),
 covered AS (
-    SELECT t.tid, g.sid, g.cell, CASE WHEN g.present THEN 1 ELSE 0 END AS present, t.n
+    SELECT t.tid, g.sid, g.pid, CASE WHEN g.present THEN 1 ELSE 0 END AS present, t.n
     FROM grid g JOIN tp t ON t.sid = g.sid
      AND (t.start_date IS NULL OR t.start_date <= g.first_day)
      AND (t.end_date IS NULL OR t.end_date >= g.first_day)
@@ -293,20 +294,22 @@ per_student AS (
     SELECT tid, sid, COUNT(*) AS expected, SUM(present) AS present FROM covered WHERE n = 1 GROUP BY tid, sid
     UNION ALL
     SELECT tid, sid, COUNT(*) AS expected, SUM(present) AS present
-    FROM (SELECT DISTINCT tid, sid, cell, present FROM covered WHERE n > 1) d
+    FROM (SELECT DISTINCT tid, sid, pid, present FROM covered WHERE n > 1) d
     GROUP BY tid, sid
 )
 SELECT tid, COUNT(*) AS students, SUM(expected) AS expected, SUM(present) AS present
 FROM per_student GROUP BY tid
 """
 
-_DUCKDB: list[duckdb.DuckDBPyConnection] = []
+_DUCKDB: dict[int, duckdb.DuckDBPyConnection] = {}  # by process id; an inherited one is left alone
 
 
 def _duckdb() -> duckdb.DuckDBPyConnection:
-    """A cursor (own connection, own registered views) on one in-memory database per process: opening a database
-    costs tens of milliseconds, a cursor nothing. Settings duckdb.memory_limit / threads apply as in the engine."""
-    if not _DUCKDB:
+    """A cursor (own connection, own registered views) on one in-memory database per process (a forked worker
+    opens its own): opening a database costs tens of milliseconds, a cursor nothing. Settings duckdb.memory_limit /
+    threads apply as in the engine."""
+    pid = os.getpid()
+    if pid not in _DUCKDB:
         from .rules import settings
 
         con = duckdb.connect()
@@ -315,8 +318,8 @@ def _duckdb() -> duckdb.DuckDBPyConnection:
             con.execute(f"SET memory_limit = '{cfg['memory_limit']}'")
         if cfg.get("threads"):
             con.execute(f"SET threads = {int(cfg['threads'])}")
-        _DUCKDB.append(con)
-    return _DUCKDB[0].cursor()
+        _DUCKDB[pid] = con
+    return _DUCKDB[pid].cursor()
 
 
 def _cell_order(cell: np.ndarray) -> np.ndarray:
@@ -454,11 +457,7 @@ def _teacher_rollup(ws: Any) -> dict[str, pd.DataFrame]:
         try:
             con.register("pairs", _arrow(pairs_))
             for which, grid in coverage_grid(ws).items():
-                cells = pd.DataFrame({"sid": grid["sid"].to_numpy(),
-                                      "cell": grid["sid"].to_numpy() * (int(grid["pid"].max()) + 1 if len(grid) else 1)
-                                      + grid["pid"].to_numpy(),
-                                      "first_day": grid["first_day"], "present": grid["present"]})
-                con.register("grid", _arrow(cells))
+                con.register("grid", _arrow(grid[["sid", "pid", "first_day", "present"]]))
                 res = con.execute(TEACHER_ROLLUP_SQL).fetchnumpy()
                 con.unregister("grid")
                 t = np.asarray(res["tid"], dtype=np.int64)
