@@ -123,28 +123,6 @@ def _id_sex_sql(col: str) -> str:
             f"WHEN length({col}) = 18 AND substr({col}, 17, 1) IN ('0','2','4','6','8') THEN '女' END")
 
 
-def _hamming_sql() -> str:
-    terms = [f"CASE WHEN substr(l.id_number, {i}, 1) <> substr(r.id_number, {i}, 1) THEN 1 ELSE 0 END"
-             for i in range(1, 19)]
-    return ("CASE WHEN length(l.id_number) = 18 AND length(r.id_number) = 18 THEN "
-            + " + ".join(terms) + " END")
-
-
-def _first_diff_sql() -> str:
-    whens = " ".join(f"WHEN substr(l.id_number, {i}, 1) <> substr(r.id_number, {i}, 1) THEN {i}"
-                     for i in range(1, 19))
-    return f"CASE WHEN length(l.id_number) = 18 AND length(r.id_number) = 18 THEN CASE {whens} END END"
-
-
-def _transposed_sql() -> str:
-    ors = " OR ".join(
-        f"(substr(l.id_number, {i}, 1) = substr(r.id_number, {i + 1}, 1) AND "
-        f"substr(l.id_number, {i + 1}, 1) = substr(r.id_number, {i}, 1) AND "
-        f"substr(l.id_number, {i}, 1) <> substr(l.id_number, {i + 1}, 1))"
-        for i in range(1, 18))
-    return f"({ors})"
-
-
 def _name_column(system: str, df: pd.DataFrame) -> str | None:
     if "name" in df.columns:
         return "name"
@@ -315,7 +293,8 @@ def _comparison_sql(weights: dict[str, float], confident_when: list[str], blocke
     """SELECT scoring every blocked pair (l, r) -> one row per (record, candidate id). `blocked` is a query of
     (lid, the candidate's columns) pairs, `lrecs` the records' table."""
     w = weights
-    ham, first, trans = _hamming_sql(), _first_diff_sql(), _transposed_sql()
+    ham = ("CASE WHEN length(l.id_number) = 18 AND length(r.id_number) = 18 "
+           "THEN hamming(l.id_number, r.id_number) END")
     conf = " OR ".join(f"({c})" for c in confident_when) or "false"
     return f"""
     WITH blocked AS ({blocked}), cmp AS (
@@ -323,23 +302,24 @@ def _comparison_sql(weights: dict[str, float], confident_when: list[str], blocke
              CASE WHEN l.name_s = rn.name THEN 2 WHEN l.key_s = rn.name_key THEN 1 ELSE 0 END AS name_level,
              coalesce(l.birth_date = r.birth_date, false) AS birth_equal,
              coalesce(l.sex = r.sex, false) AS sex_equal,
-             {ham} AS ham, {first} AS diff_pos,
+             {ham} AS ham,
              coalesce(l.id_reason = 'precision_lost' AND (
                  substr(l.id_number, 1, 15) = substr(r.id_number, 1, 15)
                  OR abs(TRY_CAST(l.id_number AS BIGINT) - TRY_CAST(r.id_number AS BIGINT)) < 1000), false)
                AS prefix_equal,
              coalesce(l.student_no = r.student_no, false) AS student_no_equal,
-             coalesce({trans}, false) AS trans_raw,
+             l.id_number AS record_id, r.id_number AS cand_id,
              coalesce(l.school = r.school, false) AS same_school,
              coalesce(l.town = r.town, false) AS same_town
       FROM blocked r JOIN {lrecs} l ON r.lid = l.lid LEFT JOIN names_map rn ON r.k_name = rn.k_name
     ), cmp2 AS (
-      SELECT *, coalesce(ham = 2 AND trans_raw, false) AS transposed FROM cmp
+      -- two differences that are one adjacent swap (相邻两位颠倒)
+      SELECT *, coalesce(ham = 2 AND damerau_levenshtein(record_id, cand_id) = 1, false) AS transposed FROM cmp
     ), agg AS (
       SELECT lid, candidate_id,
              max(name_level) AS name_level, max_by(cname, name_level) AS candidate_name,
              bool_or(birth_equal) AS birth_equal, bool_or(sex_equal) AS sex_equal,
-             min(ham) AS ham, min(diff_pos) AS diff_pos, bool_or(transposed) AS transposed,
+             min(ham) AS ham, bool_or(transposed) AS transposed,
              bool_or(prefix_equal) AS prefix_equal, bool_or(student_no_equal) AS student_no_equal,
              bool_or(same_school) AS same_school, bool_or(same_town) AS same_town,
              string_agg(DISTINCT csystem, ',' ORDER BY csystem) AS candidate_systems
@@ -361,6 +341,22 @@ def _comparison_sql(weights: dict[str, float], confident_when: list[str], blocke
            ({conf}) AS confident
     FROM scored s
     """
+
+
+def _first_difference(scored: pd.DataFrame, con: duckdb.DuckDBPyConnection, lrecs: str) -> pd.Series:
+    """1-based position of the first character where the record's and the candidate's 18-character IDs differ
+    (NA otherwise), for the evidence text of the few scored pairs."""
+    ids = con.execute(f"SELECT lid, id_number FROM {lrecs} WHERE lid IN (SELECT UNNEST(?))",
+                      [scored["lid"].astype("int64").unique().tolist()]).fetchall()
+    record = dict(ids)
+    out = []
+    for lid, cand in zip(scored["lid"].tolist(), scored["candidate_id"].tolist()):
+        rec = record.get(lid)
+        if isinstance(rec, str) and isinstance(cand, str) and len(rec) == 18 and len(cand) == 18:
+            out.append(next((i + 1 for i, (a, b) in enumerate(zip(rec, cand)) if a != b), None))
+        else:
+            out.append(None)
+    return pd.Series(out, index=scored.index, dtype="Int64")
 
 
 def _evidence(frame: pd.DataFrame, record_names: pd.Series) -> pd.Series:
@@ -402,10 +398,12 @@ def _score(con: duckdb.DuckDBPyConnection, lrecs: str = "lrecs") -> pd.DataFrame
     blocks = []
     for rule in cfg["blocking_rules"]:
         kinds = ", ".join(f"'{k}'" for k in rule.get("kinds", ["bad", "lost", "alone"]))
-        blocks.append(f"SELECT l.lid, {_CAND_COLS} FROM {lrecs} l JOIN cands r ON {rule['sql']} "
+        blocks.append(f"SELECT l.lid, r.rowid AS rid FROM {lrecs} l JOIN cands r ON {rule['sql']} "
                       f"WHERE l.link_kind IN ({kinds}) AND l.system_group <> r.system_group_excl")
-    # a pair found by several rules is scored once (the aggregation per record and candidate ID absorbs repeats)
-    blocked = "SELECT DISTINCT * FROM (" + " UNION ALL ".join(blocks) + ")"
+    # each rule reads only its keys; the candidates' other columns are read once, for the pairs found (a pair found
+    # by several rules is scored once)
+    blocked = (f"SELECT b.lid, {_CAND_COLS} FROM (SELECT DISTINCT * FROM (" + " UNION ALL ".join(blocks)
+               + ")) b JOIN cands r ON r.rowid = b.rid")
     sql = _comparison_sql(cfg["weights"], cfg.get("confident_when", []), blocked, lrecs)
     scored = con.execute(f"""
         SELECT s.*, l.name_s AS record_name FROM ({sql}) s JOIN {lrecs} l ON s.lid = l.lid
@@ -417,6 +415,7 @@ def _score(con: duckdb.DuckDBPyConnection, lrecs: str = "lrecs") -> pd.DataFrame
     scored = scored.sort_values(["lid", "confident", "score", "candidate_id"], ascending=[True, False, False, True])
     scored["rank"] = scored.groupby("lid").cumcount() + 1
     scored = scored[scored["rank"] <= int(cfg.get("max_candidates", 5))].copy()
+    scored["diff_pos"] = _first_difference(scored, con, lrecs)
     scored["evidence"] = _evidence(scored, scored["record_name"])
     return scored.reset_index(drop=True)
 
