@@ -521,11 +521,13 @@ def _decisions(lrecs: pd.DataFrame, scored: pd.DataFrame) -> pd.DataFrame:
     return dec[MAP_COLUMNS]
 
 
-def linked_select(eng: engine.Engine, system: str, columns: dict[str, str], where: str = "") -> str:
+def linked_select(eng: engine.Engine, system: str, columns: dict[str, str], where: str = "",
+                  rows: str = "all") -> str:
     """SELECT over one system's view with the given columns (name -> SQL type; NULL when absent), `_rn`, and
     `person_id` (the valid ID, else the confidently linked ID), `pid` (person_id, else the record's ID) and
     `suggested_id` / `link_evidence` (links and suggestions of workbench.link). Rows with a valid ID only meet
-    the link map when it holds suggestions for valid IDs of this system (rare)."""
+    the link map when it holds suggestions for valid IDs of this system (rare). rows: "all", or "invalid" (only
+    the rows whose ID is not valid)."""
     c = eng.col
     sel = ", ".join(f"{c(system, col, typ)} AS {col}" for col, typ in columns.items())
     valid = f"coalesce({c(system, 'id_valid', 'BOOLEAN')}, false)"
@@ -547,8 +549,7 @@ def linked_select(eng: engine.Engine, system: str, columns: dict[str, str], wher
         SELECT {sel}, t._rn, {ident} AS person_id, {ident} AS pid, CAST(NULL AS VARCHAR) AS suggested_id,
                CAST(NULL AS VARCHAR) AS link_evidence
         FROM {eng.src(system)} t WHERE {valid}{extra}"""
-    return f"""{valid_rows}
-        UNION ALL
+    return f"""{valid_rows + ' UNION ALL' if rows == 'all' else ''}
         SELECT {sel}, t._rn, m.person_id, coalesce(m.person_id, {ident}) AS pid, m.suggested_id, m.link_evidence
         FROM {eng.src(system)} t LEFT JOIN (SELECT * FROM link_map WHERE system = '{system}'
                                             AND link_kind <> 'alone') m ON {cond}

@@ -176,12 +176,14 @@ def sql(ctx: Context) -> duckdb.DuckDBPyConnection:
     """The engine's connection with views `registry`, `roster`, `ledger`, `aid` (SQL_COLUMNS) and `pairs`,
     `activities`, `struggling` (ID columns) over the canonical tables, each with `_rn` (row position), `person_id`
     (valid ID, else the confidently linked ID), `pid` (person_id, else the record's ID), `suggested_id` and
-    `link_evidence` (workbench.link)."""
+    `link_evidence` (workbench.link); and `<system>_invalid`, the same over the rows whose ID is not valid."""
     eng = ctx.eng
     if not ctx.extra.get("views"):
         for system in ID_SYSTEMS:
             cols = SQL_COLUMNS.get(system, _OTHER_COLUMNS)
             eng.execute(f"CREATE OR REPLACE TEMP VIEW {system} AS {link.linked_select(eng, system, cols)}")
+            eng.execute(f"CREATE OR REPLACE TEMP VIEW {system}_invalid AS "
+                        f"{link.linked_select(eng, system, cols, rows='invalid')}")
         ctx.extra["views"] = True
     return eng.con
 
@@ -277,7 +279,7 @@ def _id_rows(ctx: Context) -> pd.DataFrame:
             SELECT '{system}' AS system, id_number, id_reason AS reason, {required} AS empty_required,
                    {name} AS name, town, {village} AS village, {school} AS school, suggested_id, link_evidence,
                    {i} AS o, _rn
-            FROM {system} WHERE NOT coalesce(id_valid, false) {where}""")
+            FROM {system}_invalid WHERE true {where}""")
     parts = [ctx.df("SELECT * EXCLUDE (o, _rn) FROM (" + " UNION ALL ".join(parts) + ") ORDER BY o, _rn")] \
         if parts else []
     parts = [p for p in parts if len(p)]
@@ -395,16 +397,20 @@ def _identity(ctx: Context) -> pd.DataFrame:
     id_sex = "CASE WHEN substr(id_number, 17, 1) IN ('1','3','5','7','9') THEN '男' ELSE '女' END"
     id_birth = ("make_date(CAST(substr(id_number, 7, 4) AS INTEGER), CAST(substr(id_number, 11, 2) AS INTEGER), "
                 "CAST(substr(id_number, 13, 2) AS INTEGER))")
+    # (valid IDs only: digits 7-14 are a date; compared as a number, no date built for every row)
+    birth_differs = ("(year(i.birth_date) * 10000 + month(i.birth_date) * 100 + day(i.birth_date)) "
+                     "<> CAST(substr(i.id_number, 7, 8) AS INTEGER)")
+    sex_differs = "i.sex <> CASE WHEN substr(i.id_number, 17, 1) IN ('1','3','5','7','9') THEN '男' ELSE '女' END"
     # the few rows worth a closer look: IDs written with more than one name, sex or birth date contradicting the ID
     con.execute(f"""CREATE OR REPLACE TEMP TABLE ident_suspect AS
         WITH i AS ({ident}),
              multi AS (SELECT id_number FROM i WHERE name_raw IS NOT NULL GROUP BY id_number
-                       HAVING min(name_raw) <> max(name_raw))
+                       HAVING min(hash(name_raw)) <> max(hash(name_raw)))
         SELECT i.*, i.id_number IN (SELECT id_number FROM multi) AS multi_name,
-               coalesce(i.sex IS NOT NULL AND i.sex <> {id_sex}, false) AS sex_bad,
-               coalesce(i.birth_date IS NOT NULL AND i.birth_date <> {id_birth}, false) AS birth_bad
+               coalesce(i.sex IS NOT NULL AND {sex_differs}, false) AS sex_bad,
+               coalesce(i.birth_date IS NOT NULL AND {birth_differs}, false) AS birth_bad
         FROM i WHERE i.id_number IN (SELECT id_number FROM multi)
-           OR (i.sex IS NOT NULL AND i.sex <> {id_sex}) OR (i.birth_date IS NOT NULL AND i.birth_date <> {id_birth})""")
+           OR (i.sex IS NOT NULL AND {sex_differs}) OR (i.birth_date IS NOT NULL AND {birth_differs})""")
     written = con.execute("SELECT DISTINCT name_raw FROM ident_suspect WHERE name_raw IS NOT NULL").df()["name_raw"]
     written = written.astype("string")
     con.register("nm", pd.DataFrame({"name_raw": written, "name": link._normalize_names(written)}))
