@@ -498,6 +498,16 @@ def _teacher_text(p: pd.DataFrame, keys: pd.Series) -> pd.Series:
     return text
 
 
+def _gap_teachers(ws: Any) -> pd.Series:
+    """_teacher_text of the students with a weekly or monthly gap (both finding kinds use it)."""
+
+    def build() -> pd.Series:
+        keys = [g.loc[~g["present"].to_numpy(dtype=bool), "student_key"] for g in coverage_grid(ws).values()]
+        return _teacher_text(_pairs_frame(ws), pd.concat(keys, ignore_index=True))
+
+    return cached(ws, "mentoring_gap_teachers", build)
+
+
 def findings(ws: Any) -> pd.DataFrame:
     """mentor_missing, weekly_record_gap, home_visit_gap and pair_stale, in the findings table's shape."""
     # the rows of each kind, brought into the findings shape once (as combine() would do to each kind's table)
@@ -553,9 +563,10 @@ def _record_gap_rows(ws: Any, which: str) -> pd.DataFrame | None:
         return None
     kind = "weekly_record_gap" if which == "weekly" else "home_visit_gap"
     rule = mentoring_rules().get(which, {})
-    m = _memberships(ws).set_index("student_key")
+    gs = _group_students(ws)  # the grid's sid is the row here
+    sid = gaps["sid"].to_numpy()
     keys = gaps["student_key"]
-    teachers = keys.map(_teacher_text(_pairs_frame(ws), keys)).fillna("")
+    teachers = keys.map(_gap_teachers(ws)).fillna("")
     start = gaps["period_start"]
     if which == "weekly":
         what = gaps["period"] + "（" + _month_day(start) + "—" + _month_day(gaps["period_end"]) + "）"
@@ -568,7 +579,7 @@ def _record_gap_rows(ws: Any, which: str) -> pd.DataFrame | None:
         + "；结对教师：" + teachers
     out = pd.DataFrame({
         "kind": kind, "systems": "pairs,activities", "id_number": _finding_id(keys),
-        "name": keys.map(m["name"]), "town": keys.map(m["town"]), "school": keys.map(m["school"]),
+        **{c: pd.Series(gs[c].array.take(sid), index=gaps.index) for c in ("name", "town", "school")},
         "period": gaps["period"], "detail": detail, "suggestion": finding_kinds()[kind]["hint"],
     })
     return out
@@ -625,10 +636,11 @@ def pair_stale(ws: Any) -> pd.DataFrame:
 
 def _pair_stale_rows(ws: Any) -> pd.DataFrame | None:
     p = _pairs_frame(ws)
-    p = p[p["active"]].copy()
+    p = p[["pair_no", "student_key", "student_name", "school_name", "town", "teacher_name", "teacher_school",
+           "teacher_school_norm"]][p["active"].to_numpy(dtype=bool)]
     reg = enrolled_registry(ws)
     p["enrolled"] = isin(p["student_key"], reg["student_key"])
-    known = reg.dropna(subset=["school_norm"])[["student_key", "school_norm"]].drop_duplicates()
+    known = reg[["student_key", "school_norm"]].dropna(subset=["school_norm"]).drop_duplicates()
     alias = _school_aliases(_pairs_frame(ws), known)
     if alias:
         ts = p["teacher_school_norm"].astype("string")
