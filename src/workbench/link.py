@@ -230,9 +230,8 @@ def _alone_filter(eng: engine.Engine) -> str:
 
 def _prepare(eng: engine.Engine, with_records: bool = True) -> None:
     """Build tables `cands` (people with valid IDs in the candidate systems, blocking keys hashed) and, with_records,
-    `lrecs`: the records to link that reconciliation needs — bad or precision-lost IDs of every system, and valid
-    IDs of the candidate systems found in no other system. Valid IDs of the other systems (pairs, activities, ...)
-    found nowhere are linked later, when their suggestions are asked for (_complete)."""
+    `lrecs`: the records whose ID is bad or precision-lost, of every system. Valid IDs found in no other system
+    are scored later, when their candidates are asked for (_complete)."""
     cand_systems, rec_systems = _systems(eng)
     con = eng.con
     _register_names(eng, " UNION ".join(f"SELECT DISTINCT {_name_expr(eng, s)} AS k_name FROM {eng.src(s)} t"
@@ -246,21 +245,9 @@ def _prepare(eng: engine.Engine, with_records: bool = True) -> None:
         FROM ({cand_union}) c LEFT JOIN names_map m ON c.k_name = m.k_name WHERE c.id_valid""")
     if not with_records:
         return
-    alone = _alone_filter(eng)
-    # IDs written in one source only (registry terms count as sources of their own)
-    con.execute("""CREATE OR REPLACE TEMP TABLE link_single AS
-        SELECT id_number FROM cands GROUP BY id_number HAVING min(system_group_excl) = max(system_group_excl)""")
-    parts = []
-    for s in rec_systems:
-        sel = _record_select(eng, s)
-        if s in cand_systems:
-            parts.append(f"SELECT * FROM ({sel}) r WHERE NOT r.id_valid OR ({alone} AND r.k_id IN "
-                         "(SELECT id_number FROM link_single))")
-        else:
-            parts.append(f"SELECT * FROM ({sel}) r WHERE NOT r.id_valid")
+    parts = [f"SELECT * FROM ({_record_select(eng, s)}) r WHERE NOT r.id_valid" for s in rec_systems]
     con.execute("CREATE OR REPLACE TEMP TABLE link_lraw AS SELECT DISTINCT * FROM ("
-                + " UNION ALL ".join(parts) + ")")
-    con.execute("DROP TABLE IF EXISTS link_single")
+                + " UNION ALL ".join(parts or [_EMPTY_RECORDS]) + ")")
     # names of the records that only the other systems (pairs, activities, ...) carry
     _register_names(eng, "SELECT DISTINCT k_name FROM link_lraw WHERE k_name NOT IN (SELECT k_name FROM names_map)",
                     append=True)
@@ -269,20 +256,33 @@ def _prepare(eng: engine.Engine, with_records: bool = True) -> None:
 
 
 def _prepare_rest(eng: engine.Engine, first_lid: int) -> None:
-    """Table `lrecs` of the valid IDs of the non-candidate systems found in no candidate system (ages as above),
-    numbered from first_lid."""
+    """Table `lrecs` of the valid IDs found in no other system (ages as link_settings says), numbered after
+    first_lid: in a candidate system an ID written in one source only, elsewhere an ID no candidate system has."""
     cand_systems, rec_systems = _systems(eng)
     alone = _alone_filter(eng)
-    parts = [f"SELECT * FROM ({_record_select(eng, s)}) r WHERE r.id_valid AND {alone} "
-             "AND r.k_id NOT IN (SELECT id_number FROM cands)" for s in rec_systems if s not in cand_systems]
-    if not parts:
-        parts = [_EMPTY_RECORDS]
-    eng.execute("CREATE OR REPLACE TEMP TABLE link_lraw AS SELECT DISTINCT * FROM (" + " UNION ALL ".join(parts) + ")")
+    eng.execute("""CREATE OR REPLACE TEMP TABLE link_single AS
+        SELECT id_number FROM cands GROUP BY id_number HAVING min(system_group_excl) = max(system_group_excl)""")
+    parts = []
+    for s in rec_systems:
+        ids = "IN (SELECT id_number FROM link_single)" if s in cand_systems else "NOT IN (SELECT id_number FROM cands)"
+        parts.append(f"SELECT * FROM ({_record_select(eng, s)}) r WHERE r.id_valid AND {alone} AND r.k_id {ids}")
+    eng.execute("CREATE OR REPLACE TEMP TABLE link_lraw AS SELECT DISTINCT * FROM ("
+                + " UNION ALL ".join(parts or [_EMPTY_RECORDS]) + ")")
+    eng.execute("DROP TABLE IF EXISTS link_single")
     _register_names(eng, "SELECT DISTINCT k_name FROM link_lraw WHERE k_name NOT IN (SELECT k_name FROM names_map)",
                     append=True)
     eng.execute(f"CREATE OR REPLACE TEMP TABLE lrecs AS SELECT * REPLACE (lid + {int(first_lid)} AS lid) FROM ("
                 + _lrecs_sql("SELECT * FROM link_lraw") + ")")
     eng.execute("DROP TABLE IF EXISTS link_lraw")
+
+
+def _alone_can_link() -> bool:
+    """Whether a valid ID found in no other system can get a confident candidate under the rules in force. Two
+    different valid IDs never differ in one character or one adjacent swap (the check character of GB 11643
+    catches both), so while every confidence rule requires `id_error = 1` those records only get listed
+    candidates (candidates()), never a link or a suggestion, and attach_person_ids need not score them."""
+    rules = link_settings().get("confident_when") or []
+    return any("id_error = 1" not in " ".join(str(r).split()) for r in rules)
 
 
 _CAND_COLS = ", ".join(f"r.{c}" for c in ["id_number", "system", "k_name", "birth_date", "sex", "town", "school",
@@ -483,8 +483,8 @@ def _store_map(eng: engine.Engine, lmap: pd.DataFrame) -> None:
 
 
 def _complete(state: dict[str, Any]) -> dict[str, Any]:
-    """Add the suggestions for valid IDs of the non-candidate systems found in no candidate system (not needed by
-    reconciliation; asked for by attach_person_ids and candidates)."""
+    """Add the candidates (and, under rules that allow it, links) of valid IDs found in no other system: not
+    needed by the findings; asked for by candidates() and, when _alone_can_link(), attach_person_ids."""
     if state.get("complete"):
         return state
     eng = state["engine"]
@@ -664,7 +664,9 @@ def _isin(values: pd.Series, members: pd.Series) -> np.ndarray:
 def attach_person_ids(ws_or_tables: Any, as_of: dt.date | None = None) -> dict[str, pd.DataFrame]:
     """Copies of every system frame with `person_id`, `link_method` (id / candidate / NA), `suggested_id` and
     `link_evidence` (Chinese). Computed once per Workspace and cached on it (`ws.linked`)."""
-    state = _complete(link_state(ws_or_tables, as_of))
+    state = link_state(ws_or_tables, as_of)
+    if _alone_can_link():
+        state = _complete(state)
     if "linked" not in state:
         tables = engine.unpack(ws_or_tables, as_of)[0]
         state["linked"] = _attach(tables, state["map"])
