@@ -687,14 +687,22 @@ def _rate(num: pd.Series, den: pd.Series) -> pd.Series:
     return (num.astype("float64") / den.where(den > 0)).astype("Float64")
 
 
-def _rollup(code: np.ndarray, n: int, sid: np.ndarray, present: np.ndarray, prefix: str) -> pd.DataFrame:
-    """Per group code 0..n-1: distinct students, expected cells and present cells (numpy counting)."""
+def _rollup(code: np.ndarray, n: int, sid: np.ndarray, present: np.ndarray, prefix: str,
+            student_code: np.ndarray | None = None) -> pd.DataFrame:
+    """Per group code 0..n-1 of the grid cells: distinct students, expected cells and present cells (numpy
+    counting). student_code: the code of each student (sid) when a student belongs to one group only (school,
+    town): distinct students are then the grid's students of that code; None: (code, sid) pairs are counted."""
     code = code.astype(np.int64)
     expected = np.bincount(code, minlength=n)
     pres = np.bincount(code, weights=present.astype(np.int64), minlength=n).round().astype(np.int64)
-    width = int(sid.max()) + 1 if len(sid) else 1
-    pairs_ = pd.unique(code * width + sid.astype(np.int64))  # a hash pass: much faster than np.unique's
-    students = np.bincount(pairs_ // width, minlength=n)
+    if student_code is not None:
+        seen = np.zeros(len(student_code), dtype=bool)
+        seen[sid] = True
+        students = np.bincount(student_code[seen], minlength=n)
+    else:
+        width = int(sid.max()) + 1 if len(sid) else 1
+        pairs_ = pd.unique(code * width + sid.astype(np.int64))  # a hash pass: much faster than np.unique's
+        students = np.bincount(pairs_ // width, minlength=n)
     return pd.DataFrame({f"{prefix}_students": students, f"{prefix}_expected": expected,
                          f"{prefix}_present": pres})
 
@@ -728,7 +736,7 @@ def compliance(ws: Any, level: str = "school") -> pd.DataFrame:
         for which in whiches:
             g = grids[which]
             sid = g["sid"].to_numpy()
-            parts.append(_rollup(gcode[sid], len(labels), sid, g["present"].to_numpy(), which))
+            parts.append(_rollup(gcode[sid], len(labels), sid, g["present"].to_numpy(), which, student_code=gcode))
     base = None
     if level in ("school", "town"):
         # every label (group students' school / town) is a row, with or without expected cells
