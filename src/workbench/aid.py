@@ -8,13 +8,14 @@ is reported as 数据未覆盖 (not covered by the data), never as missed.
 
 from __future__ import annotations
 
+import re
 import sys
 import unicodedata
 from collections.abc import Mapping
 from datetime import date
+from pathlib import Path
 from typing import Any
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 
@@ -39,17 +40,32 @@ SYSTEM_COLUMNS = {
     "roster": ["town", "village", "name", "id_number"],
 }
 _POLICY_NUMERIC = ["grade_min", "grade_max", "semester_amount", "yearly_amount"]
+_SPACES = re.compile(r"\s+")
+_PAREN = re.compile(r"[(\[【].*?[)\]】]")
+_TOKENS = re.compile(r"[、,，;；/|\s]+")
 _POLICY_TEXT = ["item", "label", "family", "stage", "boarding", "level", "amount_rule", "terms", "accepted_statuses",
                 "entitled_statuses", "aliases"]
 
 
 # --------------------------------------------------------------------------------------------------- policy table
 
+_POLICY_CACHE: dict[Path, tuple[tuple[int, int], pd.DataFrame]] = {}
+
+
 def policy(name: str | None = None) -> pd.DataFrame:
     """The aid policy table (资助标准) in force: settings()['aid_policy'], or `name` (a rules file or absolute path)."""
     path = rule_path(name or settings()["aid_policy"])
     if not path.exists():
         raise FileNotFoundError(f"资助标准文件不存在：{path}")
+    stat = path.stat()
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    hit = _POLICY_CACHE.get(path)
+    if hit is None or hit[0] != stamp:  # parsed once per file version; callers get their own copy
+        hit = _POLICY_CACHE[path] = (stamp, _read_policy(path))
+    return hit[1].copy()
+
+
+def _read_policy(path: Path) -> pd.DataFrame:
     table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     missing = [c for c in _POLICY_TEXT + _POLICY_NUMERIC + ["once"] if c not in table.columns]
     if missing:
@@ -66,80 +82,121 @@ def policy(name: str | None = None) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _norm_name(value: str | None) -> str | None:
+    """Full-width fold (NFKC) and remove every space, for matching item names as written; None when empty."""
+    if not isinstance(value, str):
+        return None
+    return _SPACES.sub("", unicodedata.normalize("NFKC", value)) or None
+
+
 def _norm_text(values: pd.Series) -> pd.Series:
     """Full-width fold (NFKC) and remove every space, for matching item names as written."""
-    s = values.astype("string")
-    s = s.map(lambda v: unicodedata.normalize("NFKC", v) if isinstance(v, str) else v, na_action="ignore")
-    return s.astype("string").str.replace(r"\s+", "", regex=True).replace("", pd.NA)
+    return pd.Series([_norm_name(v) for v in values.astype("string").to_numpy(object, na_value=None)],
+                     index=values.index, dtype="string")
 
 
 def _item_lookup(table: pd.DataFrame) -> dict[str, str]:
-    names: list[tuple[str, str]] = []
-    for item, label, aliases in table[["item", "label", "aliases"]].itertuples(index=False):
-        names.append((item, item))
-        if isinstance(label, str):
-            names.append((label, item))
-        if isinstance(aliases, str):
-            names += [(a, item) for a in aliases.split(";") if a.strip()]
-    keys = _norm_text(pd.Series([n for n, _ in names], dtype="string"))
     lookup: dict[str, str] = {}
-    for key, (_, item) in zip(keys, names):
-        if isinstance(key, str):
-            lookup.setdefault(key, item)
+    for item, label, aliases in zip(table["item"], table["label"], table["aliases"]):
+        names = [item] + ([label] if isinstance(label, str) else [])
+        if isinstance(aliases, str):
+            names += [a for a in aliases.split(";") if a.strip()]
+        for name in names:
+            key = _norm_name(name)
+            if key is not None:
+                lookup.setdefault(key, item)
     return lookup
+
+
+def _canonical_names(names: list[str | None], table: pd.DataFrame) -> list[str | None]:
+    """The policy item key of each distinct 资助项目 as written (None when unknown)."""
+    lookup = _item_lookup(table)
+    long_names = sorted((k for k in lookup if len(k) >= _MIN_CONTAINED), key=len, reverse=True)
+    out: list[str | None] = []
+    for raw in names:
+        norm = _norm_name(raw)
+        if norm is None:
+            out.append(None)
+            continue
+        found = lookup.get(norm)
+        # second chance: drop a parenthetical suffix such as 普通高中国家助学金（特别困难） or 一补(寄宿生)
+        stripped = _PAREN.sub("", norm)
+        if found is None:
+            found = lookup.get(stripped)
+        # third chance: the longest known name of >= 6 characters contained in it (农村义务教育家庭经济困难寄宿生生活补助);
+        # short names such as 国家助学金 are too ambiguous to match inside another name (高职国家助学金)
+        if found is None:
+            found = next((lookup[k] for k in long_names if k in stripped), None)
+        out.append(found)
+    return out
 
 
 def canonical_item(raw_names: pd.Series, table: pd.DataFrame | None = None) -> pd.Series:
     """Map 资助项目 as written to the policy's item keys (through label and aliases); NA when unknown."""
     table = policy() if table is None else table
-    lookup = _item_lookup(table)
     raw = pd.Series(raw_names).astype("string")
-    distinct = pd.Series(raw.dropna().unique(), dtype="string")
-    norm = _norm_text(distinct)
-    found = norm.map(lookup)
-    # second chance: drop a parenthetical suffix such as 普通高中国家助学金（特别困难） or 一补(寄宿生)
-    stripped = norm.str.replace(r"[(\[【].*?[)\]】]", "", regex=True)
-    found = found.fillna(stripped.map(lookup))
-    # third chance: the longest known name of >= 6 characters contained in it (农村义务教育家庭经济困难寄宿生生活补助);
-    # short names such as 国家助学金 are too ambiguous to match inside another name (高职国家助学金)
-    long_names = sorted((k for k in lookup if len(k) >= _MIN_CONTAINED), key=len, reverse=True)
-    for i in found.index[found.isna() & stripped.notna()]:  # a loop over the few distinct unknown names
-        hit = next((k for k in long_names if k in stripped[i]), None)
-        if hit is not None:
-            found[i] = lookup[hit]
-    mapping = dict(zip(distinct, found))
+    distinct = raw.dropna().unique().tolist()
+    mapping = dict(zip(distinct, _canonical_names(distinct, table)))
     return pd.Series(raw.map(mapping), index=raw.index, dtype="string", name="item")
 
 
 def item_labels(table: pd.DataFrame | None = None) -> dict[str, str]:
     """item key -> Chinese label (项目名称)."""
     table = policy() if table is None else table
-    return dict(table.drop_duplicates("item")[["item", "label"]].itertuples(index=False))
+    labels: dict[str, str] = {}
+    for item, label in zip(table["item"], table["label"]):
+        labels.setdefault(item, label)
+    return labels
 
 
-def _policy_rows(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One row per (policy row, stage, season) and one row per (policy row, accepted/entitled, status)."""
-    rows = table.reset_index(drop=True).copy()
-    rows["pid"] = rows.index.astype("int64")
-    rows["stage"] = rows["stage"].str.split(";")
-    rows["season"] = rows["terms"].fillna("秋;春").str.split(";")
-    rows = rows.explode("stage").explode("season")
-    rows["stage"] = rows["stage"].str.strip()
-    rows["season"] = rows["season"].str.strip()
-    rows["grade_min"] = rows["grade_min"].fillna(0)
-    rows["grade_max"] = rows["grade_max"].fillna(99)
-    pol = rows[["pid", "item", "label", "stage", "season", "grade_min", "grade_max", "boarding", "level",
-                "semester_amount", "yearly_amount", "amount_rule", "once"]].reset_index(drop=True)
-    statuses = []
-    for kind, col in (("accepted", "accepted_statuses"), ("entitled", "entitled_statuses")):
-        s = table[[col]].reset_index(drop=True).copy()
-        s["pid"] = s.index.astype("int64")
-        s["status"] = s[col].str.split(";")
-        s = s.explode("status").dropna(subset=["status"])
-        s["status"] = s["status"].str.strip()
-        s["kind"] = kind
-        statuses.append(s[["pid", "kind", "status"]])
-    return pol, pd.concat(statuses, ignore_index=True)
+def _split(value: Any) -> list[str]:
+    return [part.strip() for part in value.split(";")]
+
+
+def _policy_tables(table: pd.DataFrame, labels: dict[str, str]) -> dict[str, pa.Table]:
+    """aid_pol: one row per (policy row, stage, season); aid_pol_status: one row per (policy row,
+    accepted/entitled, status); aid_labels: item -> label (arrow tables for the engine)."""
+    pol: dict[str, list] = {c: [] for c in ("pid", "item", "label", "stage", "season", "grade_min", "grade_max",
+                                              "boarding", "level", "semester_amount", "yearly_amount", "amount_rule",
+                                              "once")}
+    status: dict[str, list] = {"pid": [], "kind": [], "status": []}
+    for pid, row in enumerate(table.to_dict("records")):
+        stages = _split(row["stage"]) if isinstance(row["stage"], str) else [None]
+        seasons = _split(row["terms"] if isinstance(row["terms"], str) else "秋;春")
+        for stage in stages:
+            for season in seasons:
+                for col, values in pol.items():
+                    values.append(row.get(col))
+                pol["pid"][-1], pol["stage"][-1], pol["season"][-1] = pid, stage, season
+                for col, default in (("grade_min", 0.0), ("grade_max", 99.0)):
+                    value = pol[col][-1]
+                    pol[col][-1] = default if value is None or pd.isna(value) else float(value)
+        for kind, col in (("accepted", "accepted_statuses"), ("entitled", "entitled_statuses")):
+            if isinstance(row[col], str):
+                for value in _split(row[col]):
+                    status["pid"].append(pid)
+                    status["kind"].append(kind)
+                    status["status"].append(value)
+    num = {"pid": pa.int64(), "grade_min": pa.float64(), "grade_max": pa.float64(), "semester_amount": pa.float64(),
+           "yearly_amount": pa.float64(), "once": pa.bool_()}
+
+    def arr(col: str, values: list) -> pa.Array:
+        kind = num.get(col, pa.string())
+        clean = [None if v is None or (not isinstance(v, str) and pd.isna(v)) else v for v in values]
+        return pa.array([float(v) if v is not None and kind == pa.float64() else v for v in clean], kind)
+
+    return {
+        "aid_pol": pa.table({c: arr(c, v) for c, v in pol.items()}),
+        "aid_pol_status": pa.table({"pid": pa.array(status["pid"], pa.int64()),
+                                    "kind": pa.array(status["kind"], pa.string()),
+                                    "status": pa.array(status["status"], pa.string())}),
+        "aid_labels": pa.table({"item": pa.array(list(labels), pa.string()),
+                                "label": pa.array([_text(v) for v in labels.values()], pa.string())}),
+    }
 
 
 # --------------------------------------------------------------------------------------------------- inputs
@@ -199,109 +256,111 @@ def linked_frames(ws: Any) -> dict[str, pd.DataFrame]:
     return _fallback_person_ids(frames)
 
 
-def _status_map(types: pd.Series) -> pd.DataFrame:
-    """(difficulty_type, status) for each distinct difficulty type as written (建档立卡 claims are dropped here)."""
-    types = pd.Series(pd.Series(types, dtype="string").dropna().unique(), dtype="string")
-    s = pd.DataFrame({"difficulty_type": types, "token": types.str.split(r"[、,，;；/|\s]+", regex=True)})
-    s = s.explode("token")
-    s["token"] = s["token"].astype("string").str.strip()
-    s = s[~s["token"].isin(_NO_STATUS) & s["token"].notna()]
-    status = pd.Series("其他困难", index=s.index, dtype="string")
-    for pattern, value in reversed(_STATUS_PATTERNS):
-        status = status.mask(s["token"].str.contains(pattern, regex=False), value)
-    s["status"] = status
-    out = s.loc[s["status"] != POOR, ["difficulty_type", "status"]].drop_duplicates()
-    return out.astype("string").reset_index(drop=True)
+def _status_map(types: list[str | None]) -> pa.Table:
+    """(difficulty_type, status) for each distinct difficulty type as written (建档立卡 claims are dropped here):
+    the canonical statuses of its tokens, the first matching pattern deciding, else 其他困难."""
+    pairs: dict[tuple[str, str], None] = {}
+    for written in types:
+        if not isinstance(written, str):
+            continue
+        for token in _TOKENS.split(written):
+            token = token.strip()
+            if token in _NO_STATUS:
+                continue
+            status = next((value for pattern, value in _STATUS_PATTERNS if pattern in token), "其他困难")
+            if status != POOR:
+                pairs[(written, status)] = None
+    return pa.table({"difficulty_type": pa.array([p[0] for p in pairs], pa.string()),
+                     "status": pa.array([p[1] for p in pairs], pa.string())})
 
 
 # --------------------------------------------------------------------------------------------------- SQL
-# Every table and view below lives in the Workspace's engine connection (workbench.engine) under an `aid_` prefix;
-# the system rows are read through the engine views with the person key of workbench.link (link.linked_select).
+# Every table below lives in the Workspace's engine connection (workbench.engine) under an `aid_` prefix and is
+# dropped after the run. System rows are read through the engine views with the person key of workbench.link
+# (link.linked_select): the linked ID, else the record's own ID unless it is empty or lost its digits in Excel.
+# The judgement of a record depends only on a few of its columns, so it runs once per distinct combination
+# (signature) of them; likewise entitlement per distinct (term, stage, grade, boarding, roster) of a student.
+# Text (names, schools, towns, villages) is fetched by row for the finding rows only.
 
-_PERSON_KEY = ("coalesce(person_id, CASE WHEN id_reason IN ('precision_lost', 'empty') THEN NULL ELSE id_number END)")
+_PERSON_KEY = "coalesce(person_id, CASE WHEN id_reason IN ('precision_lost', 'empty') THEN NULL ELSE id_number END)"
 
-_SQL_BASE = """
+_SQL_RECORDS_BASE = """
 CREATE OR REPLACE TEMP TABLE aid_reg_terms AS SELECT DISTINCT term FROM ({reg_terms}) r WHERE term IS NOT NULL;
 
--- aid records with a known item: the item the policy in force gives the name as written, term (as-of term when
--- the list has none), person key; rid = the record's row in the aid table
+-- aid records with a known item (the item the policy in force gives the name as written), the term (the as-of
+-- term when the list has none) and the person key; rid = the record's row in the aid table
 CREATE OR REPLACE TEMP TABLE aid_a AS
 SELECT a._rn AS rid, a.term, right(a.term, 1) AS season, a.pkey, a.item, a.amount, a.difficulty_level,
-       a.difficulty_type, a.name, a.school_name, a.town
+       a.difficulty_type
 FROM (SELECT t._rn, {aid_term} AS term, {person_key} AS pkey, coalesce(m.item, t.item) AS item, t.amount,
-             t.difficulty_level, t.difficulty_type, t.name, t.school_name, t.town
+             t.difficulty_level, t.difficulty_type
       FROM ({aid}) t LEFT JOIN aid_item_map m ON m.item_raw = t.item_raw) a
 WHERE a.item IS NOT NULL;
 
--- the first enrolled registry row of each person and term ({enr_scope})
-CREATE OR REPLACE TEMP TABLE aid_enr AS
-SELECT term, right(term, 1) AS season, pkey, arg_min_null(stage, _rn) AS stage, arg_min_null(grade, _rn) AS grade,
-       arg_min_null(boarding, _rn) AS boarding, arg_min_null(school_name, _rn) AS school_name,
-       arg_min_null(town, _rn) AS town, arg_min_null(name, _rn) AS name
-FROM (SELECT term, stage, grade, boarding, school_name, town, name, _rn, {person_key} AS pkey FROM ({reg}) r) r
-WHERE pkey IS NOT NULL
-GROUP BY term, pkey;
-
 CREATE OR REPLACE TEMP TABLE aid_poor AS
-SELECT pkey, MIN(town) AS town, MIN(village) AS village
-FROM (SELECT town, village, {person_key} AS pkey FROM ({ros}) r) r WHERE pkey IS NOT NULL GROUP BY pkey;
+SELECT DISTINCT pkey FROM (SELECT {person_key} AS pkey FROM ({ros}) r) r WHERE pkey IS NOT NULL;
 
 -- the (item, term) pairs the data can judge: in a loaded aid list, in a term whose registry is loaded
 CREATE OR REPLACE TEMP TABLE aid_covered AS
 SELECT DISTINCT a.item, a.term, a.season FROM aid_a a JOIN aid_reg_terms t ON t.term = a.term;
+"""
 
--- the records that can be judged, with the person's enrolment and roster membership (narrow: keys and flags)
+# the first enrolled registry row (rn) of each person and term ({scope}), with roster membership
+_SQL_ENROLLED = """
+CREATE OR REPLACE TEMP TABLE aid_enr AS
+SELECT g.term, right(g.term, 1) AS season, g.pkey, g.rn, g.stage, g.grade, g.boarding,
+       p.pkey IS NOT NULL AS in_roster
+FROM (SELECT term, pkey, MIN(_rn) AS rn, arg_min_null(stage, _rn) AS stage, arg_min_null(grade, _rn) AS grade,
+             arg_min_null(boarding, _rn) AS boarding
+      FROM (SELECT term, stage, grade, boarding, _rn, {person_key} AS pkey FROM ({reg}) r) r
+      WHERE pkey IS NOT NULL{restrict}
+      GROUP BY term, pkey) g
+LEFT JOIN aid_poor p ON p.pkey = g.pkey;
+"""
+
+_SQL_JUDGE = """
+-- the records that can be judged, with the person's enrolment and roster membership
 CREATE OR REPLACE TEMP TABLE aid_rec AS
-SELECT a.rid, a.term, a.season, a.pkey, a.item, a.amount,
-       e.pkey IS NOT NULL AS enrolled, e.stage, e.grade, e.boarding, p.pkey IS NOT NULL AS in_roster,
-       CASE WHEN p.pkey IS NOT NULL THEN '特别困难' ELSE a.difficulty_level END AS person_level
+SELECT a.rid, a.term, a.season, a.pkey, a.item, a.amount, a.difficulty_level, a.difficulty_type, e.rn,
+       e.pkey IS NOT NULL AS enrolled, e.stage, e.grade, e.boarding, p.pkey IS NOT NULL AS in_roster
 FROM aid_a a
 JOIN aid_reg_terms t ON t.term = a.term
 LEFT JOIN aid_enr e ON e.term = a.term AND e.pkey = a.pkey
 LEFT JOIN aid_poor p ON p.pkey = a.pkey
 WHERE a.pkey IS NOT NULL;
 
+-- one row per distinct signature (everything the judgement reads)
+CREATE OR REPLACE TEMP TABLE aid_sig AS
+SELECT row_number() OVER () AS sid, s.*,
+       CASE WHEN s.in_roster THEN '特别困难' ELSE s.difficulty_level END AS person_level
+FROM (SELECT DISTINCT item, season, enrolled, stage, grade, boarding, in_roster, difficulty_level, difficulty_type,
+                      amount FROM aid_rec) s;
+
 -- every policy row a record could be paid under (same item, season, stage and grade)
-CREATE OR REPLACE TEMP TABLE aid_rec_match AS
-SELECT r.rid, p.pid, p.level, p.semester_amount, p.yearly_amount, p.amount_rule,
+CREATE OR REPLACE TEMP TABLE aid_sig_match AS
+SELECT r.sid, p.pid, p.level, p.semester_amount, p.yearly_amount, p.amount_rule,
        (p.boarding IS NULL OR r.boarding IS NULL OR p.boarding = r.boarding) AS boarding_ok,
        (p.level IS NULL OR r.person_level IS NULL OR p.level = r.person_level) AS level_ok
-FROM aid_rec r
+FROM aid_sig r
 JOIN aid_pol p ON p.item = r.item AND p.season = r.season AND p.stage = r.stage
           AND (r.grade IS NULL OR (r.grade >= p.grade_min AND r.grade <= p.grade_max));
 
--- the matched policy rows whose accepted statuses the record meets (written difficulty types, roster membership)
-CREATE OR REPLACE TEMP TABLE aid_rec_accept AS
-SELECT DISTINCT m.rid, m.pid
-FROM aid_rec_match m
+-- the matched rows whose accepted statuses the record meets (difficulty types as written; 建档立卡 = roster)
+CREATE OR REPLACE TEMP TABLE aid_sig_accept AS
+SELECT DISTINCT m.sid, m.pid
+FROM aid_sig_match m
+JOIN aid_sig r ON r.sid = m.sid
 JOIN aid_pol_status ps ON ps.pid = m.pid AND ps.kind = 'accepted'
-JOIN aid_a a ON a.rid = m.rid
-LEFT JOIN aid_status_map sm ON sm.difficulty_type = a.difficulty_type AND sm.status = ps.status
-JOIN aid_rec r ON r.rid = m.rid
+LEFT JOIN aid_status_map sm ON sm.difficulty_type = r.difficulty_type AND sm.status = ps.status
 WHERE m.boarding_ok AND (ps.status = '全体' OR sm.status IS NOT NULL OR (ps.status = '建档立卡' AND r.in_roster));
 
-CREATE OR REPLACE TEMP TABLE aid_judged AS
-SELECT r.rid, r.term, r.pkey, r.item, r.enrolled,
-       COALESCE(s.season_ok, FALSE) AS season_ok,
-       COALESCE(m.stage_ok, FALSE) AS stage_ok,
-       COALESCE(m.boarding_ok, FALSE) AS boarding_ok,
-       COALESCE(m.status_ok, FALSE) AS status_ok
-FROM aid_rec r
-LEFT JOIN (SELECT DISTINCT item, season, TRUE AS season_ok FROM aid_pol) s ON s.item = r.item AND s.season = r.season
-LEFT JOIN (
-  SELECT m.rid, TRUE AS stage_ok, MAX(CASE WHEN m.boarding_ok THEN 1 ELSE 0 END) = 1 AS boarding_ok,
-         MAX(CASE WHEN ac.rid IS NOT NULL THEN 1 ELSE 0 END) = 1 AS status_ok
-  FROM aid_rec_match m LEFT JOIN aid_rec_accept ac ON ac.rid = m.rid AND ac.pid = m.pid
-  GROUP BY m.rid
-) m ON m.rid = r.rid;
-
 -- standards for an eligible record: accepted rows of its level (any level when none of them has its level)
-CREATE OR REPLACE TEMP TABLE aid_amount AS
+CREATE OR REPLACE TEMP TABLE aid_sig_amount AS
 WITH std AS (
-  SELECT m.rid, m.semester_amount, m.yearly_amount, m.amount_rule, m.level_ok
-  FROM aid_rec_match m JOIN aid_rec_accept ac ON ac.rid = m.rid AND ac.pid = m.pid
+  SELECT m.sid, m.semester_amount, m.yearly_amount, m.amount_rule, m.level_ok
+  FROM aid_sig_match m JOIN aid_sig_accept ac ON ac.sid = m.sid AND ac.pid = m.pid
 )
-SELECT s.rid,
+SELECT s.sid,
        MAX(CASE WHEN s.amount_rule = 'none' THEN 1
                 WHEN r.amount IS NULL THEN 0
                 WHEN s.amount_rule = 'max'
@@ -313,87 +372,150 @@ SELECT s.rid,
                 ELSE s.semester_amount END) AS std_max,
        MAX(s.amount_rule) AS amount_rule
 FROM std s
-JOIN aid_rec r ON r.rid = s.rid
-JOIN (SELECT rid, MAX(CASE WHEN level_ok THEN 1 ELSE 0 END) AS any_level FROM std GROUP BY rid) l ON l.rid = s.rid
+JOIN aid_sig r ON r.sid = s.sid
+JOIN (SELECT sid, MAX(CASE WHEN level_ok THEN 1 ELSE 0 END) AS any_level FROM std GROUP BY sid) l ON l.sid = s.sid
 WHERE s.level_ok OR l.any_level = 0
-GROUP BY s.rid;
+GROUP BY s.sid;
 
--- who is entitled (应助) to each item in each term ({scope})
-CREATE OR REPLACE TEMP TABLE aid_ent AS
-SELECT e.term, e.pkey, p.item, MIN(p.semester_amount) AS std_amount,
+CREATE OR REPLACE TEMP TABLE aid_sig_judged AS
+SELECT x.*, NOT (x.enrolled AND x.season_ok AND x.stage_ok AND x.boarding_ok AND x.status_ok) AS ineligible
+FROM (
+  SELECT r.*, COALESCE(s.season_ok, FALSE) AS season_ok, COALESCE(m.stage_ok, FALSE) AS stage_ok,
+         COALESCE(m.boarding_ok, FALSE) AS boarding_ok, COALESCE(m.status_ok, FALSE) AS status_ok,
+         am.amount_ok, am.std_min, am.std_max, am.amount_rule
+  FROM aid_sig r
+  LEFT JOIN (SELECT DISTINCT item, season, TRUE AS season_ok FROM aid_pol) s
+    ON s.item = r.item AND s.season = r.season
+  LEFT JOIN (
+    SELECT m.sid, TRUE AS stage_ok, MAX(CASE WHEN m.boarding_ok THEN 1 ELSE 0 END) = 1 AS boarding_ok,
+           MAX(CASE WHEN ac.sid IS NOT NULL THEN 1 ELSE 0 END) = 1 AS status_ok
+    FROM aid_sig_match m LEFT JOIN aid_sig_accept ac ON ac.sid = m.sid AND ac.pid = m.pid
+    GROUP BY m.sid
+  ) m ON m.sid = r.sid
+  LEFT JOIN aid_sig_amount am ON am.sid = r.sid
+) x;
+
+-- who is entitled (应助) to which item, per distinct (term, roster, stage, grade, boarding) ({scope})
+CREATE OR REPLACE TEMP TABLE aid_ent_sig AS
+SELECT s.term, s.in_roster, s.stage, s.grade, s.boarding, p.item, MIN(p.semester_amount) AS std_amount,
        MAX(CASE WHEN ps.status = '全体' THEN 0 ELSE 1 END) AS by_roster
-FROM aid_enr e
-JOIN aid_pol p ON p.season = e.season AND p.stage = e.stage
-          AND (e.grade IS NULL OR (e.grade >= p.grade_min AND e.grade <= p.grade_max))
-          AND (p.boarding IS NULL OR e.boarding IS NULL OR p.boarding = e.boarding)
+FROM (SELECT DISTINCT term, season, in_roster, stage, grade, boarding FROM aid_enr) s
+JOIN aid_pol p ON p.season = s.season AND p.stage = s.stage
+          AND (s.grade IS NULL OR (s.grade >= p.grade_min AND s.grade <= p.grade_max))
+          AND (p.boarding IS NULL OR s.boarding IS NULL OR p.boarding = s.boarding)
 JOIN aid_pol_status ps ON ps.pid = p.pid AND ps.kind = 'entitled'
 {covered_join}
-LEFT JOIN aid_poor r ON r.pkey = e.pkey
-WHERE ps.status = '全体' OR (ps.status = '建档立卡' AND r.pkey IS NOT NULL)
-GROUP BY e.term, e.pkey, p.item;
+WHERE ps.status = '全体' OR (ps.status = '建档立卡' AND s.in_roster)
+GROUP BY s.term, s.in_roster, s.stage, s.grade, s.boarding, p.item;
+"""
+
+_SIG_COLUMNS = ["item", "season", "enrolled", "stage", "grade", "boarding", "in_roster", "difficulty_level",
+                "difficulty_type", "amount"]
+_SIG_JOIN = " AND ".join(f"j.{c} IS NOT DISTINCT FROM r.{c}" for c in _SIG_COLUMNS)
+_ENT_JOIN = ("x.term = e.term AND x.in_roster = e.in_roster AND x.stage = e.stage"
+             " AND x.grade IS NOT DISTINCT FROM e.grade AND x.boarding IS NOT DISTINCT FROM e.boarding")
+
+# the finding rows (few): entitled but not paid, ineligible or wrong-amount records, repeated payments
+_SQL_FINDING_ROWS = f"""
+CREATE OR REPLACE TEMP TABLE aid_missed AS
+SELECT e.term, e.pkey, x.item, x.std_amount, x.by_roster, e.stage, e.grade, e.boarding, e.rn
+FROM aid_enr e JOIN aid_ent_sig x ON {_ENT_JOIN}
+WHERE NOT EXISTS (SELECT 1 FROM aid_a a WHERE a.term = e.term AND a.pkey = e.pkey AND a.item = x.item);
+
+CREATE OR REPLACE TEMP TABLE aid_flagged AS
+SELECT r.rid, r.term, r.pkey, r.rn, j.*
+FROM aid_rec r
+JOIN (SELECT * FROM aid_sig_judged WHERE ineligible OR NOT amount_ok) j ON {_SIG_JOIN};
+
+CREATE OR REPLACE TEMP TABLE aid_dups AS
+SELECT a.rid, a.term, a.pkey, a.item, a.amount, e.rn
+FROM (SELECT term, pkey, item FROM aid_a WHERE pkey IS NOT NULL AND term IS NOT NULL
+      GROUP BY term, pkey, item HAVING COUNT(*) > 1) d
+JOIN aid_a a ON a.term = d.term AND a.pkey = d.pkey AND a.item = d.item
+LEFT JOIN aid_enr e ON e.term = a.term AND e.pkey = a.pkey;
+
+CREATE OR REPLACE TEMP TABLE aid_out_keys AS
+SELECT pkey FROM aid_missed UNION SELECT pkey FROM aid_flagged UNION SELECT pkey FROM aid_dups;
+CREATE OR REPLACE TEMP TABLE aid_out_rn AS
+SELECT rn FROM aid_missed UNION SELECT rn FROM aid_flagged UNION SELECT rn FROM aid_dups;
+CREATE OR REPLACE TEMP TABLE aid_out_rid AS SELECT rid FROM aid_flagged UNION SELECT rid FROM aid_dups;
+"""
+
+# text of the finding rows: registry row (rn), aid record (rid), roster person (pkey)
+_SQL_TEXT = """
+CREATE OR REPLACE TEMP TABLE aid_reg_text AS
+SELECT {reg_cols}, t._rn AS rn FROM {reg_src} t WHERE t._rn IN (SELECT rn FROM {rn_table});
+CREATE OR REPLACE TEMP TABLE aid_aid_text AS
+SELECT {aid_cols}, t._rn AS rid FROM {aid_src} t WHERE t._rn IN (SELECT rid FROM {rid_table});
+CREATE OR REPLACE TEMP TABLE aid_poor_text AS
+SELECT pkey, MIN(town) AS town, MIN(village) AS village
+FROM (SELECT town, village, {person_key} AS pkey FROM ({ros}) r) r
+WHERE pkey IN (SELECT pkey FROM {key_table})
+GROUP BY pkey;
 """
 
 _SQL_MISSED = """
-SELECT e.term, e.pkey, e.item, e.std_amount, e.by_roster, n.stage, n.grade, n.boarding, n.school_name, n.town,
-       n.name, p.village
-FROM aid_ent e
-JOIN aid_enr n ON n.term = e.term AND n.pkey = e.pkey
-LEFT JOIN aid_poor p ON p.pkey = e.pkey
-WHERE NOT EXISTS (SELECT 1 FROM aid_a a WHERE a.term = e.term AND a.pkey = e.pkey AND a.item = e.item)
-ORDER BY e.term, e.item, e.pkey
+SELECT m.term, m.pkey, m.item, m.std_amount, m.by_roster, m.stage, m.grade, m.boarding, g.school_name, g.town,
+       g.name, p.village
+FROM aid_missed m LEFT JOIN aid_reg_text g ON g.rn = m.rn LEFT JOIN aid_poor_text p ON p.pkey = m.pkey
+ORDER BY m.term, m.item, m.pkey
 """
 
-# the records that are ineligible or paid a wrong amount (few rows), with the text the findings show
 _SQL_RECORDS = """
-SELECT j.rid, j.term, r.season, j.pkey, j.item, r.amount, a.difficulty_level, a.difficulty_type, a.name,
-       a.school_name, a.town AS aid_town, j.enrolled, r.stage, r.grade, r.boarding, e.school_name AS reg_school,
-       e.town AS reg_town, e.name AS reg_name, r.in_roster, p.town AS roster_town, p.village, r.person_level,
-       j.season_ok, j.stage_ok, j.boarding_ok, j.status_ok, am.amount_ok, am.std_min, am.std_max, am.amount_rule,
-       j.ineligible
-FROM (SELECT *, NOT (enrolled AND season_ok AND stage_ok AND boarding_ok AND status_ok) AS ineligible
-      FROM aid_judged) j
-LEFT JOIN aid_amount am ON am.rid = j.rid
-JOIN aid_rec r ON r.rid = j.rid
-JOIN aid_a a ON a.rid = j.rid
-LEFT JOIN aid_enr e ON e.term = j.term AND e.pkey = j.pkey
-LEFT JOIN aid_poor p ON p.pkey = j.pkey
-WHERE j.ineligible OR NOT am.amount_ok
-ORDER BY j.rid
+SELECT f.rid, f.term, f.season, f.pkey, f.item, f.amount, f.difficulty_level, f.difficulty_type, a.name,
+       a.school_name, a.town AS aid_town, f.enrolled, f.stage, f.grade, f.boarding, g.school_name AS reg_school,
+       g.town AS reg_town, g.name AS reg_name, f.in_roster, p.town AS roster_town, p.village, f.person_level,
+       f.season_ok, f.stage_ok, f.boarding_ok, f.status_ok, f.amount_ok, f.std_min, f.std_max, f.amount_rule,
+       f.ineligible
+FROM aid_flagged f
+LEFT JOIN aid_aid_text a ON a.rid = f.rid
+LEFT JOIN aid_reg_text g ON g.rn = f.rn
+LEFT JOIN aid_poor_text p ON p.pkey = f.pkey
+ORDER BY f.rid
 """
 
-# the records of every (person, item, term) paid more than once (few rows; aggregated in pandas)
+# the records of every (person, item, term) paid more than once, in the order the detail lists them
 _SQL_DUPLICATES = """
-SELECT a.rid, a.term, a.pkey, a.item, a.name, a.town, a.school_name, a.amount, p.village, e.town AS reg_town
-FROM (SELECT term, pkey, item FROM aid_a
-      WHERE pkey IS NOT NULL AND term IS NOT NULL
-      GROUP BY term, pkey, item HAVING COUNT(*) > 1) d
-JOIN aid_a a ON a.term = d.term AND a.pkey = d.pkey AND a.item = d.item
-LEFT JOIN aid_poor p ON p.pkey = a.pkey
-LEFT JOIN aid_enr e ON e.term = a.term AND e.pkey = a.pkey
-ORDER BY a.rid
+SELECT d.rid, d.term, d.pkey, d.item, a.name, a.town, a.school_name, d.amount, p.village, g.town AS reg_town
+FROM aid_dups d
+LEFT JOIN aid_aid_text a ON a.rid = d.rid
+LEFT JOIN aid_reg_text g ON g.rn = d.rn
+LEFT JOIN aid_poor_text p ON p.pkey = d.pkey
+ORDER BY d.term, d.pkey, d.item, a.school_name NULLS LAST, d.rid
 """
 
 # per (person, item, term): entitled and/or received, with every coverage flag (full runs only)
-_SQL_COVERAGE = """
+_SQL_COVERAGE = f"""
+CREATE OR REPLACE TEMP TABLE aid_ent AS
+SELECT e.term, e.pkey, x.item, x.std_amount, x.by_roster, e.stage, e.grade, e.boarding, e.rn
+FROM aid_enr e JOIN aid_ent_sig x ON {_ENT_JOIN};
+
+CREATE OR REPLACE TEMP TABLE aid_judged AS
+SELECT r.rid, r.term, r.pkey, r.item, r.rn, j.ineligible, j.amount_ok, j.stage, j.grade, j.boarding
+FROM aid_rec r JOIN aid_sig_judged j ON {_SIG_JOIN};
+
+CREATE OR REPLACE TEMP TABLE aid_out_rn AS SELECT rn FROM aid_enr;
+CREATE OR REPLACE TEMP TABLE aid_out_rid AS SELECT rid FROM aid_judged;
+CREATE OR REPLACE TEMP TABLE aid_out_keys AS SELECT pkey FROM aid_poor WHERE false;
+"""
+
+_SQL_COVERAGE_TABLE = """
 CREATE OR REPLACE TEMP TABLE aid_rec_flags AS
 SELECT j.term, j.pkey, j.item, COUNT(*) AS n_records,
-       MAX(CASE WHEN j.enrolled AND j.season_ok AND j.stage_ok AND j.boarding_ok AND j.status_ok THEN 0 ELSE 1 END)
-           AS ineligible,
-       MAX(CASE WHEN j.enrolled AND j.season_ok AND j.stage_ok AND j.boarding_ok AND j.status_ok
-                     AND NOT COALESCE(am.amount_ok, TRUE) THEN 1 ELSE 0 END) AS amount_mismatch,
-       MIN(COALESCE(e.name, a.name)) AS name, MIN(COALESCE(e.school_name, a.school_name)) AS school,
-       MIN(COALESCE(e.town, a.town)) AS town,
-       MIN(e.stage) AS stage, MIN(e.grade) AS grade, MIN(e.boarding) AS boarding
+       MAX(CASE WHEN j.ineligible THEN 1 ELSE 0 END) AS ineligible,
+       MAX(CASE WHEN NOT j.ineligible AND NOT COALESCE(j.amount_ok, TRUE) THEN 1 ELSE 0 END) AS amount_mismatch,
+       MIN(COALESCE(g.name, a.name)) AS name, MIN(COALESCE(g.school_name, a.school_name)) AS school,
+       MIN(COALESCE(g.town, a.town)) AS town,
+       MIN(j.stage) AS stage, MIN(j.grade) AS grade, MIN(j.boarding) AS boarding
 FROM aid_judged j
-JOIN aid_a a ON a.rid = j.rid
-LEFT JOIN aid_enr e ON e.term = j.term AND e.pkey = j.pkey
-LEFT JOIN aid_amount am ON am.rid = j.rid
+LEFT JOIN aid_aid_text a ON a.rid = j.rid
+LEFT JOIN aid_reg_text g ON g.rn = j.rn
 GROUP BY j.term, j.pkey, j.item;
 
 CREATE OR REPLACE TEMP TABLE aid_ent_full AS
-SELECT e.term, e.pkey, e.item, e.by_roster, e.std_amount, n.name, n.school_name AS school, n.town, n.stage,
-       n.grade, n.boarding
-FROM aid_ent e JOIN aid_enr n ON n.term = e.term AND n.pkey = e.pkey;
+SELECT e.term, e.pkey, e.item, e.by_roster, e.std_amount, g.name, g.school_name AS school, g.town, e.stage,
+       e.grade, e.boarding
+FROM aid_ent e JOIN aid_reg_text g ON g.rn = e.rn;
 
 CREATE OR REPLACE TEMP TABLE aid_cov AS
 SELECT x.*, l.label AS item_label,
@@ -448,15 +570,14 @@ LEFT JOIN (SELECT item, term, {_COUNTS} FROM aid_cov GROUP BY item, term) k ON k
 ORDER BY g.item, g.term
 """,
 }
-_TABLES = ["aid_reg_terms", "aid_a", "aid_enr", "aid_poor", "aid_covered", "aid_rec", "aid_rec_match",
-           "aid_rec_accept", "aid_judged", "aid_amount", "aid_ent", "aid_rec_flags", "aid_ent_full", "aid_cov"]
-_FRAMES = ["aid_item_map", "aid_status_map", "aid_pol", "aid_pol_status", "aid_labels"]
+_TABLES = ["aid_reg_terms", "aid_a", "aid_poor", "aid_covered", "aid_enr", "aid_rec", "aid_sig", "aid_sig_match",
+           "aid_sig_accept", "aid_sig_amount", "aid_sig_judged", "aid_ent_sig", "aid_missed", "aid_flagged",
+           "aid_dups", "aid_out_keys", "aid_out_rn", "aid_out_rid", "aid_reg_text", "aid_aid_text", "aid_poor_text",
+           "aid_ent", "aid_judged", "aid_rec_flags", "aid_ent_full", "aid_cov"]
 _COLUMNS = {
-    "registry": {"term": "VARCHAR", "stage": "VARCHAR", "grade": "BIGINT", "boarding": "VARCHAR",
-                 "school_name": "VARCHAR", "town": "VARCHAR", "name": "VARCHAR"},
+    "registry": {"term": "VARCHAR", "stage": "VARCHAR", "grade": "BIGINT", "boarding": "VARCHAR"},
     "aid": {"term": "VARCHAR", "item_raw": "VARCHAR", "item": "VARCHAR", "amount": "DOUBLE",
-            "difficulty_level": "VARCHAR", "difficulty_type": "VARCHAR", "name": "VARCHAR", "school_name": "VARCHAR",
-            "town": "VARCHAR"},
+            "difficulty_level": "VARCHAR", "difficulty_type": "VARCHAR"},
     "roster": {"town": "VARCHAR", "village": "VARCHAR"},
 }
 
@@ -506,14 +627,20 @@ def _select(eng: Any, system: str, mode: str, where: str = "") -> str:
             + (f" WHERE {where}" if where else ""))
 
 
-def _policy_frames(table: pd.DataFrame, labels: dict[str, str]) -> dict[str, pa.Table]:
-    pol, pol_status = _policy_rows(table)
-    return {
-        "aid_pol": pa.Table.from_pandas(pol, preserve_index=False),
-        "aid_pol_status": pa.Table.from_pandas(pol_status, preserve_index=False),
-        "aid_labels": pa.table({"item": pa.array(list(labels), pa.string()),
-                                "label": pa.array(list(labels.values()), pa.string())}),
-    }
+def _text_sql(eng: Any, mode: str) -> str:
+    """The text of the finding rows (tables aid_reg_text, aid_aid_text, aid_poor_text)."""
+    c = eng.col
+    if mode == "column":
+        ros = _select(eng, "roster", mode)
+    else:  # a valid ID is its own person key: only its rows and the unlinked-ID rows need the link map
+        valid = f"coalesce({c('roster', 'id_valid', 'BOOLEAN')}, false)" if eng.has("roster", "id_valid") else "true"
+        ros = _select(eng, "roster", mode,
+                      f"(NOT {valid} OR {c('roster', 'id_number')} IN (SELECT pkey FROM aid_out_keys))")
+    return _SQL_TEXT.format(
+        reg_cols=", ".join(f"{c('registry', col)} AS {col}" for col in ("school_name", "town", "name")),
+        reg_src=eng.src("registry"), rn_table="aid_out_rn",
+        aid_cols=", ".join(f"{c('aid', col)} AS {col}" for col in ("name", "school_name", "town")),
+        aid_src=eng.src("aid"), rid_table="aid_out_rid", person_key=_PERSON_KEY, ros=ros, key_table="aid_out_keys")
 
 
 def _analyse(ws: Any, table: pd.DataFrame | None = None, coverage_by: str | None = None) -> dict[str, Any]:
@@ -528,53 +655,66 @@ def _analyse(ws: Any, table: pd.DataFrame | None = None, coverage_by: str | None
     full = coverage_by is not None
     as_of_term = getattr(ws, "term", None)
     con = eng.con
+    c = eng.col
+    registered: list[str] = []
     try:
-        # the policy in force decides item names (a cached parse may predate an edited alias list): per distinct
+        # the policy in force decides item names (a cached parse may predate an edited alias list), per distinct
         # name as written; likewise the difficulty statuses per distinct 困难类型
-        raw = eng.df(f"SELECT DISTINCT {eng.col('aid', 'item_raw')} AS item_raw FROM {eng.src('aid')} t")["item_raw"]
-        mapped = canonical_item(raw, table)
+        raw, types = con.execute(f"SELECT list(DISTINCT {c('aid', 'item_raw')}), "
+                                 f"list(DISTINCT {c('aid', 'difficulty_type')}) FROM {eng.src('aid')} t").fetchall()[0]
+        raw = raw or []
+        mapped = _canonical_names(raw, table)
         frames = {
-            "aid_item_map": pa.table({"item_raw": pa.array(raw[mapped.notna()].tolist(), pa.string()),
-                                      "item": pa.array(mapped.dropna().tolist(), pa.string())}),
-            "aid_status_map": pa.Table.from_pandas(_status_map(eng.df(
-                f"SELECT DISTINCT {eng.col('aid', 'difficulty_type')} AS t FROM {eng.src('aid')} t")["t"]),
-                preserve_index=False),
-            **_policy_frames(table, labels),
+            "aid_item_map": pa.table({"item_raw": pa.array([r for r, m in zip(raw, mapped) if m is not None],
+                                                           pa.string()),
+                                      "item": pa.array([m for m in mapped if m is not None], pa.string())}),
+            "aid_status_map": _status_map(types or []),
+            **_policy_tables(table, labels),
         }
         for name, frame in frames.items():
             eng.register(name, frame)
+            registered.append(name)
         aid_term = (f"coalesce(t.term, '{as_of_term.replace(chr(39), chr(39) * 2)}')"
                     if isinstance(as_of_term, str) else "t.term")
+        con.execute(_SQL_RECORDS_BASE.format(
+            reg_terms=f"SELECT {c('registry', 'term')} AS term FROM {eng.src('registry')} t",
+            aid=_select(eng, "aid", mode), aid_term=aid_term, person_key=_PERSON_KEY,
+            ros=_select(eng, "roster", mode)))
+        status, term = c("registry", "status"), c("registry", "term")
         enrolled = ", ".join(f"'{v}'" for v in ENROLLED_STATUSES)
-        status = eng.col("registry", "status")
-        reg_where = f"{eng.col('registry', 'term')} IS NOT NULL AND ({status} IS NULL OR {status} IN ({enrolled}))"
-        if not full:  # only the terms an aid list holds are judged
-            reg_where += f" AND {eng.col('registry', 'term')} IN (SELECT DISTINCT term FROM aid_a)"
-        reg_terms = f"SELECT {eng.col('registry', 'term')} AS term FROM {eng.src('registry')} t"
-        base = _SQL_BASE.format(
-            reg_terms=reg_terms, aid=_select(eng, "aid", mode), aid_term=aid_term, person_key=_PERSON_KEY,
-            reg=_select(eng, "registry", mode, reg_where), ros=_select(eng, "roster", mode),
-            enr_scope="every term" if full else "terms an aid list holds",
+        reg_where = f"{term} IS NOT NULL AND ({status} IS NULL OR {status} IN ({enrolled}))"
+        restrict = ""
+        if not full:  # judged: the terms an aid list holds; people in the roster or an aid list, unless a
+            # covered item is everyone's (全体) entitlement
+            reg_where += f" AND {term} IN (SELECT DISTINCT term FROM aid_a)"
+            covered = {row[0] for row in con.execute("SELECT DISTINCT item FROM aid_covered").fetchall()}
+            everyone = {item for item, statuses in zip(table["item"], table["entitled_statuses"])
+                        if isinstance(statuses, str) and "全体" in _split(statuses)}
+            if not covered & everyone:
+                restrict = " AND pkey IN (SELECT pkey FROM aid_poor UNION ALL SELECT pkey FROM aid_a)"
+        con.execute(_SQL_ENROLLED.format(person_key=_PERSON_KEY, reg=_select(eng, "registry", mode, reg_where),
+                                         restrict=restrict,
+                                         scope="every term" if full else "terms an aid list holds"))
+        con.execute(_SQL_JUDGE.format(
             scope="every loaded term and item" if full else "judged items only",
-            covered_join="" if full else "JOIN aid_covered c ON c.item = p.item AND c.term = e.term")
-        con.execute(base)
+            covered_join="" if full else "JOIN aid_covered c ON c.item = p.item AND c.term = s.term"))
         if full:
             con.execute(_SQL_COVERAGE)
+            con.execute(_text_sql(eng, mode))
+            con.execute(_SQL_COVERAGE_TABLE)
             out = {"coverage": eng.df(_SQL_STUDENT if coverage_by == "student" else _SQL_ROLLUP[coverage_by])}
         else:
+            con.execute(_SQL_FINDING_ROWS)
+            con.execute(_text_sql(eng, mode))
             out = {name: eng.df(sql) for name, sql in (
                 ("missed", _SQL_MISSED), ("records", _SQL_RECORDS), ("duplicates", _SQL_DUPLICATES))}
     finally:
         if owned:
             eng.close()
         else:
-            for name in _TABLES:
-                con.execute(f"DROP TABLE IF EXISTS {name}")
-            for name in _FRAMES:
-                try:
-                    con.unregister(name)
-                except Exception:  # noqa: BLE001 - never registered
-                    pass
+            con.execute("".join(f"DROP TABLE IF EXISTS {name};" for name in _TABLES))
+            for name in registered:
+                con.unregister(name)
     out["policy"] = table
     out["labels"] = labels
     return out
@@ -702,11 +842,7 @@ def _findings(a: dict[str, Any]) -> pd.DataFrame:
                 "suggestion": hints["aid_amount_mismatch"],
             }))
     if len(dups):
-        d = dups.sort_values(["term", "pkey", "item", "school_name", "rid"], kind="stable", na_position="last")
-        d["paid"] = d["school_name"].fillna("学校不明") + " " + _fmt_amount(d["amount"]) + "元"
-        d = d.groupby(["term", "pkey", "item"], as_index=False, sort=True).agg(
-            n=("rid", "size"), name=("name", "first"), town=("town", "first"), school=("school_name", "first"),
-            village=("village", "first"), reg_town=("reg_town", "first"), schools=("paid", "；".join))
+        d = _duplicate_groups(dups)
         parts.append(pd.DataFrame({
             "kind": "aid_duplicate", "systems": "aid", "id_number": d["pkey"], "name": d["name"],
             "town": d["reg_town"].fillna(d["town"]), "village": d["village"], "school": d["school"],
@@ -720,3 +856,29 @@ def _findings(a: dict[str, Any]) -> pd.DataFrame:
         return empty_findings()
     return as_findings(pd.concat(parts, ignore_index=True))
 
+
+
+def _duplicate_groups(dups: pd.DataFrame) -> pd.DataFrame:
+    """One row per (term, person, item) paid more than once: n, the first non-empty name / town / school /
+    village / registry town, and every payment (学校 金额元) joined by ；. `dups` comes ordered by term, person, item,
+    school (empty last) and record."""
+    paid = (dups["school_name"].fillna("学校不明") + " " + _fmt_amount(dups["amount"]) + "元").tolist()
+    cols = {"name": "name", "town": "town", "school": "school_name", "village": "village", "reg_town": "reg_town"}
+    values = {out: dups[col].astype("string").to_numpy(object, na_value=None) for out, col in cols.items()}
+    keys = list(zip(dups["term"], dups["pkey"], dups["item"]))
+    rows: dict[str, list] = {c: [] for c in ["term", "pkey", "item", "n", *cols, "schools"]}
+    start = 0
+    for i in range(1, len(keys) + 1):
+        if i < len(keys) and keys[i] == keys[start]:
+            continue
+        rows["term"].append(keys[start][0])
+        rows["pkey"].append(keys[start][1])
+        rows["item"].append(keys[start][2])
+        rows["n"].append(i - start)
+        for out in cols:
+            rows[out].append(next((v for v in values[out][start:i] if v is not None), None))
+        rows["schools"].append("；".join(paid[start:i]))
+        start = i
+    out = pd.DataFrame({c: pd.Series(v, dtype="string") for c, v in rows.items() if c != "n"})
+    out.insert(3, "n", pd.Series(rows["n"], dtype="int64"))
+    return out
