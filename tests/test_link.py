@@ -152,3 +152,29 @@ def test_wrong_length_id_still_gets_candidates_with_evidence():
     mine = cands[cands["record_id_number"] == LI[:17]]
     assert mine["candidate_id"].iloc[0] == LI
     assert "姓名相同" in mine["evidence"].iloc[0] and "出生日期相同" in mine["evidence"].iloc[0]
+
+
+def test_name_key_hashes_equal_exactly_when_pinyin_keys_are_equal():
+    names = pd.Series(["张伟", "张玮", "章伟", "李娜", "阿依·古丽", "阿依古丽", "王强", "zhang", "Zhang", None, ""],
+                      dtype="string")
+    keys = link.name_keys(names)
+    hashes = link.name_key_hashes(names)
+    assert hashes.isna().tolist() == [False] * 9 + [True, True]
+    for i in range(9):
+        for j in range(9):
+            assert (keys[i] == keys[j]) == (hashes[i] == hashes[j]), (names[i], names[j])
+
+
+def test_valid_id_found_nowhere_lists_candidates_but_never_links():
+    # the roster writes a different valid ID for the registry's 李娜 (same name, birth date and sex): two valid IDs
+    # differ in at least two places, so the pair is listed as a candidate with its evidence, never linked
+    t = tables()
+    other = make_id(LI[:14] + "987")
+    t["roster"].loc[1, "id_number"] = other
+    linked = link.attach_person_ids(t, dt.date(2019, 11, 30))
+    assert linked["roster"]["person_id"].iloc[1] == other
+    assert pd.isna(linked["roster"]["suggested_id"].iloc[1])
+    cands = link.candidates(t, dt.date(2019, 11, 30))
+    row = cands[(cands["record_id_number"] == other) & (cands["candidate_id"] == LI)]
+    assert len(row) == 1 and not bool(row["confident"].iloc[0])
+    assert "姓名相同" in row["evidence"].iloc[0] and "出生日期相同" in row["evidence"].iloc[0]

@@ -258,3 +258,13 @@ def test_generated_60k_county_matches_answer_key(county_60k_parquet):
     assert not bad, {k: (v[0], v[1], sorted(v[2])[:5], sorted(v[3])[:5]) for k, v in bad.items()}
     hits, total = suggestion_hit_rate(found, answer)
     assert total == 0 or hits / total >= 0.95
+
+
+@pytest.mark.slow
+def test_lazy_parquet_workspace_gives_the_same_findings(county_60k_parquet):
+    eager = load_parquet_folder(county_60k_parquet, AS_OF)
+    lazy = load_parquet_folder(county_60k_parquet, AS_OF, lazy=True)
+    a = pd.concat([reconcile.findings(eager), dropout.findings(eager)], ignore_index=True)
+    b = pd.concat([reconcile.findings(lazy), dropout.findings(lazy)], ignore_index=True)
+    pd.testing.assert_frame_equal(a, b)
+    assert not any(lazy.tables.loaded(k) for k in lazy.tables.paths)   # nothing was read into pandas

@@ -168,3 +168,19 @@ def test_parallel_parse_gives_the_same_tables(tmp_path, monkeypatch):
     for key in seq.tables:
         pd.testing.assert_frame_equal(seq.tables[key], par.tables[key], check_dtype=False)
     pd.testing.assert_frame_equal(seq.report.astype(str), par.report.astype(str))
+
+
+def test_lazy_parquet_folder_reads_tables_only_when_asked(tmp_path):
+    reg = pd.DataFrame({"term": ["2019秋", None], "name": ["张三", "李四"], "id_number": [ID1, ID2]})
+    reg.to_parquet(tmp_path / "registry.parquet")
+    ws = load_parquet_folder(tmp_path, AS_OF, lazy=True)
+    assert not ws.tables.loaded("registry") and ws.report["rows_loaded"].tolist() == [2]
+    from workbench import engine
+
+    eng = engine.of(ws)
+    # the engine reads the file itself; a registry row without a term belongs to the as-of term
+    assert eng.execute("SELECT count(*) FROM src_registry WHERE term = '2019秋'").fetchall()[0][0] == 2
+    assert not ws.tables.loaded("registry")
+    assert len(ws.tables["registry"]) == 2 and ws.tables.loaded("registry")
+    assert ws.tables["registry"]["term"].tolist() == ["2019秋", "2019秋"]
+    assert len(ws.tables["roster"]) == 0

@@ -18,6 +18,7 @@ Public API:
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from functools import cache
 from typing import Any
 
@@ -114,6 +115,57 @@ def name_keys(names_norm: pd.Series) -> pd.Series:
     return pd.Series(keys, index=names_norm.index, dtype="string")
 
 
+_MASK64 = (1 << 64) - 1
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser over uint64 (wrapping arithmetic): well-spread 64-bit hashes."""
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def name_key_hashes(names_norm: pd.Series) -> pd.Series:
+    """64-bit hash of each normalised name's tone-less pinyin key (equal exactly when name_keys() are equal, up
+    to a 2**-64 chance): the blocking and homophone comparison key. Vectorised over code points with numpy, so it
+    stays fast on millions of names; pinyin is looked up once per distinct character. UInt64, NA for NA."""
+    values = names_norm.astype("string")
+    present = values.notna().to_numpy(bool).copy()
+    out = pd.array(np.zeros(len(values), np.uint64), dtype="UInt64")
+    out[~present] = pd.NA
+    present &= values.fillna("").str.len().to_numpy() > 0      # an empty name is no name
+    out[~present] = pd.NA
+    names = values[present].tolist()
+    if not names:
+        return pd.Series(out, index=names_norm.index)
+    lengths = np.fromiter((len(n) for n in names), dtype=np.int64, count=len(names))
+    cps = np.frombuffer("".join(names).encode("utf-32-le"), dtype=np.uint32)
+    uniq, inv = np.unique(cps, return_inverse=True)
+    table = _char_pinyin([chr(int(c)) for c in uniq])
+    syllables: dict[str, int] = {}
+    sid_of = np.array([syllables.setdefault(table[chr(int(c))], len(syllables) + 1) if table[chr(int(c))] else 0
+                       for c in uniq], dtype=np.uint64)
+    # a syllable's id is its text's hash, so the same syllable gets the same id in every call
+    sid_hash = np.array([0] + [int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(), "little") | 1
+                               for k in syllables], dtype=np.uint64)
+    sid = sid_hash[sid_of[inv].astype(np.int64)]
+    keep = sid != 0
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    owner = np.repeat(np.arange(len(names)), lengths)
+    kept_before = np.concatenate([[0], np.cumsum(keep)])
+    rank = (kept_before[1:] - kept_before[starts][owner]) - 1          # position among the kept syllables
+    with np.errstate(over="ignore"):
+        mixed = _splitmix64(sid ^ _splitmix64(rank.astype(np.uint64) + np.uint64(1)))
+        mixed = np.where(keep, mixed, np.uint64(0))
+        sums = np.add.reduceat(mixed, starts)
+        counts = np.add.reduceat(keep.astype(np.uint64), starts)
+        hashed = _splitmix64(sums ^ _splitmix64(counts + np.uint64(0xA5A5)))
+    out[present] = hashed
+    return pd.Series(out, index=names_norm.index)
+
+
 def _id_birth_sql(col: str) -> str:
     return f"CAST(try_strptime(substr({col}, 7, 8), '%Y%m%d') AS DATE)"
 
@@ -165,8 +217,8 @@ _PLAIN_HAN = "^[\u4e00-\u9fff]+$"   # names of plain CJK ideographs are already 
 
 
 def _register_names(eng: engine.Engine, written_sql: str, append: bool = False) -> None:
-    """Table `names_map` (k_name as written -> name (names.normalize), name_key (tone-less pinyin), nk (its
-    hash, for blocking)) over the
+    """Table `names_map` (k_name as written -> name (names.normalize), nk (hash of its tone-less pinyin key:
+    name_key_hashes)) over the
     distinct names of a query; only names that are not plain ideographs go through Python normalisation."""
     written = eng.df(f"SELECT k_name, regexp_matches(k_name, '{_PLAIN_HAN}') AS plain FROM ({written_sql}) w "
                      "WHERE k_name IS NOT NULL")
@@ -175,8 +227,8 @@ def _register_names(eng: engine.Engine, written_sql: str, append: bool = False) 
     norm = names_raw.copy()
     if (~plain).any():
         norm[~plain] = _normalize_names(names_raw[~plain].reset_index(drop=True)).to_numpy(object, na_value=None)
-    eng.register("names_map_df", pd.DataFrame({"k_name": names_raw, "name": norm, "name_key": name_keys(norm)}))
-    rows = f"SELECT k_name, name, name_key, {_h('name_key')} AS nk FROM names_map_df"
+    eng.register("names_map_df", pd.DataFrame({"k_name": names_raw, "name": norm, "nk": name_key_hashes(norm)}))
+    rows = "SELECT k_name, name, CAST(nk AS UBIGINT) AS nk FROM names_map_df"
     eng.execute(f"INSERT INTO names_map {rows}" if append else f"CREATE OR REPLACE TEMP TABLE names_map AS {rows}")
     eng.con.unregister("names_map_df")
 
@@ -197,7 +249,7 @@ def _lrecs_sql(raw: str, order: bool = True) -> str:
                CASE WHEN NOT r.id_valid AND coalesce(r.id_reason, 'empty') = 'precision_lost' THEN 'lost'
                     WHEN NOT r.id_valid THEN 'bad'
                     ELSE 'alone' END AS link_kind,
-               r.k_id AS id_number, r.id_reason, m.name AS name_s, m.name_key AS key_s, m.nk AS name_key,
+               r.k_id AS id_number, r.id_reason, m.name AS name_s, m.nk AS name_key,
                coalesce(r.k_birth, {_id_birth_sql('r.k_id')}) AS birth_date,
                coalesce(r.sex_raw, {_id_sex_sql('r.k_id')}) AS sex, {_h('r.town')} AS town,
                {_h('r.k_school')} AS school, {_h('r.student_no')} AS student_no
@@ -285,8 +337,8 @@ def _alone_can_link() -> bool:
     return any("id_error = 1" not in " ".join(str(r).split()) for r in rules)
 
 
-_CAND_COLS = ", ".join(f"r.{c}" for c in ["id_number", "system", "k_name", "birth_date", "sex", "town", "school",
-                                           "student_no"])
+_CAND_COLS = ", ".join(f"r.{c}" for c in ["id_number", "system", "k_name", "name_key", "birth_date", "sex", "town",
+                                           "school", "student_no"])
 
 
 def _comparison_sql(weights: dict[str, float], confident_when: list[str], blocked: str, lrecs: str) -> str:
@@ -299,7 +351,7 @@ def _comparison_sql(weights: dict[str, float], confident_when: list[str], blocke
     return f"""
     WITH blocked AS ({blocked}), cmp AS (
       SELECT l.lid, r.id_number AS candidate_id, r.system AS csystem, rn.name AS cname,
-             CASE WHEN l.name_s = rn.name THEN 2 WHEN l.key_s = rn.name_key THEN 1 ELSE 0 END AS name_level,
+             CASE WHEN l.name_s = rn.name THEN 2 WHEN l.name_key = r.name_key THEN 1 ELSE 0 END AS name_level,
              coalesce(l.birth_date = r.birth_date, false) AS birth_equal,
              coalesce(l.sex = r.sex, false) AS sex_equal,
              {ham} AS ham,
@@ -319,7 +371,7 @@ def _comparison_sql(weights: dict[str, float], confident_when: list[str], blocke
       SELECT lid, candidate_id,
              max(name_level) AS name_level, max_by(cname, name_level) AS candidate_name,
              bool_or(birth_equal) AS birth_equal, bool_or(sex_equal) AS sex_equal,
-             min(ham) AS ham, bool_or(transposed) AS transposed,
+             min(ham) AS ham, bool_or(transposed) AS transposed, any_value(record_id) AS record_id,
              bool_or(prefix_equal) AS prefix_equal, bool_or(student_no_equal) AS student_no_equal,
              bool_or(same_school) AS same_school, bool_or(same_town) AS same_town,
              string_agg(DISTINCT csystem, ',' ORDER BY csystem) AS candidate_systems
@@ -343,15 +395,11 @@ def _comparison_sql(weights: dict[str, float], confident_when: list[str], blocke
     """
 
 
-def _first_difference(scored: pd.DataFrame, con: duckdb.DuckDBPyConnection, lrecs: str) -> pd.Series:
+def _first_difference(scored: pd.DataFrame) -> pd.Series:
     """1-based position of the first character where the record's and the candidate's 18-character IDs differ
     (NA otherwise), for the evidence text of the few scored pairs."""
-    ids = con.execute(f"SELECT lid, id_number FROM {lrecs} WHERE lid IN (SELECT UNNEST(?))",
-                      [scored["lid"].astype("int64").unique().tolist()]).fetchall()
-    record = dict(ids)
     out = []
-    for lid, cand in zip(scored["lid"].tolist(), scored["candidate_id"].tolist()):
-        rec = record.get(lid)
+    for rec, cand in zip(scored["record_id"].tolist(), scored["candidate_id"].tolist()):
         if isinstance(rec, str) and isinstance(cand, str) and len(rec) == 18 and len(cand) == 18:
             out.append(next((i + 1 for i, (a, b) in enumerate(zip(rec, cand)) if a != b), None))
         else:
@@ -415,7 +463,7 @@ def _score(con: duckdb.DuckDBPyConnection, lrecs: str = "lrecs") -> pd.DataFrame
     scored = scored.sort_values(["lid", "confident", "score", "candidate_id"], ascending=[True, False, False, True])
     scored["rank"] = scored.groupby("lid").cumcount() + 1
     scored = scored[scored["rank"] <= int(cfg.get("max_candidates", 5))].copy()
-    scored["diff_pos"] = _first_difference(scored, con, lrecs)
+    scored["diff_pos"] = _first_difference(scored)
     scored["evidence"] = _evidence(scored, scored["record_name"])
     return scored.reset_index(drop=True)
 
@@ -732,7 +780,7 @@ def suggest_for(name: str | None, id_number: str | None, birth_date: Any = None,
         "lid": [1], "system": ["suspects"], "system_group": ["suspects"],
         "link_kind": ["lost" if reason == "precision_lost" else "bad"],
         "id_number": pd.Series([norm_id], dtype="string"), "id_reason": [reason],
-        "name": nm, "name_key": name_keys(nm), "birth_date": bd, "sex": pd.Series([sex], dtype="string"),
+        "name": nm, "name_key": name_key_hashes(nm), "birth_date": bd, "sex": pd.Series([sex], dtype="string"),
         "town": pd.Series([town], dtype="string"), "school": pd.Series([school], dtype="string"),
         "student_no": pd.Series([None], dtype="string"),
     })
@@ -751,7 +799,7 @@ def suggest_for(name: str | None, id_number: str | None, birth_date: Any = None,
     try:
         con.execute(f"""CREATE OR REPLACE TEMP TABLE lrec_one AS
             SELECT lid, system, link_kind, {_h('system_group')} AS system_group, id_number, id_reason,
-                   name AS name_s, name_key AS key_s, {_h('name_key')} AS name_key, CAST(birth_date AS DATE) AS birth_date,
+                   name AS name_s, CAST(name_key AS UBIGINT) AS name_key, CAST(birth_date AS DATE) AS birth_date,
                    sex, {_h('town')} AS town, {_h('school')} AS school, {_h('student_no')} AS student_no
             FROM lrec_df""")
         scored = _score(con, "lrec_one")
