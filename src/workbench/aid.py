@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -41,6 +42,7 @@ SYSTEM_COLUMNS = {
 }
 _POLICY_NUMERIC = ["grade_min", "grade_max", "semester_amount", "yearly_amount"]
 _SPACES = re.compile(r"\s+")
+_TRAILING_ZEROS = re.compile(r"\.0+$")
 _PAREN = re.compile(r"[(\[【].*?[)\]】]")
 _TOKENS = re.compile(r"[、,，;；/|\s]+")
 _POLICY_TEXT = ["item", "label", "family", "stage", "boarding", "level", "amount_rule", "terms", "accepted_statuses",
@@ -278,110 +280,101 @@ def _status_map(types: list[str | None]) -> pa.Table:
 # Every table below lives in the Workspace's engine connection (workbench.engine) under an `aid_` prefix and is
 # dropped after the run. System rows are read through the engine views with the person key of workbench.link
 # (link.linked_select): the linked ID, else the record's own ID unless it is empty or lost its digits in Excel.
-# The judgement of a record depends only on a few of its columns, so it runs once per distinct combination
-# (signature) of them; likewise entitlement per distinct (term, stage, grade, boarding, roster) of a student.
-# Text (names, schools, towns, villages) is fetched by row for the finding rows only.
+# A record's judgement depends only on a few of its columns, so it runs once per distinct combination (signature)
+# of them; likewise a student's entitlements per distinct (term, roster, stage, grade, boarding). Text (names,
+# schools, towns, villages) is read by row for the finding rows only.
 
 _PERSON_KEY = "coalesce(person_id, CASE WHEN id_reason IN ('precision_lost', 'empty') THEN NULL ELSE id_number END)"
 
-_SQL_RECORDS_BASE = """
-CREATE OR REPLACE TEMP TABLE aid_reg_terms AS SELECT DISTINCT term FROM ({reg_terms}) r WHERE term IS NOT NULL;
-
--- aid records with a known item (the item the policy in force gives the name as written), the term (the as-of
--- term when the list has none) and the person key; rid = the record's row in the aid table
-CREATE OR REPLACE TEMP TABLE aid_a AS
-SELECT a._rn AS rid, a.term, right(a.term, 1) AS season, a.pkey, a.item, a.amount, a.difficulty_level,
-       a.difficulty_type
-FROM (SELECT t._rn, {aid_term} AS term, {person_key} AS pkey, coalesce(m.item, t.item) AS item, t.amount,
-             t.difficulty_level, t.difficulty_type
-      FROM ({aid}) t LEFT JOIN aid_item_map m ON m.item_raw = t.item_raw) a
-WHERE a.item IS NOT NULL;
-
+_SQL_PEOPLE = """
 CREATE OR REPLACE TEMP TABLE aid_poor AS
 SELECT DISTINCT pkey FROM (SELECT {person_key} AS pkey FROM ({ros}) r) r WHERE pkey IS NOT NULL;
 
--- the (item, term) pairs the data can judge: in a loaded aid list, in a term whose registry is loaded
-CREATE OR REPLACE TEMP TABLE aid_covered AS
-SELECT DISTINCT a.item, a.term, a.season FROM aid_a a JOIN aid_reg_terms t ON t.term = a.term;
-"""
-
-# the first enrolled registry row (rn) of each person and term ({scope}), with roster membership
-_SQL_ENROLLED = """
+-- the first enrolled registry row (rn) of each person and term ({scope}), with roster membership
 CREATE OR REPLACE TEMP TABLE aid_enr AS
 SELECT g.term, right(g.term, 1) AS season, g.pkey, g.rn, g.stage, g.grade, g.boarding,
        p.pkey IS NOT NULL AS in_roster
 FROM (SELECT term, pkey, MIN(_rn) AS rn, arg_min_null(stage, _rn) AS stage, arg_min_null(grade, _rn) AS grade,
              arg_min_null(boarding, _rn) AS boarding
       FROM (SELECT term, stage, grade, boarding, _rn, {person_key} AS pkey FROM ({reg}) r) r
-      WHERE pkey IS NOT NULL{restrict}
+      WHERE pkey IS NOT NULL
       GROUP BY term, pkey) g
 LEFT JOIN aid_poor p ON p.pkey = g.pkey;
-"""
 
-_SQL_JUDGE = """
--- the records that can be judged, with the person's enrolment and roster membership
+-- aid records with a known item (the item the policy in force gives the name as written), the term (the as-of
+-- term when the list has none), the person key and the person's enrolment; rid = the record's row in the aid
+-- table; judged: a person and a term whose registry is loaded
 CREATE OR REPLACE TEMP TABLE aid_rec AS
-SELECT a.rid, a.term, a.season, a.pkey, a.item, a.amount, a.difficulty_level, a.difficulty_type, e.rn,
-       e.pkey IS NOT NULL AS enrolled, e.stage, e.grade, e.boarding, p.pkey IS NOT NULL AS in_roster
-FROM aid_a a
-JOIN aid_reg_terms t ON t.term = a.term
+SELECT a.rid, a.term, right(a.term, 1) AS season, a.pkey, a.item, a.amount, a.difficulty_level, a.difficulty_type,
+       a.pkey IS NOT NULL AND a.term IN (SELECT term FROM aid_reg_terms) AS judged,
+       e.rn, e.pkey IS NOT NULL AS enrolled, e.stage, e.grade, e.boarding, p.pkey IS NOT NULL AS in_roster
+FROM (SELECT t._rn AS rid, {aid_term} AS term, {person_key} AS pkey, coalesce(m.item, t.item) AS item, t.amount,
+             t.difficulty_level, t.difficulty_type
+      FROM ({aid}) t LEFT JOIN aid_item_map m ON m.item_raw = t.item_raw) a
 LEFT JOIN aid_enr e ON e.term = a.term AND e.pkey = a.pkey
 LEFT JOIN aid_poor p ON p.pkey = a.pkey
-WHERE a.pkey IS NOT NULL;
+WHERE a.item IS NOT NULL;
 
--- one row per distinct signature (everything the judgement reads)
+-- the (item, term) pairs the data can judge: in a loaded aid list, in a term whose registry is loaded
+CREATE OR REPLACE TEMP TABLE aid_covered AS
+SELECT DISTINCT item, term, season FROM aid_rec WHERE term IN (SELECT term FROM aid_reg_terms);
+
+-- one row per distinct signature of the judged records (everything the judgement reads)
 CREATE OR REPLACE TEMP TABLE aid_sig AS
 SELECT row_number() OVER () AS sid, s.*,
        CASE WHEN s.in_roster THEN '特别困难' ELSE s.difficulty_level END AS person_level
 FROM (SELECT DISTINCT item, season, enrolled, stage, grade, boarding, in_roster, difficulty_level, difficulty_type,
-                      amount FROM aid_rec) s;
+                      amount FROM aid_rec WHERE judged) s;
+"""
 
--- every policy row a record could be paid under (same item, season, stage and grade)
-CREATE OR REPLACE TEMP TABLE aid_sig_match AS
-SELECT r.sid, p.pid, p.level, p.semester_amount, p.yearly_amount, p.amount_rule,
-       (p.boarding IS NULL OR r.boarding IS NULL OR p.boarding = r.boarding) AS boarding_ok,
-       (p.level IS NULL OR r.person_level IS NULL OR p.level = r.person_level) AS level_ok
-FROM aid_sig r
-JOIN aid_pol p ON p.item = r.item AND p.season = r.season AND p.stage = r.stage
-          AND (r.grade IS NULL OR (r.grade >= p.grade_min AND r.grade <= p.grade_max));
-
--- the matched rows whose accepted statuses the record meets (difficulty types as written; 建档立卡 = roster)
-CREATE OR REPLACE TEMP TABLE aid_sig_accept AS
-SELECT DISTINCT m.sid, m.pid
-FROM aid_sig_match m
-JOIN aid_sig r ON r.sid = m.sid
-JOIN aid_pol_status ps ON ps.pid = m.pid AND ps.kind = 'accepted'
-LEFT JOIN aid_status_map sm ON sm.difficulty_type = r.difficulty_type AND sm.status = ps.status
-WHERE m.boarding_ok AND (ps.status = '全体' OR sm.status IS NOT NULL OR (ps.status = '建档立卡' AND r.in_roster));
-
--- standards for an eligible record: accepted rows of its level (any level when none of them has its level)
-CREATE OR REPLACE TEMP TABLE aid_sig_amount AS
-WITH std AS (
-  SELECT m.sid, m.semester_amount, m.yearly_amount, m.amount_rule, m.level_ok
-  FROM aid_sig_match m JOIN aid_sig_accept ac ON ac.sid = m.sid AND ac.pid = m.pid
-)
-SELECT s.sid,
-       MAX(CASE WHEN s.amount_rule = 'none' THEN 1
-                WHEN r.amount IS NULL THEN 0
-                WHEN s.amount_rule = 'max'
-                     THEN CASE WHEN r.amount <= COALESCE(s.semester_amount, s.yearly_amount) + 0.005 THEN 1 ELSE 0 END
-                WHEN ABS(r.amount - s.semester_amount) < 0.005 THEN 1 ELSE 0 END) = 1 AS amount_ok,
-       MIN(CASE WHEN s.amount_rule = 'max' THEN COALESCE(s.semester_amount, s.yearly_amount)
-                ELSE s.semester_amount END) AS std_min,
-       MAX(CASE WHEN s.amount_rule = 'max' THEN COALESCE(s.semester_amount, s.yearly_amount)
-                ELSE s.semester_amount END) AS std_max,
-       MAX(s.amount_rule) AS amount_rule
-FROM std s
-JOIN aid_sig r ON r.sid = s.sid
-JOIN (SELECT sid, MAX(CASE WHEN level_ok THEN 1 ELSE 0 END) AS any_level FROM std GROUP BY sid) l ON l.sid = s.sid
-WHERE s.level_ok OR l.any_level = 0
-GROUP BY s.sid;
-
+_SQL_JUDGE = """
 CREATE OR REPLACE TEMP TABLE aid_sig_judged AS
-SELECT x.*, NOT (x.enrolled AND x.season_ok AND x.stage_ok AND x.boarding_ok AND x.status_ok) AS ineligible
-FROM (
-  SELECT r.*, COALESCE(s.season_ok, FALSE) AS season_ok, COALESCE(m.stage_ok, FALSE) AS stage_ok,
-         COALESCE(m.boarding_ok, FALSE) AS boarding_ok, COALESCE(m.status_ok, FALSE) AS status_ok,
+WITH
+-- every policy row a record could be paid under (same item, season, stage and grade)
+m AS (
+  SELECT r.sid, p.pid, p.level, p.semester_amount, p.yearly_amount, p.amount_rule,
+         (p.boarding IS NULL OR r.boarding IS NULL OR p.boarding = r.boarding) AS boarding_ok,
+         (p.level IS NULL OR r.person_level IS NULL OR p.level = r.person_level) AS level_ok
+  FROM aid_sig r
+  JOIN aid_pol p ON p.item = r.item AND p.season = r.season AND p.stage = r.stage
+            AND (r.grade IS NULL OR (r.grade >= p.grade_min AND r.grade <= p.grade_max))
+),
+-- the matched rows whose accepted statuses the record meets (difficulty types as written; 建档立卡 = roster)
+ac AS (
+  SELECT DISTINCT m.sid, m.pid
+  FROM m
+  JOIN aid_sig r ON r.sid = m.sid
+  JOIN aid_pol_status ps ON ps.pid = m.pid AND ps.kind = 'accepted'
+  LEFT JOIN aid_status_map sm ON sm.difficulty_type = r.difficulty_type AND sm.status = ps.status
+  WHERE m.boarding_ok AND (ps.status = '全体' OR sm.status IS NOT NULL OR (ps.status = '建档立卡' AND r.in_roster))
+),
+-- standards for an eligible record: accepted rows of its level (any level when none of them has its level)
+std AS (
+  SELECT m.sid, m.semester_amount, m.yearly_amount, m.amount_rule, m.level_ok
+  FROM m JOIN ac ON ac.sid = m.sid AND ac.pid = m.pid
+),
+am AS (
+  SELECT s.sid,
+         MAX(CASE WHEN s.amount_rule = 'none' THEN 1
+                  WHEN r.amount IS NULL THEN 0
+                  WHEN s.amount_rule = 'max'
+                       THEN CASE WHEN r.amount <= COALESCE(s.semester_amount, s.yearly_amount) + 0.005
+                                 THEN 1 ELSE 0 END
+                  WHEN ABS(r.amount - s.semester_amount) < 0.005 THEN 1 ELSE 0 END) = 1 AS amount_ok,
+         MIN(CASE WHEN s.amount_rule = 'max' THEN COALESCE(s.semester_amount, s.yearly_amount)
+                  ELSE s.semester_amount END) AS std_min,
+         MAX(CASE WHEN s.amount_rule = 'max' THEN COALESCE(s.semester_amount, s.yearly_amount)
+                  ELSE s.semester_amount END) AS std_max,
+         MAX(s.amount_rule) AS amount_rule
+  FROM std s
+  JOIN aid_sig r ON r.sid = s.sid
+  JOIN (SELECT sid, MAX(CASE WHEN level_ok THEN 1 ELSE 0 END) AS any_level FROM std GROUP BY sid) l ON l.sid = s.sid
+  WHERE s.level_ok OR l.any_level = 0
+  GROUP BY s.sid
+),
+x AS (
+  SELECT r.*, COALESCE(s.season_ok, FALSE) AS season_ok, COALESCE(f.stage_ok, FALSE) AS stage_ok,
+         COALESCE(f.boarding_ok, FALSE) AS boarding_ok, COALESCE(f.status_ok, FALSE) AS status_ok,
          am.amount_ok, am.std_min, am.std_max, am.amount_rule
   FROM aid_sig r
   LEFT JOIN (SELECT DISTINCT item, season, TRUE AS season_ok FROM aid_pol) s
@@ -389,11 +382,12 @@ FROM (
   LEFT JOIN (
     SELECT m.sid, TRUE AS stage_ok, MAX(CASE WHEN m.boarding_ok THEN 1 ELSE 0 END) = 1 AS boarding_ok,
            MAX(CASE WHEN ac.sid IS NOT NULL THEN 1 ELSE 0 END) = 1 AS status_ok
-    FROM aid_sig_match m LEFT JOIN aid_sig_accept ac ON ac.sid = m.sid AND ac.pid = m.pid
+    FROM m LEFT JOIN ac ON ac.sid = m.sid AND ac.pid = m.pid
     GROUP BY m.sid
-  ) m ON m.sid = r.sid
-  LEFT JOIN aid_sig_amount am ON am.sid = r.sid
-) x;
+  ) f ON f.sid = r.sid
+  LEFT JOIN am ON am.sid = r.sid
+)
+SELECT x.*, NOT (x.enrolled AND x.season_ok AND x.stage_ok AND x.boarding_ok AND x.status_ok) AS ineligible FROM x;
 
 -- who is entitled (应助) to which item, per distinct (term, roster, stage, grade, boarding) ({scope})
 CREATE OR REPLACE TEMP TABLE aid_ent_sig AS
@@ -420,69 +414,80 @@ _SQL_FINDING_ROWS = f"""
 CREATE OR REPLACE TEMP TABLE aid_missed AS
 SELECT e.term, e.pkey, x.item, x.std_amount, x.by_roster, e.stage, e.grade, e.boarding, e.rn
 FROM aid_enr e JOIN aid_ent_sig x ON {_ENT_JOIN}
-WHERE NOT EXISTS (SELECT 1 FROM aid_a a WHERE a.term = e.term AND a.pkey = e.pkey AND a.item = x.item);
+WHERE NOT EXISTS (SELECT 1 FROM aid_rec a WHERE a.term = e.term AND a.pkey = e.pkey AND a.item = x.item);
 
 CREATE OR REPLACE TEMP TABLE aid_flagged AS
 SELECT r.rid, r.term, r.pkey, r.rn, j.*
 FROM aid_rec r
-JOIN (SELECT * FROM aid_sig_judged WHERE ineligible OR NOT amount_ok) j ON {_SIG_JOIN};
+JOIN (SELECT * FROM aid_sig_judged WHERE ineligible OR NOT amount_ok) j ON {_SIG_JOIN}
+WHERE r.judged;
 
 CREATE OR REPLACE TEMP TABLE aid_dups AS
-SELECT a.rid, a.term, a.pkey, a.item, a.amount, e.rn
-FROM (SELECT term, pkey, item FROM aid_a WHERE pkey IS NOT NULL AND term IS NOT NULL
+SELECT a.rid, a.term, a.pkey, a.item, a.amount, a.rn
+FROM (SELECT term, pkey, item FROM aid_rec WHERE pkey IS NOT NULL AND term IS NOT NULL
       GROUP BY term, pkey, item HAVING COUNT(*) > 1) d
-JOIN aid_a a ON a.term = d.term AND a.pkey = d.pkey AND a.item = d.item
-LEFT JOIN aid_enr e ON e.term = a.term AND e.pkey = a.pkey;
-
-CREATE OR REPLACE TEMP TABLE aid_out_keys AS
-SELECT pkey FROM aid_missed UNION SELECT pkey FROM aid_flagged UNION SELECT pkey FROM aid_dups;
-CREATE OR REPLACE TEMP TABLE aid_out_rn AS
-SELECT rn FROM aid_missed UNION SELECT rn FROM aid_flagged UNION SELECT rn FROM aid_dups;
-CREATE OR REPLACE TEMP TABLE aid_out_rid AS SELECT rid FROM aid_flagged UNION SELECT rid FROM aid_dups;
+JOIN aid_rec a ON a.term = d.term AND a.pkey = d.pkey AND a.item = d.item;
 """
+_FINDING_KEYS = {
+    "rn": "SELECT rn FROM aid_missed UNION ALL SELECT rn FROM aid_flagged UNION ALL SELECT rn FROM aid_dups",
+    "rid": "SELECT rid FROM aid_flagged UNION ALL SELECT rid FROM aid_dups",
+    "pkey": "SELECT pkey FROM aid_missed UNION ALL SELECT pkey FROM aid_flagged UNION ALL SELECT pkey FROM aid_dups",
+}
 
 # text of the finding rows: registry row (rn), aid record (rid), roster person (pkey)
 _SQL_TEXT = """
+CREATE OR REPLACE TEMP TABLE aid_keys AS SELECT DISTINCT pkey FROM ({pkey_keys}) k WHERE pkey IS NOT NULL;
 CREATE OR REPLACE TEMP TABLE aid_reg_text AS
-SELECT {reg_cols}, t._rn AS rn FROM {reg_src} t WHERE t._rn IN (SELECT rn FROM {rn_table});
+SELECT {reg_cols}, t._rn AS rn FROM {reg_src} t WHERE t._rn IN ({rn_keys});
 CREATE OR REPLACE TEMP TABLE aid_aid_text AS
-SELECT {aid_cols}, t._rn AS rid FROM {aid_src} t WHERE t._rn IN (SELECT rid FROM {rid_table});
+SELECT {aid_cols}, t._rn AS rid FROM {aid_src} t WHERE t._rn IN ({rid_keys});
 CREATE OR REPLACE TEMP TABLE aid_poor_text AS
 SELECT pkey, MIN(town) AS town, MIN(village) AS village
 FROM (SELECT town, village, {person_key} AS pkey FROM ({ros}) r) r
-WHERE pkey IN (SELECT pkey FROM {key_table})
+WHERE pkey IN (SELECT pkey FROM aid_keys)
 GROUP BY pkey;
 """
 
-_SQL_MISSED = """
-SELECT m.term, m.pkey, m.item, m.std_amount, m.by_roster, m.stage, m.grade, m.boarding, g.school_name, g.town,
-       g.name, p.village
-FROM aid_missed m LEFT JOIN aid_reg_text g ON g.rn = m.rn LEFT JOIN aid_poor_text p ON p.pkey = m.pkey
-ORDER BY m.term, m.item, m.pkey
-"""
+_OUT_TYPES = {
+    "rid": "BIGINT", "term": "VARCHAR", "season": "VARCHAR", "pkey": "VARCHAR", "item": "VARCHAR", "amount": "DOUBLE",
+    "std_amount": "DOUBLE", "std_min": "DOUBLE", "std_max": "DOUBLE", "amount_rule": "VARCHAR", "by_roster": "INTEGER",
+    "difficulty_level": "VARCHAR", "difficulty_type": "VARCHAR", "name": "VARCHAR", "school_name": "VARCHAR",
+    "town": "VARCHAR", "aid_town": "VARCHAR", "reg_school": "VARCHAR", "reg_town": "VARCHAR", "reg_name": "VARCHAR",
+    "roster_town": "VARCHAR", "village": "VARCHAR", "enrolled": "BOOLEAN", "stage": "VARCHAR", "grade": "BIGINT",
+    "boarding": "VARCHAR", "in_roster": "BOOLEAN", "season_ok": "BOOLEAN", "stage_ok": "BOOLEAN",
+    "boarding_ok": "BOOLEAN", "status_ok": "BOOLEAN", "amount_ok": "BOOLEAN", "ineligible": "BOOLEAN",
+}
+# part 0: entitled but not paid; 1: ineligible or wrong-amount records; 2: records of repeated payments. o1..o5
+# order each part (missed by term, item, person; records by row; repeated payments as the detail lists them)
+_OUT_PARTS = [
+    ({"term": "m.term", "pkey": "m.pkey", "item": "m.item", "std_amount": "m.std_amount", "by_roster": "m.by_roster",
+      "stage": "m.stage", "grade": "m.grade", "boarding": "m.boarding", "school_name": "g.school_name",
+      "town": "g.town", "name": "g.name", "village": "p.village"},
+     ["m.term", "m.item", "m.pkey", None, None],
+     "aid_missed m LEFT JOIN aid_reg_text g ON g.rn = m.rn LEFT JOIN aid_poor_text p ON p.pkey = m.pkey"),
+    ({**{c: f"f.{c}" for c in ("rid", "term", "season", "pkey", "item", "amount", "difficulty_level",
+                               "difficulty_type", "enrolled", "stage", "grade", "boarding", "in_roster", "season_ok",
+                               "stage_ok", "boarding_ok", "status_ok", "amount_ok", "std_min", "std_max",
+                               "amount_rule", "ineligible")},
+      "name": "a.name", "school_name": "a.school_name", "aid_town": "a.town", "reg_school": "g.school_name",
+      "reg_town": "g.town", "reg_name": "g.name", "roster_town": "p.town", "village": "p.village"},
+     [None, None, None, None, "f.rid"],
+     ("aid_flagged f LEFT JOIN aid_aid_text a ON a.rid = f.rid LEFT JOIN aid_reg_text g ON g.rn = f.rn "
+      "LEFT JOIN aid_poor_text p ON p.pkey = f.pkey")),
+    ({"rid": "d.rid", "term": "d.term", "pkey": "d.pkey", "item": "d.item", "name": "a.name", "town": "a.town",
+      "school_name": "a.school_name", "amount": "d.amount", "village": "p.village", "reg_town": "g.town"},
+     ["d.term", "d.pkey", "d.item", "a.school_name", "d.rid"],
+     ("aid_dups d LEFT JOIN aid_aid_text a ON a.rid = d.rid LEFT JOIN aid_reg_text g ON g.rn = d.rn "
+      "LEFT JOIN aid_poor_text p ON p.pkey = d.pkey")),
+]
+_ORDER_TYPES = ["VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "BIGINT"]
+_SQL_OUT = "\nUNION ALL\n".join(
+    "SELECT {part} AS part, {cols}, {order} FROM {src}".format(
+        part=i, src=src,
+        cols=", ".join(f"CAST({exprs.get(c, 'NULL')} AS {t}) AS {c}" for c, t in _OUT_TYPES.items()),
+        order=", ".join(f"CAST({o or 'NULL'} AS {t}) AS o{k}" for k, (o, t) in enumerate(zip(order, _ORDER_TYPES))))
+    for i, (exprs, order, src) in enumerate(_OUT_PARTS)) + "\nORDER BY part, o0, o1, o2, o3 NULLS LAST, o4"
 
-_SQL_RECORDS = """
-SELECT f.rid, f.term, f.season, f.pkey, f.item, f.amount, f.difficulty_level, f.difficulty_type, a.name,
-       a.school_name, a.town AS aid_town, f.enrolled, f.stage, f.grade, f.boarding, g.school_name AS reg_school,
-       g.town AS reg_town, g.name AS reg_name, f.in_roster, p.town AS roster_town, p.village, f.person_level,
-       f.season_ok, f.stage_ok, f.boarding_ok, f.status_ok, f.amount_ok, f.std_min, f.std_max, f.amount_rule,
-       f.ineligible
-FROM aid_flagged f
-LEFT JOIN aid_aid_text a ON a.rid = f.rid
-LEFT JOIN aid_reg_text g ON g.rn = f.rn
-LEFT JOIN aid_poor_text p ON p.pkey = f.pkey
-ORDER BY f.rid
-"""
-
-# the records of every (person, item, term) paid more than once, in the order the detail lists them
-_SQL_DUPLICATES = """
-SELECT d.rid, d.term, d.pkey, d.item, a.name, a.town, a.school_name, d.amount, p.village, g.town AS reg_town
-FROM aid_dups d
-LEFT JOIN aid_aid_text a ON a.rid = d.rid
-LEFT JOIN aid_reg_text g ON g.rn = d.rn
-LEFT JOIN aid_poor_text p ON p.pkey = d.pkey
-ORDER BY d.term, d.pkey, d.item, a.school_name NULLS LAST, d.rid
-"""
 
 # per (person, item, term): entitled and/or received, with every coverage flag (full runs only)
 _SQL_COVERAGE = f"""
@@ -492,12 +497,11 @@ FROM aid_enr e JOIN aid_ent_sig x ON {_ENT_JOIN};
 
 CREATE OR REPLACE TEMP TABLE aid_judged AS
 SELECT r.rid, r.term, r.pkey, r.item, r.rn, j.ineligible, j.amount_ok, j.stage, j.grade, j.boarding
-FROM aid_rec r JOIN aid_sig_judged j ON {_SIG_JOIN};
-
-CREATE OR REPLACE TEMP TABLE aid_out_rn AS SELECT rn FROM aid_enr;
-CREATE OR REPLACE TEMP TABLE aid_out_rid AS SELECT rid FROM aid_judged;
-CREATE OR REPLACE TEMP TABLE aid_out_keys AS SELECT pkey FROM aid_poor WHERE false;
+FROM aid_rec r JOIN aid_sig_judged j ON {_SIG_JOIN}
+WHERE r.judged;
 """
+_COVERAGE_KEYS = {"rn": "SELECT rn FROM aid_enr", "rid": "SELECT rid FROM aid_judged",
+                  "pkey": "SELECT pkey FROM aid_poor WHERE false"}
 
 _SQL_COVERAGE_TABLE = """
 CREATE OR REPLACE TEMP TABLE aid_rec_flags AS
@@ -570,10 +574,6 @@ LEFT JOIN (SELECT item, term, {_COUNTS} FROM aid_cov GROUP BY item, term) k ON k
 ORDER BY g.item, g.term
 """,
 }
-_TABLES = ["aid_reg_terms", "aid_a", "aid_poor", "aid_covered", "aid_enr", "aid_rec", "aid_sig", "aid_sig_match",
-           "aid_sig_accept", "aid_sig_amount", "aid_sig_judged", "aid_ent_sig", "aid_missed", "aid_flagged",
-           "aid_dups", "aid_out_keys", "aid_out_rn", "aid_out_rid", "aid_reg_text", "aid_aid_text", "aid_poor_text",
-           "aid_ent", "aid_judged", "aid_rec_flags", "aid_ent_full", "aid_cov"]
 _COLUMNS = {
     "registry": {"term": "VARCHAR", "stage": "VARCHAR", "grade": "BIGINT", "boarding": "VARCHAR"},
     "aid": {"term": "VARCHAR", "item_raw": "VARCHAR", "item": "VARCHAR", "amount": "DOUBLE",
@@ -627,20 +627,33 @@ def _select(eng: Any, system: str, mode: str, where: str = "") -> str:
             + (f" WHERE {where}" if where else ""))
 
 
-def _text_sql(eng: Any, mode: str) -> str:
-    """The text of the finding rows (tables aid_reg_text, aid_aid_text, aid_poor_text)."""
+def _text_sql(eng: Any, mode: str, keys: dict[str, str]) -> str:
+    """The text of the rows named by `keys` (tables aid_reg_text, aid_aid_text, aid_poor_text)."""
     c = eng.col
     if mode == "column":
         ros = _select(eng, "roster", mode)
     else:  # a valid ID is its own person key: only its rows and the unlinked-ID rows need the link map
         valid = f"coalesce({c('roster', 'id_valid', 'BOOLEAN')}, false)" if eng.has("roster", "id_valid") else "true"
-        ros = _select(eng, "roster", mode,
-                      f"(NOT {valid} OR {c('roster', 'id_number')} IN (SELECT pkey FROM aid_out_keys))")
+        ros = _select(eng, "roster", mode, f"(NOT {valid} OR {c('roster', 'id_number')} IN (SELECT pkey FROM aid_keys))")
     return _SQL_TEXT.format(
         reg_cols=", ".join(f"{c('registry', col)} AS {col}" for col in ("school_name", "town", "name")),
-        reg_src=eng.src("registry"), rn_table="aid_out_rn",
+        reg_src=eng.src("registry"), rn_keys=keys["rn"],
         aid_cols=", ".join(f"{c('aid', col)} AS {col}" for col in ("name", "school_name", "town")),
-        aid_src=eng.src("aid"), rid_table="aid_out_rid", person_key=_PERSON_KEY, ros=ros, key_table="aid_out_keys")
+        aid_src=eng.src("aid"), rid_keys=keys["rid"], pkey_keys=keys["pkey"], person_key=_PERSON_KEY, ros=ros)
+
+
+_STATEMENT = re.compile(r"CREATE OR REPLACE TEMP TABLE (\w+) AS\s+(.*?);\n", re.DOTALL)
+
+
+def _with(*scripts: str) -> str:
+    """The CREATE TABLE statements of the scripts as one WITH clause of materialized CTEs: one query, whose
+    intermediate results never go through DuckDB's table storage."""
+    parts = [f"{name} AS MATERIALIZED (\n{body}\n)" for script in scripts for name, body in _STATEMENT.findall(script)]
+    return "WITH " + ",\n".join(parts) + "\n"
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _analyse(ws: Any, table: pd.DataFrame | None = None, coverage_by: str | None = None) -> dict[str, Any]:
@@ -656,12 +669,16 @@ def _analyse(ws: Any, table: pd.DataFrame | None = None, coverage_by: str | None
     as_of_term = getattr(ws, "term", None)
     con = eng.con
     c = eng.col
+    aid_term = f"coalesce({c('aid', 'term')}, {_lit(as_of_term)})" if isinstance(as_of_term, str) else c("aid", "term")
     registered: list[str] = []
     try:
         # the policy in force decides item names (a cached parse may predate an edited alias list), per distinct
         # name as written; likewise the difficulty statuses per distinct 困难类型
-        raw, types = con.execute(f"SELECT list(DISTINCT {c('aid', 'item_raw')}), "
-                                 f"list(DISTINCT {c('aid', 'difficulty_type')}) FROM {eng.src('aid')} t").fetchall()[0]
+        raw, types, aid_terms, reg_terms = con.execute(
+            f"SELECT (SELECT list(DISTINCT {c('aid', 'item_raw')}) FROM {eng.src('aid')} t), "
+            f"(SELECT list(DISTINCT {c('aid', 'difficulty_type')}) FROM {eng.src('aid')} t), "
+            f"(SELECT list(DISTINCT {aid_term}) FROM {eng.src('aid')} t), "
+            f"(SELECT list(DISTINCT {c('registry', 'term')}) FROM {eng.src('registry')} t)").fetchall()[0]
         raw = raw or []
         mapped = _canonical_names(raw, table)
         frames = {
@@ -669,50 +686,36 @@ def _analyse(ws: Any, table: pd.DataFrame | None = None, coverage_by: str | None
                                                            pa.string()),
                                       "item": pa.array([m for m in mapped if m is not None], pa.string())}),
             "aid_status_map": _status_map(types or []),
+            "aid_reg_terms": pa.table({"term": pa.array([t for t in reg_terms or [] if t is not None], pa.string())}),
+            "aid_terms": pa.table({"term": pa.array([t for t in aid_terms or [] if t is not None], pa.string())}),
             **_policy_tables(table, labels),
         }
         for name, frame in frames.items():
             eng.register(name, frame)
             registered.append(name)
-        aid_term = (f"coalesce(t.term, '{as_of_term.replace(chr(39), chr(39) * 2)}')"
-                    if isinstance(as_of_term, str) else "t.term")
-        con.execute(_SQL_RECORDS_BASE.format(
-            reg_terms=f"SELECT {c('registry', 'term')} AS term FROM {eng.src('registry')} t",
-            aid=_select(eng, "aid", mode), aid_term=aid_term, person_key=_PERSON_KEY,
-            ros=_select(eng, "roster", mode)))
         status, term = c("registry", "status"), c("registry", "term")
-        enrolled = ", ".join(f"'{v}'" for v in ENROLLED_STATUSES)
+        enrolled = ", ".join(_lit(v) for v in ENROLLED_STATUSES)
         reg_where = f"{term} IS NOT NULL AND ({status} IS NULL OR {status} IN ({enrolled}))"
-        restrict = ""
-        if not full:  # judged: the terms an aid list holds; people in the roster or an aid list, unless a
-            # covered item is everyone's (全体) entitlement
-            reg_where += f" AND {term} IN (SELECT DISTINCT term FROM aid_a)"
-            covered = {row[0] for row in con.execute("SELECT DISTINCT item FROM aid_covered").fetchall()}
-            everyone = {item for item, statuses in zip(table["item"], table["entitled_statuses"])
-                        if isinstance(statuses, str) and "全体" in _split(statuses)}
-            if not covered & everyone:
-                restrict = " AND pkey IN (SELECT pkey FROM aid_poor UNION ALL SELECT pkey FROM aid_a)"
-        con.execute(_SQL_ENROLLED.format(person_key=_PERSON_KEY, reg=_select(eng, "registry", mode, reg_where),
-                                         restrict=restrict,
-                                         scope="every term" if full else "terms an aid list holds"))
-        con.execute(_SQL_JUDGE.format(
+        if not full:  # judged: the terms an aid list holds
+            reg_where += f" AND {term} IN (SELECT term FROM aid_terms)"
+        ctes = [_SQL_PEOPLE.format(
+            person_key=_PERSON_KEY, ros=_select(eng, "roster", mode), reg=_select(eng, "registry", mode, reg_where),
+            aid=_select(eng, "aid", mode), aid_term=aid_term,
+            scope="every term" if full else "terms an aid list holds"), _SQL_JUDGE.format(
             scope="every loaded term and item" if full else "judged items only",
-            covered_join="" if full else "JOIN aid_covered c ON c.item = p.item AND c.term = s.term"))
+            covered_join="" if full else "JOIN aid_covered c ON c.item = p.item AND c.term = s.term")]
         if full:
-            con.execute(_SQL_COVERAGE)
-            con.execute(_text_sql(eng, mode))
-            con.execute(_SQL_COVERAGE_TABLE)
-            out = {"coverage": eng.df(_SQL_STUDENT if coverage_by == "student" else _SQL_ROLLUP[coverage_by])}
+            query = _with(*ctes, _SQL_COVERAGE, _text_sql(eng, mode, _COVERAGE_KEYS), _SQL_COVERAGE_TABLE)
+            out = {"coverage": eng.df(query + (_SQL_STUDENT if coverage_by == "student" else _SQL_ROLLUP[coverage_by]))}
         else:
-            con.execute(_SQL_FINDING_ROWS)
-            con.execute(_text_sql(eng, mode))
-            out = {name: eng.df(sql) for name, sql in (
-                ("missed", _SQL_MISSED), ("records", _SQL_RECORDS), ("duplicates", _SQL_DUPLICATES))}
+            query = _with(*ctes, _SQL_FINDING_ROWS, _text_sql(eng, mode, _FINDING_KEYS))
+            rows = con.sql(query + _SQL_OUT).to_arrow_table().to_pylist()
+            out = {name: [r for r in rows if r["part"] == i]
+                   for i, name in enumerate(("missed", "records", "duplicates"))}
     finally:
         if owned:
             eng.close()
         else:
-            con.execute("".join(f"DROP TABLE IF EXISTS {name};" for name in _TABLES))
             for name in registered:
                 con.unregister(name)
     out["policy"] = table
@@ -781,104 +784,100 @@ def findings(ws: Any, table: pd.DataFrame | None = None) -> pd.DataFrame:
     return _findings(_analyse(ws, table))
 
 
+def _amount_text(value: Any) -> str:
+    """An amount as the findings write it (_fmt_amount for one value): 2 decimals, no trailing .0, 空 when empty."""
+    if value is None or pd.isna(value):
+        return "空"
+    return _TRAILING_ZEROS.sub("", str(float(np.round(np.float64(value), 2))))
+
+
+def _stage_one(stage: str | None, grade: Any, boarding: str | None) -> str:
+    """学段年级（就读方式） of one row (_stage_text for one value)."""
+    text = (stage if stage is not None else "学段不明") + (f"{int(grade)}年级" if grade is not None else "")
+    return text + (f"（{boarding}）" if boarding is not None else "")
+
+
+def _cat(*parts: str | None) -> str | None:
+    """Concatenation that is empty (None) when any part is, as pandas string arithmetic is."""
+    return None if any(p is None for p in parts) else "".join(parts)
+
+
 def _findings(a: dict[str, Any]) -> pd.DataFrame:
-    labels = a["labels"]
+    labels = {k: _text(v) for k, v in a["labels"].items()}
     hints = {k: v.get("hint") for k, v in finding_kinds().items()}
-    missed, rec, dups = a["missed"], a["records"], a["duplicates"]
-    parts = []
-    if len(missed):
-        m = missed
-        who = m["by_roster"].map({1: "建档立卡户学生", 0: "在校学生"}).astype("string")
-        parts.append(pd.DataFrame({
-            "kind": "aid_missed",
-            "systems": m["by_roster"].map({1: "registry,roster,aid", 0: "registry,aid"}),
-            "id_number": m["pkey"], "name": m["name"], "town": m["town"], "village": m["village"],
-            "school": m["school_name"], "item": m["item"], "period": m["term"],
-            "detail": (m["term"] + " 在读 " + _stage_text(m) + "，" + who + "，应享受"
-                       + m["item"].map(labels).astype("string") + "（标准 " + _fmt_amount(m["std_amount"])
-                       + " 元/学期），资助名单中无该项目发放记录"),
-            "suggestion": hints["aid_missed"],
-        }))
-    if len(rec):
-        r = rec.copy()
-        reason = pd.Series(pd.NA, index=r.index, dtype="string")
-        claimed = r["difficulty_type"].astype("string").fillna("未填")
-        claimed = claimed.where(~claimed.str.contains(POOR, regex=False) | r["in_roster"].astype(bool),
-                                claimed + "，但不在建档立卡名单中")
-        reason = reason.mask(~r["status_ok"].astype(bool), "不具备该项目要求的资助身份（困难类型：" + claimed + "）")
-        reason = reason.mask(~r["boarding_ok"].astype(bool), "就读方式（" + r["boarding"].astype("string").fillna("不明")
-                             + "）不在该项目本学期资助范围")
-        reason = reason.mask(~r["stage_ok"].astype(bool), "学段年级（" + _stage_text(r) + "）不在该项目资助范围")
-        reason = reason.mask(~r["season_ok"].astype(bool), "该项目" + r["season"].astype("string") + "季学期不发放")
-        reason = reason.mask(~r["enrolled"].astype(bool), r["term"] + " 学籍中无此人在读")
-        r["reason"] = reason
-        town = r["reg_town"].astype("string").fillna(r["aid_town"].astype("string")).fillna(
-            r["roster_town"].astype("string"))
-        inel = r[r["ineligible"].astype(bool)].assign(town_=town)
-        if len(inel):
-            parts.append(pd.DataFrame({
-                "kind": "aid_ineligible", "systems": "aid,registry", "id_number": inel["pkey"],
-                "name": inel["name"].fillna(inel["reg_name"]), "town": inel["town_"], "village": inel["village"],
-                "school": inel["school_name"], "item": inel["item"], "period": inel["term"],
-                "detail": ("发放" + inel["item"].map(labels).astype("string") + " " + _fmt_amount(inel["amount"])
-                           + " 元，" + inel["reason"]),
-                "suggestion": hints["aid_ineligible"],
-            }))
-        bad = r[~r["ineligible"].astype(bool) & ~r["amount_ok"].astype("boolean").fillna(True)].assign(town_=town)
-        if len(bad):
-            std = _fmt_amount(bad["std_min"]).where(
-                (bad["std_min"] == bad["std_max"]) | bad["std_max"].isna(),
-                _fmt_amount(bad["std_min"]) + " 或 " + _fmt_amount(bad["std_max"]))
-            std = std.where(bad["amount_rule"] != "max", "不超过 " + std)
-            who = bad["in_roster"].map({True: "，建档立卡（按特别困难）", False: ""}).astype("string")
-            level = bad["difficulty_level"].astype("string").map(lambda v: f"，{v}", na_action="ignore").fillna("")
-            parts.append(pd.DataFrame({
-                "kind": "aid_amount_mismatch", "systems": "aid,registry", "id_number": bad["pkey"],
-                "name": bad["name"].fillna(bad["reg_name"]), "town": bad["town_"], "village": bad["village"],
-                "school": bad["school_name"], "item": bad["item"], "period": bad["term"],
-                "detail": (bad["item"].map(labels).astype("string") + " 发放 " + _fmt_amount(bad["amount"])
-                           + " 元，标准 " + std + " 元/学期（" + _stage_text(bad) + who
-                           + level.where(~bad["in_roster"].astype(bool), "") + "）"),
-                "suggestion": hints["aid_amount_mismatch"],
-            }))
-    if len(dups):
-        d = _duplicate_groups(dups)
-        parts.append(pd.DataFrame({
-            "kind": "aid_duplicate", "systems": "aid", "id_number": d["pkey"], "name": d["name"],
-            "town": d["reg_town"].fillna(d["town"]), "village": d["village"], "school": d["school"],
-            "item": d["item"], "period": d["term"],
-            "detail": (d["term"] + " " + d["item"].map(labels).astype("string") + " 发放 "
-                       + d["n"].astype("string") + " 次：" + d["schools"].astype("string")),
-            "suggestion": hints["aid_duplicate"],
-        }))
-    parts = [p for p in parts if len(p)]
-    if not parts:
+    out: list[dict[str, Any]] = []
+
+    def add(kind: str, systems: str, r: dict[str, Any], name: Any, town: Any, school: Any, detail: Any) -> None:
+        out.append({"kind": kind, "systems": systems, "id_number": r["pkey"], "name": name, "town": town,
+                    "village": r["village"], "school": school, "item": r["item"], "period": r["term"],
+                    "detail": detail, "suggestion": hints[kind]})
+
+    for r in a["missed"]:
+        roster = r["by_roster"] == 1
+        add("aid_missed", "registry,roster,aid" if roster else "registry,aid", r, r["name"], r["town"],
+            r["school_name"],
+            _cat(r["term"], " 在读 ", _stage_one(r["stage"], r["grade"], r["boarding"]), "，",
+                 "建档立卡户学生" if roster else "在校学生", "，应享受", labels.get(r["item"]), "（标准 ",
+                 _amount_text(r["std_amount"]), " 元/学期），资助名单中无该项目发放记录"))
+    records = a["records"]
+    for kind in ("aid_ineligible", "aid_amount_mismatch"):
+        for r in records:
+            town = next((t for t in (r["reg_town"], r["aid_town"], r["roster_town"]) if t is not None), None)
+            name = r["name"] if r["name"] is not None else r["reg_name"]
+            stage = _stage_one(r["stage"], r["grade"], r["boarding"])
+            if kind == "aid_ineligible" and r["ineligible"]:
+                if not r["enrolled"]:
+                    reason = _cat(r["term"], " 学籍中无此人在读")
+                elif not r["season_ok"]:
+                    reason = _cat("该项目", r["season"], "季学期不发放")
+                elif not r["stage_ok"]:
+                    reason = f"学段年级（{stage}）不在该项目资助范围"
+                elif not r["boarding_ok"]:
+                    reason = f"就读方式（{r['boarding'] if r['boarding'] is not None else '不明'}）不在该项目本学期资助范围"
+                else:
+                    claimed = r["difficulty_type"] if r["difficulty_type"] is not None else "未填"
+                    if POOR in claimed and not r["in_roster"]:
+                        claimed += "，但不在建档立卡名单中"
+                    reason = f"不具备该项目要求的资助身份（困难类型：{claimed}）"
+                add(kind, "aid,registry", r, name, town, r["school_name"],
+                    _cat("发放", labels.get(r["item"]), " ", _amount_text(r["amount"]), " 元，", reason))
+            elif kind == "aid_amount_mismatch" and not r["ineligible"] and r["amount_ok"] is False:
+                low, high = r["std_min"], r["std_max"]
+                std = _amount_text(low)
+                if not (high is None or (low is not None and low == high)):
+                    std = f"{std} 或 {_amount_text(high)}"
+                if r["amount_rule"] == "max":
+                    std = "不超过 " + std
+                who = "，建档立卡（按特别困难）" if r["in_roster"] else (
+                    f"，{r['difficulty_level']}" if r["difficulty_level"] is not None else "")
+                add(kind, "aid,registry", r, name, town, r["school_name"],
+                    _cat(labels.get(r["item"]), " 发放 ", _amount_text(r["amount"]), " 元，标准 ", std,
+                         " 元/学期（", stage, who, "）"))
+    for r in _duplicate_groups(a["duplicates"]):
+        add("aid_duplicate", "aid", r, r["name"], r["reg_town"] if r["reg_town"] is not None else r["town"],
+            r["school"], _cat(r["term"], " ", labels.get(r["item"]), " 发放 ", str(r["n"]), " 次：", r["schools"]))
+    if not out:
         return empty_findings()
-    return as_findings(pd.concat(parts, ignore_index=True))
+    return as_findings(pd.DataFrame(out, dtype="string"))
 
 
-
-def _duplicate_groups(dups: pd.DataFrame) -> pd.DataFrame:
+def _duplicate_groups(dups: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (term, person, item) paid more than once: n, the first non-empty name / town / school /
     village / registry town, and every payment (学校 金额元) joined by ；. `dups` comes ordered by term, person, item,
     school (empty last) and record."""
-    paid = (dups["school_name"].fillna("学校不明") + " " + _fmt_amount(dups["amount"]) + "元").tolist()
-    cols = {"name": "name", "town": "town", "school": "school_name", "village": "village", "reg_town": "reg_town"}
-    values = {out: dups[col].astype("string").to_numpy(object, na_value=None) for out, col in cols.items()}
-    keys = list(zip(dups["term"], dups["pkey"], dups["item"]))
-    rows: dict[str, list] = {c: [] for c in ["term", "pkey", "item", "n", *cols, "schools"]}
+    rows = dups
+    out: list[dict[str, Any]] = []
     start = 0
-    for i in range(1, len(keys) + 1):
-        if i < len(keys) and keys[i] == keys[start]:
+    for i in range(1, len(rows) + 1):
+        key = (rows[start]["term"], rows[start]["pkey"], rows[start]["item"])
+        if i < len(rows) and (rows[i]["term"], rows[i]["pkey"], rows[i]["item"]) == key:
             continue
-        rows["term"].append(keys[start][0])
-        rows["pkey"].append(keys[start][1])
-        rows["item"].append(keys[start][2])
-        rows["n"].append(i - start)
-        for out in cols:
-            rows[out].append(next((v for v in values[out][start:i] if v is not None), None))
-        rows["schools"].append("；".join(paid[start:i]))
+        group = rows[start:i]
+        first = {col: next((r[src] for r in group if r[src] is not None), None) for col, src in (
+            ("name", "name"), ("town", "town"), ("school", "school_name"), ("village", "village"),
+            ("reg_town", "reg_town"))}
+        schools = "；".join(f"{r['school_name'] if r['school_name'] is not None else '学校不明'} "
+                           f"{_amount_text(r['amount'])}元" for r in group)
+        out.append({"term": key[0], "pkey": key[1], "item": key[2], "n": len(group), **first, "schools": schools})
         start = i
-    out = pd.DataFrame({c: pd.Series(v, dtype="string") for c, v in rows.items() if c != "n"})
-    out.insert(3, "n", pd.Series(rows["n"], dtype="int64"))
     return out
