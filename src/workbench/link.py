@@ -355,10 +355,11 @@ def _comparison_sql(weights: dict[str, float], confident_when: list[str], blocke
              coalesce(l.birth_date = r.birth_date, false) AS birth_equal,
              coalesce(l.sex = r.sex, false) AS sex_equal,
              {ham} AS ham,
-             coalesce(l.id_reason = 'precision_lost' AND (
+             -- (CASE evaluates its branch only for the rows that take it: the costly tests run on few pairs)
+             CASE WHEN l.id_reason = 'precision_lost' THEN coalesce(
                  substr(l.id_number, 1, 15) = substr(r.id_number, 1, 15)
-                 OR abs(TRY_CAST(l.id_number AS BIGINT) - TRY_CAST(r.id_number AS BIGINT)) < 1000), false)
-               AS prefix_equal,
+                 OR abs(TRY_CAST(l.id_number AS BIGINT) - TRY_CAST(r.id_number AS BIGINT)) < 1000, false)
+               ELSE false END AS prefix_equal,
              coalesce(l.student_no = r.student_no, false) AS student_no_equal,
              l.id_number AS record_id, r.id_number AS cand_id,
              coalesce(l.school = r.school, false) AS same_school,
@@ -366,7 +367,8 @@ def _comparison_sql(weights: dict[str, float], confident_when: list[str], blocke
       FROM blocked r JOIN {lrecs} l ON r.lid = l.lid LEFT JOIN names_map rn ON r.k_name = rn.k_name
     ), cmp2 AS (
       -- two differences that are one adjacent swap (相邻两位颠倒)
-      SELECT *, coalesce(ham = 2 AND damerau_levenshtein(record_id, cand_id) = 1, false) AS transposed FROM cmp
+      SELECT *, CASE WHEN ham = 2 THEN damerau_levenshtein(record_id, cand_id) = 1 ELSE false END AS transposed
+      FROM cmp
     ), agg AS (
       SELECT lid, candidate_id,
              max(name_level) AS name_level, max_by(cname, name_level) AS candidate_name,
