@@ -310,3 +310,30 @@ def test_coverage_flags_agree_with_findings():
     # received without entitlement: C (not enrolled) is listed with the generic reason
     c = per[per["person_id"] == P["C"]].iloc[0]
     assert not c["entitled"] and c["received"] and "不在应助范围" in c["reason"]
+
+
+def test_findings_read_the_engine_not_linked_pandas_frames(sample_findings):
+    found, _, ws = sample_findings
+    assert getattr(ws, "linked", None) is None  # link.attach_person_ids never ran for aid
+    pd.testing.assert_frame_equal(found, aid.findings(ws))
+
+
+def test_amount_text_matches_the_pandas_formatting():
+    import numpy as np
+    rng = np.random.default_rng(7)
+    values = np.concatenate([rng.uniform(-5000, 5000, 2000), rng.integers(0, 4000, 500) / 8,
+                             [0.0, 312.5, 1250.0, 2.675, 0.005, 1e16, np.nan]])
+    assert [aid._amount_text(v) for v in values] == aid._fmt_amount(pd.Series(values)).tolist()
+
+
+def test_lazy_parquet_workspace_gives_the_same_findings_without_loading_tables(tmp_path):
+    from workbench.workspace import load_folder, load_parquet_folder
+    ws = load_folder(str(SAMPLES), as_of=AS_OF, progress=False)
+    for key in ("registry", "aid", "roster"):
+        ws.tables[key].to_parquet(tmp_path / f"{key}.parquet", index=False)
+    eager = aid.findings(load_parquet_folder(tmp_path, AS_OF))
+    lazy_ws = load_parquet_folder(tmp_path, AS_OF, lazy=True)
+    lazy = aid.findings(lazy_ws)
+    assert not any(lazy_ws.tables.loaded(key) for key in ("registry", "aid", "roster"))
+    pd.testing.assert_frame_equal(eager, lazy)
+    assert len(lazy) > 0

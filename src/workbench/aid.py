@@ -290,34 +290,37 @@ _SQL_PEOPLE = """
 CREATE OR REPLACE TEMP TABLE aid_poor AS
 SELECT DISTINCT pkey FROM (SELECT {person_key} AS pkey FROM ({ros}) r) r WHERE pkey IS NOT NULL;
 
--- the first enrolled registry row (rn) of each person and term ({scope}), with roster membership
-CREATE OR REPLACE TEMP TABLE aid_enr AS
-SELECT g.term, right(g.term, 1) AS season, g.pkey, g.rn, g.stage, g.grade, g.boarding,
-       p.pkey IS NOT NULL AS in_roster
-FROM (SELECT term, pkey, MIN(_rn) AS rn, arg_min_null(stage, _rn) AS stage, arg_min_null(grade, _rn) AS grade,
-             arg_min_null(boarding, _rn) AS boarding
-      FROM (SELECT term, stage, grade, boarding, _rn, {person_key} AS pkey FROM ({reg}) r) r
-      WHERE pkey IS NOT NULL
-      GROUP BY term, pkey) g
-LEFT JOIN aid_poor p ON p.pkey = g.pkey;
-
 -- aid records with a known item (the item the policy in force gives the name as written), the term (the as-of
--- term when the list has none), the person key and the person's enrolment; rid = the record's row in the aid
--- table; judged: a person and a term whose registry is loaded
-CREATE OR REPLACE TEMP TABLE aid_rec AS
-SELECT a.rid, a.term, right(a.term, 1) AS season, a.pkey, a.item, a.amount, a.difficulty_level, a.difficulty_type,
-       a.pkey IS NOT NULL AND a.term IN (SELECT term FROM aid_reg_terms) AS judged,
-       e.rn, e.pkey IS NOT NULL AS enrolled, e.stage, e.grade, e.boarding, p.pkey IS NOT NULL AS in_roster
+-- term when the list has none), the person key and roster membership; rid = the record's row in the aid table
+CREATE OR REPLACE TEMP TABLE aid_a AS
+SELECT a.*, p.pkey IS NOT NULL AS in_roster
 FROM (SELECT t._rn AS rid, {aid_term} AS term, {person_key} AS pkey, coalesce(m.item, t.item) AS item, t.amount,
              t.difficulty_level, t.difficulty_type
       FROM ({aid}) t LEFT JOIN aid_item_map m ON m.item_raw = t.item_raw) a
-LEFT JOIN aid_enr e ON e.term = a.term AND e.pkey = a.pkey
 LEFT JOIN aid_poor p ON p.pkey = a.pkey
 WHERE a.item IS NOT NULL;
 
 -- the (item, term) pairs the data can judge: in a loaded aid list, in a term whose registry is loaded
 CREATE OR REPLACE TEMP TABLE aid_covered AS
-SELECT DISTINCT item, term, season FROM aid_rec WHERE term IN (SELECT term FROM aid_reg_terms);
+SELECT DISTINCT item, term, right(term, 1) AS season FROM aid_a WHERE term IN (SELECT term FROM aid_reg_terms);
+
+-- the first enrolled registry row (rn) of each person and term ({scope}), with roster membership; {restrict_note}
+CREATE OR REPLACE TEMP TABLE aid_enr AS
+SELECT term, right(term, 1) AS season, pkey, MIN(_rn) AS rn, arg_min_null(stage, _rn) AS stage,
+       arg_min_null(grade, _rn) AS grade, arg_min_null(boarding, _rn) AS boarding, bool_or(in_roster) AS in_roster
+FROM (SELECT r.term, r.stage, r.grade, r.boarding, r._rn, r.pkey, p.pkey IS NOT NULL AS in_roster
+      FROM (SELECT term, stage, grade, boarding, _rn, {person_key} AS pkey FROM ({reg}) r) r
+      LEFT JOIN aid_poor p ON p.pkey = r.pkey
+      WHERE r.pkey IS NOT NULL) r
+{restrict}
+GROUP BY term, pkey;
+
+-- judged: a record of a person, in a term whose registry is loaded; with the person's enrolment
+CREATE OR REPLACE TEMP TABLE aid_rec AS
+SELECT a.rid, a.term, right(a.term, 1) AS season, a.pkey, a.item, a.amount, a.difficulty_level, a.difficulty_type,
+       a.pkey IS NOT NULL AND a.term IN (SELECT term FROM aid_reg_terms) AS judged,
+       e.rn, e.pkey IS NOT NULL AS enrolled, e.stage, e.grade, e.boarding, a.in_roster
+FROM aid_a a LEFT JOIN aid_enr e ON e.term = a.term AND e.pkey = a.pkey;
 
 -- one row per distinct signature of the judged records (everything the judgement reads)
 CREATE OR REPLACE TEMP TABLE aid_sig AS
@@ -403,6 +406,10 @@ WHERE ps.status = '全体' OR (ps.status = '建档立卡' AND s.in_roster)
 GROUP BY s.term, s.in_roster, s.stage, s.grade, s.boarding, p.item;
 """
 
+# judging only: entitlements of people outside the roster matter only for items everyone (全体) is entitled to
+_RESTRICT = """WHERE in_roster OR pkey IN (SELECT pkey FROM aid_a WHERE pkey IS NOT NULL)
+   OR EXISTS (SELECT 1 FROM aid_covered c JOIN aid_pol p ON p.item = c.item
+              JOIN aid_pol_status ps ON ps.pid = p.pid AND ps.kind = 'entitled' AND ps.status = '全体')"""
 _SIG_COLUMNS = ["item", "season", "enrolled", "stage", "grade", "boarding", "in_roster", "difficulty_level",
                 "difficulty_type", "amount"]
 _SIG_JOIN = " AND ".join(f"j.{c} IS NOT DISTINCT FROM r.{c}" for c in _SIG_COLUMNS)
@@ -414,7 +421,7 @@ _SQL_FINDING_ROWS = f"""
 CREATE OR REPLACE TEMP TABLE aid_missed AS
 SELECT e.term, e.pkey, x.item, x.std_amount, x.by_roster, e.stage, e.grade, e.boarding, e.rn
 FROM aid_enr e JOIN aid_ent_sig x ON {_ENT_JOIN}
-WHERE NOT EXISTS (SELECT 1 FROM aid_rec a WHERE a.term = e.term AND a.pkey = e.pkey AND a.item = x.item);
+WHERE NOT EXISTS (SELECT 1 FROM aid_a a WHERE a.term = e.term AND a.pkey = e.pkey AND a.item = x.item);
 
 CREATE OR REPLACE TEMP TABLE aid_flagged AS
 SELECT r.rid, r.term, r.pkey, r.rn, j.*
@@ -701,7 +708,10 @@ def _analyse(ws: Any, table: pd.DataFrame | None = None, coverage_by: str | None
         ctes = [_SQL_PEOPLE.format(
             person_key=_PERSON_KEY, ros=_select(eng, "roster", mode), reg=_select(eng, "registry", mode, reg_where),
             aid=_select(eng, "aid", mode), aid_term=aid_term,
-            scope="every term" if full else "terms an aid list holds"), _SQL_JUDGE.format(
+            scope="every term" if full else "terms an aid list holds",
+            restrict_note="all of them" if full else "only people in the roster or an aid list, unless an item "
+                          "every student is entitled to (全体) is covered", restrict="" if full else _RESTRICT),
+            _SQL_JUDGE.format(
             scope="every loaded term and item" if full else "judged items only",
             covered_join="" if full else "JOIN aid_covered c ON c.item = p.item AND c.term = s.term")]
         if full:
