@@ -99,11 +99,11 @@ class Engine:
             return
         import numpy as np
 
-        view = df.assign(_rn=np.arange(len(df), dtype=np.int64))   # columns shared, not copied (copy on write)
+        rn = np.arange(len(df), dtype=np.int64)
         try:  # DuckDB scans arrow several times faster than pandas; arrow-backed columns convert without a copy
-            view = pa.Table.from_pandas(view, preserve_index=False)
+            view = pa.Table.from_pandas(df, preserve_index=False).append_column("_rn", pa.array(rn))
         except (pa.ArrowException, TypeError, ValueError):
-            pass
+            view = df.assign(_rn=rn)   # columns shared, not copied (copy on write)
         self.con.register(f"src_{system}", view)
         self.columns[system] = {c: "" for c in df.columns}
         self.rows[system] = len(df)
