@@ -42,28 +42,38 @@ def _ledger(ctx: Context) -> pd.DataFrame:
 
 def _kids_sql(ctx: Context, only_missing: bool = False) -> str:
     """Roster members of compulsory-school age (birth date from the person's ID, else the roster's), one row per
-    person (the first), with enrolment (as-of registry), ledger reasons and status."""
+    person (the first), with enrolment (as-of registry), ledger reasons and status. only_missing: just the
+    children in neither the registry nor the ledger (疑似失学), found by anti-joins."""
     first, last = terms.school_age_bounds(ctx.as_of)
     enrolled = ", ".join(f"'{x}'" for x in ENROLLED_STATUSES)
-    id_birth = ("CAST(try_strptime(CASE WHEN regexp_matches(person_id, '^[0-9]{6}[0-9]{8}') "
-                "THEN substr(person_id, 7, 8) END, '%Y%m%d') AS DATE)")
-    keep = "WHERE status = '疑似失学'" if only_missing else ""
-    return f"""
-        WITH ros AS (SELECT pid AS person_id, id_number, name, sex, coalesce({id_birth}, birth_date) AS birth_date,
-                            town, village, _rn FROM roster),
-             age AS (SELECT * FROM ros WHERE birth_date >= DATE '{first}' AND birth_date <= DATE '{last}'),
-             kids AS (SELECT * FROM age
-                      WHERE (SELECT count(*) FROM age WHERE person_id IS NULL) > 0
-                         OR _rn = (SELECT min(a2._rn) FROM age a2 WHERE a2.person_id = age.person_id)),
+    # person_id is a valid ID (own or linked): its digits 7-14 are the birth date, compared as text
+    in_age = (f"CASE WHEN person_id IS NOT NULL THEN substr(person_id, 7, 8) BETWEEN '{first:%Y%m%d}' AND "
+              f"'{last:%Y%m%d}' ELSE birth_date BETWEEN DATE '{first}' AND DATE '{last}' END")
+    birth = "coalesce(CAST(try_strptime(substr(person_id, 7, 8), '%Y%m%d') AS DATE), birth_date)"
+    head = f"""
+        WITH age AS (SELECT pid AS person_id, id_number, name, sex, {birth} AS birth_date, town, village, _rn,
+                            person_id IS NULL AND pid IS NULL AS no_id
+                     FROM roster WHERE {in_age}),
+             -- one row per person (the first), unless some child has no ID at all (then every row stays)
+             kids AS (SELECT * EXCLUDE (no_id) FROM age
+                      QUALIFY bool_or(no_id) OVER () OR row_number() OVER (PARTITION BY person_id ORDER BY _rn) = 1),
+             enr AS (SELECT * FROM registry WHERE pid IS NOT NULL AND term = '{ctx.term}'
+                     AND (status IS NULL OR status IN ({enrolled})))"""
+    if only_missing:
+        return head + """
+        SELECT k.* EXCLUDE (_rn) FROM kids k
+        WHERE NOT EXISTS (SELECT 1 FROM enr WHERE enr.pid = k.person_id)
+          AND NOT EXISTS (SELECT 1 FROM ledger l WHERE l.pid = k.person_id)
+        ORDER BY k._rn"""
+    return head + """,
              r AS (SELECT pid, arg_min_null(school_name, _rn) AS school, arg_min_null(stage, _rn) AS stage,
-                          arg_min_null(grade, _rn) AS grade
-                   FROM registry WHERE pid IS NOT NULL AND term = '{ctx.term}'
-                        AND (status IS NULL OR status IN ({enrolled})) GROUP BY pid),
+                          arg_min_null(grade, _rn) AS grade FROM enr GROUP BY pid),
              lr AS (SELECT pid, reason, min(_rn) AS rn FROM ledger WHERE pid IS NOT NULL AND reason IS NOT NULL
                     GROUP BY pid, reason),
-             lg AS (SELECT l.pid, (SELECT string_agg(reason, '、' ORDER BY rn) FROM lr WHERE lr.pid = l.pid) AS reasons,
+             lrs AS (SELECT pid, string_agg(reason, '、' ORDER BY rn) AS reasons FROM lr GROUP BY pid),
+             lg AS (SELECT l.pid, any_value(lrs.reasons) AS reasons,
                            arg_min(l.dropout_status, l._rn) FILTER (WHERE l.dropout_status IS NOT NULL) AS dropout_status
-                    FROM ledger l WHERE l.pid IS NOT NULL GROUP BY l.pid),
+                    FROM ledger l LEFT JOIN lrs ON l.pid = lrs.pid WHERE l.pid IS NOT NULL GROUP BY l.pid),
              out AS (
                SELECT k.person_id, k.id_number, k.name, k.sex, k.birth_date, k.town, k.village,
                       r.pid IS NOT NULL AS enrolled, r.school, r.stage, CAST(r.grade AS BIGINT) AS grade,
@@ -74,7 +84,7 @@ def _kids_sql(ctx: Context, only_missing: bool = False) -> str:
                            WHEN lg.pid IS NOT NULL THEN '台账：' || coalesce(nullif(lg.reasons, ''), '（未注明原因）')
                            ELSE '疑似失学' END AS status, k._rn
                FROM kids k LEFT JOIN r ON k.person_id = r.pid LEFT JOIN lg ON k.person_id = lg.pid)
-        SELECT * EXCLUDE (_rn) FROM out {keep} ORDER BY _rn"""
+        SELECT * EXCLUDE (_rn) FROM out ORDER BY _rn"""
 
 
 def school_age_children(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame:

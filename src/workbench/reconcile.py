@@ -521,9 +521,15 @@ def continuity(ws: Any, as_of: dt.date | None = None, outcomes: list[str] | None
     left = ", ".join(f"'{s}'" for s in LEFT_STATUSES)
     enrolled = ", ".join(f"'{s}'" for s in ENROLLED_STATUSES)
     keep = "" if not outcomes else "WHERE outcome IN (" + ", ".join(f"'{o}'" for o in outcomes) + ")"
+    # without promoted / same_grade only the students absent from the as-of term are needed: found by an
+    # anti-join on the person key before anything is aggregated
+    gone = bool(outcomes) and not {"promoted", "same_grade"} & set(outcomes)
+    prev = ("SELECT * FROM registry r WHERE term = ? AND NOT EXISTS (SELECT 1 FROM registry c "
+            "WHERE c.term = ? AND c.pid = r.pid)") if gone else "SELECT * FROM registry WHERE term = ?"
+    params = [ctx.previous_term, ctx.term, ctx.term] if gone else [ctx.previous_term, ctx.term]
     out = con.execute(f"""
         SELECT * FROM (
-        WITH prev_all AS (SELECT * FROM registry WHERE term = ?),
+        WITH prev_all AS ({prev}),
              st AS (SELECT pid, max(CASE WHEN status = '死亡' THEN 1 ELSE 0 END) AS died,
                            max(CASE WHEN status = '转出' THEN 1 ELSE 0 END) AS transferred,
                            max(CASE WHEN status = '毕业' THEN 1 ELSE 0 END) AS graduated_status
@@ -546,7 +552,7 @@ def continuity(ws: Any, as_of: dt.date | None = None, outcomes: list[str] | None
                     ELSE 'missing' END AS outcome
         FROM p LEFT JOIN c ON p.pid = c.pid LEFT JOIN st ON p.pid = st.pid LEFT JOIN l ON p.pid = l.pid
         ) {keep} ORDER BY person_id
-    """, [ctx.previous_term, ctx.term]).df()
+    """, params).df()
     out["outcome_label"] = out["outcome"].map(CONTINUITY_LABELS)
     return out[cols]
 
