@@ -682,10 +682,9 @@ def _analyse(ws: Any, table: pd.DataFrame | None = None, coverage_by: str | None
         # the policy in force decides item names (a cached parse may predate an edited alias list), per distinct
         # name as written; likewise the difficulty statuses per distinct 困难类型
         raw, types, aid_terms, reg_terms = con.execute(
-            f"SELECT (SELECT list(DISTINCT {c('aid', 'item_raw')}) FROM {eng.src('aid')} t), "
-            f"(SELECT list(DISTINCT {c('aid', 'difficulty_type')}) FROM {eng.src('aid')} t), "
-            f"(SELECT list(DISTINCT {aid_term}) FROM {eng.src('aid')} t), "
-            f"(SELECT list(DISTINCT {c('registry', 'term')}) FROM {eng.src('registry')} t)").fetchall()[0]
+            f"SELECT a.*, r.* FROM (SELECT list(DISTINCT {c('aid', 'item_raw')}), "
+            f"list(DISTINCT {c('aid', 'difficulty_type')}), list(DISTINCT {aid_term}) FROM {eng.src('aid')} t) a, "
+            f"(SELECT list(DISTINCT {c('registry', 'term')}) FROM {eng.src('registry')} t) r").fetchall()[0]
         raw = raw or []
         mapped = _canonical_names(raw, table)
         frames = {
