@@ -1,7 +1,10 @@
 """资助 (student aid): the policy table, entitlements, coverage and the four aid finding kinds.
 
 Rules live in `rules/aid_policy_*.csv` (selected by settings()['aid_policy']); the set work (aid records x registry
-x roster x policy, anti-joins, rollups) is SQL on an in-process DuckDB connection, kept to what Spark SQL accepts.
+x roster x policy, anti-joins, rollups) is one SQL query on the Workspace's engine (workbench.engine: the canonical
+tables as DuckDB views, person keys from workbench.link.linked_select), so findings never build linked pandas frames
+and a lazily loaded parquet Workspace is never read into pandas. The SQL is kept close to what Spark SQL accepts
+(DuckDB-only: arg_min_null and MATERIALIZED CTEs); only the few finding rows come back to Python.
 Only (item, term) pairs that the loaded aid lists contain, in terms whose 学籍 is loaded, are judged: anything else
 is reported as 数据未覆盖 (not covered by the data), never as missed.
 """
