@@ -606,30 +606,26 @@ def linked_select(eng: engine.Engine, system: str, columns: dict[str, str], wher
         WHERE NOT {valid}{extra}"""
 
 
-def _na_strings(index: pd.Index) -> pd.Series:
-    """An all-NA `string` Series (built as one arrow null array: much cheaper than broadcasting pd.NA)."""
-    import pyarrow as pa
-
-    arr = pd.array(pa.chunked_array([pa.nulls(len(index), pa.large_string())]), dtype="string")
-    return pd.Series(arr, index=index)
-
-
-def _keep_strings(values: pd.Series, keep: np.ndarray) -> pd.Series:
-    """values (as `string`) where keep, else NA (pyarrow if_else instead of Series.where)."""
+def _strings_at(n: int, index: pd.Index, pos: np.ndarray, values: list) -> pd.Series:
+    """A `string` Series of n NA values with `values` at positions `pos` (built in arrow, no per-row Python)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    s = values.astype("string")
-    try:
-        arr = pa.chunked_array(s.array.__arrow_array__())
-        out = pc.if_else(pa.array(keep, pa.bool_()), arr, pa.scalar(None, arr.type))
-        return pd.Series(pd.array(out, dtype="string"), index=values.index)
-    except (AttributeError, TypeError, pa.ArrowException):
-        return s.where(keep)
+    arr = pa.nulls(n, pa.large_string())
+    if len(pos):
+        mask = np.zeros(n, bool)
+        mask[pos] = True
+        arr = pc.replace_with_mask(arr, pa.array(mask), pa.array(values, pa.large_string()))
+    return pd.Series(pd.array(pa.chunked_array([arr]), dtype="string"), index=index)
 
 
 def _attach(tables: Any, lmap: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Copies of every frame with person_id, link_method, suggested_id and link_evidence from the link map."""
+    """Copies of every frame with person_id, link_method, suggested_id and link_evidence from the link map. Only
+    the rows with an invalid ID (and valid IDs that got a suggestion) are looked up, by their record key."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    by_system = {str(k): g for k, g in lmap.groupby("system", sort=False)} if len(lmap) else {}
     linked: dict[str, pd.DataFrame] = {}
     for system, df in tables.items():
         out = df.copy(deep=False)
@@ -639,63 +635,69 @@ def _attach(tables: Any, lmap: pd.DataFrame) -> dict[str, pd.DataFrame]:
         n = len(df)
         valid = df["id_valid"].astype("boolean").fillna(False).to_numpy(bool) if "id_valid" in df.columns \
             else np.zeros(n, bool)
-        ids = df["id_number"]
+        ids = df["id_number"].astype("string")
         codes = np.where(valid, 0, -1).astype(np.int8)          # link_method: 0 = id, 1 = candidate, -1 = NA
-        person_fix: dict[int, str] = {}
-        sugg = evid = None
-        dec = lmap[lmap["system"].eq(system).to_numpy(bool)]
-        if len(dec):
-            alone_ids = dec.loc[dec["link_kind"].eq("alone").to_numpy(bool), "k_id"].dropna()
+        hit_pos, hit_sugg, hit_evid = np.array([], np.int64), [], []
+        dec = by_system.get(system)
+        if dec is not None and len(dec):
             rows = ~valid
+            alone_ids = dec.loc[dec["link_kind"].eq("alone").to_numpy(bool), "k_id"].dropna()
             if len(alone_ids):
                 rows = rows | _isin(ids, alone_ids)
             pos = np.flatnonzero(rows)
             if len(pos):
-                sub = df.iloc[pos]
-                name_col = _name_column(system, sub)
-                school_col = "school_name" if "school_name" in sub.columns or system != "pairs" else "teacher_school"
-                keys = pd.DataFrame({
-                    "k_id": sub["id_number"].astype("string").to_numpy(object),
-                    "k_name": sub[name_col].astype("string").to_numpy(object) if name_col else None,
-                    "k_birth": pd.to_datetime(sub["birth_date"]).dt.normalize().to_numpy("datetime64[us]")
-                    if "birth_date" in sub.columns else np.full(len(sub), np.datetime64("NaT"), "datetime64[us]"),
-                    "k_school": sub[school_col].astype("string").to_numpy(object)
-                    if school_col in sub.columns else None,
-                    "_pos": pos,
-                })
-                d = dec.drop(columns=["system", "link_kind"]).copy()
-                d["k_birth"] = pd.to_datetime(d["k_birth"]).to_numpy("datetime64[us]")
-                for c in ("k_id", "k_name", "k_school"):
-                    d[c] = d[c].astype("string").to_numpy(object)
-                    keys[c] = keys[c].astype(object)
-                m = keys.merge(d, on=["k_id", "k_name", "k_birth", "k_school"], how="left")
-                m = m.drop_duplicates("_pos").set_index("_pos").reindex(pos)
-                s_id = m["suggested_id"].astype("string")
-                has = s_id.notna().to_numpy(bool)
-                if has.any():
-                    sugg = np.full(n, None, dtype=object)
-                    evid = np.full(n, None, dtype=object)
-                    sugg[pos[has]] = s_id.to_numpy(object)[has]
-                    evid[pos[has]] = m["link_evidence"].astype("string").to_numpy(object)[has]
-                    take = has & ~valid[pos]
-                    codes[pos[take]] = 1
-                    person_fix = dict(zip(pos[take].tolist(), s_id.to_numpy(object)[take].tolist()))
-        if valid.all() and not person_fix:
-            person = ids.astype("string")
+                name_col = _name_column(system, df)
+                school_col = "school_name" if "school_name" in df.columns or system != "pairs" else "teacher_school"
+
+                def column(col: str | None, df: pd.DataFrame = df, pos: np.ndarray = pos) -> list:
+                    if col is None or col not in df.columns:
+                        return [None] * len(pos)
+                    return df[col].iloc[pos].astype("string").to_numpy(object, na_value=None).tolist()
+
+                births = (pd.to_datetime(df["birth_date"].iloc[pos]).dt.normalize().tolist()
+                          if "birth_date" in df.columns else [pd.NaT] * len(pos))
+                lookup = {}
+                for row in dec.itertuples(index=False):
+                    key = (_plain(row.k_id), _plain(row.k_name), _day(row.k_birth), _plain(row.k_school))
+                    lookup.setdefault(key, (row.suggested_id, row.link_evidence))
+                keys = zip(column("id_number"), column(name_col), births, column(school_col))
+                for p, (k_id, k_name, k_birth, k_school) in zip(pos.tolist(), keys):
+                    hit = lookup.get((k_id, k_name, _day(k_birth), k_school))
+                    if hit is not None and _plain(hit[0]) is not None:
+                        hit_pos = np.append(hit_pos, p)
+                        hit_sugg.append(str(hit[0]))
+                        hit_evid.append(_plain(hit[1]))
+        take = hit_pos[~valid[hit_pos]] if len(hit_pos) else hit_pos
+        codes[take] = 1
+        if valid.all() and not len(take):
+            person = ids
         else:
-            person = _keep_strings(ids, valid)
-            if person_fix:
-                arr = person.to_numpy(object, na_value=None)
-                arr[list(person_fix)] = list(person_fix.values())
-                person = pd.Series(arr, index=df.index, dtype="string")
+            arr = pa.chunked_array(ids.array.__arrow_array__()).combine_chunks().cast(pa.large_string())
+            arr = pc.if_else(pa.array(valid), arr, pa.scalar(None, pa.large_string()))
+            if len(take):
+                mask = np.zeros(n, bool)
+                mask[take] = True
+                fix = [s for p, s in zip(hit_pos.tolist(), hit_sugg) if not valid[p]]
+                arr = pc.replace_with_mask(arr, pa.array(mask), pa.array(fix, pa.large_string()))
+            person = pd.Series(pd.array(pa.chunked_array([arr]), dtype="string"), index=df.index)
         out["person_id"] = person
         out["link_method"] = pd.Categorical.from_codes(codes, categories=["id", "candidate"])
-        out["suggested_id"] = pd.Series(sugg, index=df.index, dtype="string") if sugg is not None \
-            else _na_strings(df.index)
-        out["link_evidence"] = pd.Series(evid, index=df.index, dtype="string") if evid is not None \
-            else _na_strings(df.index)
+        out["suggested_id"] = _strings_at(n, df.index, hit_pos, hit_sugg)
+        out["link_evidence"] = _strings_at(n, df.index, hit_pos, hit_evid)
         linked[system] = out
     return linked
+
+
+def _plain(value: Any) -> Any:
+    """A text value as str, NA as None (record keys compared as plain Python values)."""
+    return None if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
+
+
+def _day(value: Any) -> Any:
+    """A date-like value as a datetime.date, NA as None."""
+    if value is None or (not isinstance(value, (dt.date, str)) and pd.isna(value)):
+        return None
+    return pd.Timestamp(value).date()
 
 
 def _isin(values: pd.Series, members: pd.Series) -> np.ndarray:
