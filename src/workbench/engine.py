@@ -54,7 +54,8 @@ def unpack(ws_or_tables: Any, as_of: dt.date | None = None) -> tuple[Any, dt.dat
     return tables, as_of, term
 
 
-def _types(t: pa.DataType) -> Any:
+def arrow_types(t: pa.DataType) -> Any:
+    """types_mapper for arrow -> pandas: nullable string, boolean and Int64 columns."""
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return pd.StringDtype()
     if pa.types.is_boolean(t):
@@ -148,7 +149,7 @@ class Engine:
         """A query's result as pandas with nullable dtypes (string, boolean, Int64)."""
         rel = self.con.sql(query, params=params) if params else self.con.sql(query)
         table = rel.to_arrow_table() if rel is not None else pa.table({})
-        return table.to_pandas(types_mapper=_types)
+        return table.to_pandas(types_mapper=arrow_types)
 
     def register(self, name: str, frame: Any) -> None:
         self.con.register(name, frame)

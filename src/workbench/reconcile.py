@@ -123,11 +123,6 @@ def _s(df: pd.DataFrame, col: str) -> pd.Series:
     return pd.Series(pd.NA, index=df.index, dtype="string")
 
 
-def _pid(df: pd.DataFrame) -> pd.Series:
-    """The person's ID on each row: person_id (own valid or linked), else the record's normalised ID."""
-    return _s(df, "person_id").fillna(_s(df, "id_number"))
-
-
 def isin(values: pd.Series, other: Any) -> np.ndarray:
     """Vectorised membership test (pandas' arrow-string isin converts every probe value in Python)."""
     other = pd.Series(other)
@@ -146,11 +141,6 @@ def isin(values: pd.Series, other: Any) -> np.ndarray:
     left = pd.Index(values.astype(object).where(values.notna(), None))
     right = pd.Index(other.dropna().astype(object).unique())
     return right.get_indexer(left) >= 0
-
-
-def _narrow(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Only the columns an analysis reads (filtering a narrow frame is much cheaper)."""
-    return df[[c for c in columns if c in df.columns]]
 
 
 SQL_COLUMNS = {  # columns of the systems the SQL analyses read (missing ones become NULL), per linked view
@@ -186,29 +176,6 @@ def sql(ctx: Context) -> duckdb.DuckDBPyConnection:
                         f"{link.linked_select(eng, system, cols, rows='invalid')}")
         ctx.extra["views"] = True
     return eng.con
-
-
-def _valid(df: pd.DataFrame) -> pd.Series:
-    if "id_valid" not in df.columns:
-        return pd.Series(False, index=df.index)
-    return df["id_valid"].astype("boolean").fillna(False).astype(bool)
-
-
-def _id_birth(ids: pd.Series) -> pd.Series:
-    return pd.to_datetime(ids.str.slice(6, 14), format="%Y%m%d", errors="coerce")
-
-
-def _id_sex(ids: pd.Series) -> pd.Series:
-    d = pd.to_numeric(ids.str.slice(16, 17), errors="coerce")
-    return pd.Series(pd.NA, index=ids.index, dtype="string").mask(d % 2 == 1, "男").mask(d % 2 == 0, "女")
-
-
-def _normalize_names(values: pd.Series) -> pd.Series:
-    uniq = pd.Index(values.dropna().unique())
-    norm = link._normalize_names(pd.Series(uniq, dtype="string"))
-    pos = uniq.get_indexer(values)
-    out = pd.Series(norm.to_numpy(dtype=object, na_value=None)[pos], index=values.index, dtype="string")
-    return out.mask(pos < 0)
 
 
 def _ids_table(ctx: Context, ids: pd.Series, name: str = "wanted_ids") -> str:
@@ -625,18 +592,7 @@ def person_status(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame:
              LEFT JOIN a ON p.pid = a.pid LEFT JOIN l ON p.pid = l.pid
         ORDER BY p.pid
     """, params=[ctx.term, ctx.term]).to_arrow_table()
-    import pyarrow as pa
-
-    def types(t: pa.DataType) -> Any:
-        if pa.types.is_string(t) or pa.types.is_large_string(t):
-            return pd.StringDtype()
-        if pa.types.is_boolean(t):
-            return pd.BooleanDtype()
-        if pa.types.is_integer(t):
-            return pd.Int64Dtype()
-        return None
-
-    out = table.to_pandas(types_mapper=types)
+    out = table.to_pandas(types_mapper=engine.arrow_types)
     birth = pd.to_datetime(out["birth_date"])
     out["birth_date"] = birth
     out["school_age"] = ((birth >= pd.Timestamp(first)) & (birth <= pd.Timestamp(last))).astype("boolean")
