@@ -382,7 +382,7 @@ def triage(suspects: pd.DataFrame, ws: Any, findings: pd.DataFrame | None = None
     local = local_records(ws, as_of)
     match = _match_items(items, local, ws, listed, as_of)
     if findings is None:
-        findings = _local_findings(ws)
+        findings = _local_findings(ws, as_of)
     facts = _facts(match, local)
     items["_name_norm"] = normalize_names(items["name"].astype("string"))
     item_recs = _records(items.drop(columns=["extra"], errors="ignore"))
@@ -412,10 +412,18 @@ def _extra_value(extra: Any, keys: tuple[str, ...]) -> Any:
     return None
 
 
-def _local_findings(ws: Any) -> pd.DataFrame | None:
-    """findings.all_findings(ws) when present, else whatever the analyses that have landed return."""
+def _local_findings(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame | None:
+    """findings.all_findings(ws) when present, else whatever the analyses that have landed return. A plain dict
+    of canonical frames is analysed as a Workspace of those frames on the triage's as-of date."""
     import importlib
 
+    if isinstance(ws, dict):
+        try:
+            from ..workspace import Workspace
+
+            ws = Workspace.from_tables(ws, as_of)
+        except Exception:  # noqa: BLE001, S110 - frames that do not make a Workspace are analysed as they are
+            pass
     try:
         fn = getattr(importlib.import_module("workbench.findings"), "all_findings", None)
         if fn is not None:
