@@ -17,8 +17,9 @@ from typing import Any
 import pandas as pd
 
 from . import terms
+from .arrowstr import isin
 from .findings import as_findings, empty_findings
-from .reconcile import ENROLLED_STATUSES, Context, _fill_places, context, isin
+from .reconcile import ENROLLED_STATUSES, Context, _fill_places, context
 
 LEDGER_REASONS = ["县外就读", "省外就读", "送教上门", "随班就读", "特教学校就读", "免予入学", "延缓入学", "休学",
                   "残疾不能入学", "初中已毕业", "户籍迁出", "死亡", "辍学"]

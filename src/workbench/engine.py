@@ -25,18 +25,7 @@ import pyarrow as pa
 
 from .rules import settings
 from .sources.schema import SYSTEM_KEYS
-
-
-def term_of(d: dt.date) -> str:
-    from . import terms
-
-    return terms.term_of(d)
-
-
-def previous_term(term: str) -> str:
-    """The term before a term code: 2019秋 -> 2019春, 2020春 -> 2019秋."""
-    year, season = int(term[:4]), term[4:]
-    return f"{year}春" if season == "秋" else f"{year - 1}秋"
+from .terms import previous_term, term_of
 
 
 def unpack(ws_or_tables: Any, as_of: dt.date | None = None) -> tuple[Any, dt.date, str]:

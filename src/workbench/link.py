@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import engine
+from .arrowstr import isin
 from .rules import load_yaml, settings
 
 SYSTEM_LABELS = {
@@ -54,12 +55,6 @@ _KEY = ["system", "k_id", "k_name", "k_birth", "k_school"]
 def link_settings() -> dict[str, Any]:
     """The linking rules in force (`rules/link_settings.yaml`, or the file named by settings()['link'])."""
     return load_yaml(settings().get("link", "link_settings.yaml"))
-
-
-# --------------------------------------------------------------------------------------------- workspace
-_unpack = engine.unpack
-term_of = engine.term_of
-previous_term = engine.previous_term
 
 
 # --------------------------------------------------------------------------------------------- names
@@ -239,11 +234,11 @@ def _h(expr: str) -> str:
     return f"CASE WHEN {expr} IS NULL THEN NULL ELSE hash({expr}) END"
 
 
-def _lrecs_sql(raw: str, order: bool = True) -> str:
+def _lrecs_sql(raw: str) -> str:
     """The records to link in the shape the blocking rules read (hashed keys like `cands`), from a relation
-    with the columns of _record_select (plus link_kind when it is not computed here)."""
+    with the columns of _record_select."""
     lid = ("row_number() OVER (ORDER BY r.system, r.source, r.k_id, r.k_name, r.k_birth, r.k_school, r.town, "
-           "r.student_no, r.sex_raw, r.id_reason)") if order else "r.lid"
+           "r.student_no, r.sex_raw, r.id_reason)")
     return f"""
         SELECT {lid} AS lid, r.system, r.k_id, r.k_name, r.k_birth, r.k_school, {_h('r.source')} AS system_group,
                CASE WHEN NOT r.id_valid AND coalesce(r.id_reason, 'empty') = 'precision_lost' THEN 'lost'
@@ -297,14 +292,19 @@ def _prepare(eng: engine.Engine, with_records: bool = True) -> None:
         FROM ({cand_union}) c LEFT JOIN names_map m ON c.k_name = m.k_name WHERE c.id_valid""")
     if not with_records:
         return
-    parts = [f"SELECT * FROM ({_record_select(eng, s)}) r WHERE NOT r.id_valid" for s in rec_systems]
-    con.execute("CREATE OR REPLACE TEMP TABLE link_lraw AS SELECT DISTINCT * FROM ("
+    _build_lrecs(eng, [f"SELECT * FROM ({_record_select(eng, s)}) r WHERE NOT r.id_valid" for s in rec_systems])
+
+
+def _build_lrecs(eng: engine.Engine, parts: list[str], first_lid: int = 0) -> None:
+    """Table `lrecs` from the distinct record rows of the given selects, lids numbered after first_lid; the names
+    only these records carry (pairs, activities, ...) are added to names_map first."""
+    eng.execute("CREATE OR REPLACE TEMP TABLE link_lraw AS SELECT DISTINCT * FROM ("
                 + " UNION ALL ".join(parts or [_EMPTY_RECORDS]) + ")")
-    # names of the records that only the other systems (pairs, activities, ...) carry
     _register_names(eng, "SELECT DISTINCT k_name FROM link_lraw WHERE k_name NOT IN (SELECT k_name FROM names_map)",
                     append=True)
-    con.execute("CREATE OR REPLACE TEMP TABLE lrecs AS " + _lrecs_sql("SELECT * FROM link_lraw"))
-    con.execute("DROP TABLE IF EXISTS link_lraw")
+    eng.execute(f"CREATE OR REPLACE TEMP TABLE lrecs AS SELECT * REPLACE (lid + {int(first_lid)} AS lid) FROM ("
+                + _lrecs_sql("SELECT * FROM link_lraw") + ")")
+    eng.execute("DROP TABLE IF EXISTS link_lraw")
 
 
 def _prepare_rest(eng: engine.Engine, first_lid: int) -> None:
@@ -318,14 +318,8 @@ def _prepare_rest(eng: engine.Engine, first_lid: int) -> None:
     for s in rec_systems:
         ids = "IN (SELECT id_number FROM link_single)" if s in cand_systems else "NOT IN (SELECT id_number FROM cands)"
         parts.append(f"SELECT * FROM ({_record_select(eng, s)}) r WHERE r.id_valid AND {alone} AND r.k_id {ids}")
-    eng.execute("CREATE OR REPLACE TEMP TABLE link_lraw AS SELECT DISTINCT * FROM ("
-                + " UNION ALL ".join(parts or [_EMPTY_RECORDS]) + ")")
+    _build_lrecs(eng, parts, first_lid)
     eng.execute("DROP TABLE IF EXISTS link_single")
-    _register_names(eng, "SELECT DISTINCT k_name FROM link_lraw WHERE k_name NOT IN (SELECT k_name FROM names_map)",
-                    append=True)
-    eng.execute(f"CREATE OR REPLACE TEMP TABLE lrecs AS SELECT * REPLACE (lid + {int(first_lid)} AS lid) FROM ("
-                + _lrecs_sql("SELECT * FROM link_lraw") + ")")
-    eng.execute("DROP TABLE IF EXISTS link_lraw")
 
 
 def _alone_can_link() -> bool:
@@ -643,7 +637,7 @@ def _attach(tables: Any, lmap: pd.DataFrame) -> dict[str, pd.DataFrame]:
             rows = ~valid
             alone_ids = dec.loc[dec["link_kind"].eq("alone").to_numpy(bool), "k_id"].dropna()
             if len(alone_ids):
-                rows = rows | _isin(ids, alone_ids)
+                rows = rows | isin(ids, alone_ids)
             pos = np.flatnonzero(rows)
             if len(pos):
                 name_col = _name_column(system, df)
@@ -700,19 +694,6 @@ def _day(value: Any) -> Any:
     return pd.Timestamp(value).date()
 
 
-def _isin(values: pd.Series, members: pd.Series) -> np.ndarray:
-    """values.isin(members) through pyarrow's hash set (pandas converts each probe value in Python)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    try:
-        left = pa.chunked_array(values.astype("string").array.__arrow_array__())
-        right = pa.array(members.astype("string").to_numpy(object, na_value=None), left.type)
-        return pc.is_in(left, value_set=right, skip_nulls=True).to_numpy(zero_copy_only=False).astype(bool)
-    except (AttributeError, TypeError, pa.ArrowException):
-        return values.isin(set(members)).to_numpy(bool)
-
-
 def attach_person_ids(ws_or_tables: Any, as_of: dt.date | None = None) -> dict[str, pd.DataFrame]:
     """Copies of every system frame with `person_id`, `link_method` (id / candidate / NA), `suggested_id` and
     `link_evidence` (Chinese). Computed once per Workspace and cached on it (`ws.linked`)."""
@@ -762,7 +743,7 @@ def suggest_for(name: str | None, id_number: str | None, birth_date: Any = None,
     known is returned first with evidence 身份证号相同."""
     if ws is None:
         raise ValueError("需要提供已读取的数据（Workspace）")
-    as_of = _unpack(ws)[1]
+    as_of = engine.unpack(ws)[1]
     norm_id = None
     reason = "empty"
     if id_number is not None and str(id_number).strip():

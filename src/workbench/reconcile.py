@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
-import numpy as np
 import pandas as pd
 
 from . import engine, link
@@ -121,26 +120,6 @@ def _s(df: pd.DataFrame, col: str) -> pd.Series:
     if col in df.columns:
         return df[col].astype("string")
     return pd.Series(pd.NA, index=df.index, dtype="string")
-
-
-def isin(values: pd.Series, other: Any) -> np.ndarray:
-    """Vectorised membership test (pandas' arrow-string isin converts every probe value in Python)."""
-    other = pd.Series(other)
-    if pd.api.types.is_string_dtype(values.dtype) and pd.api.types.is_string_dtype(other.dtype) \
-            and not (values.dtype == object or other.dtype == object):
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        try:  # string columns: pyarrow's hash-set membership, NA never a member
-            left = pa.chunked_array(values.astype("string").array.__arrow_array__())
-            right = pa.chunked_array(other.dropna().astype("string").array.__arrow_array__())
-            right = right.cast(left.type).unique() if len(right) else pa.array([], left.type)
-            return pc.is_in(left, value_set=right, skip_nulls=True).to_numpy(zero_copy_only=False).astype(bool)
-        except (AttributeError, TypeError, pa.ArrowException):
-            pass
-    left = pd.Index(values.astype(object).where(values.notna(), None))
-    right = pd.Index(other.dropna().astype(object).unique())
-    return right.get_indexer(left) >= 0
 
 
 SQL_COLUMNS = {  # columns of the systems the SQL analyses read (missing ones become NULL), per linked view
