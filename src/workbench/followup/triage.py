@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..engine import unpack as _unpack
 from .config import category_kinds, followup_rules, normalize_ids, normalize_names, resolve_category_keys
 
 SYSTEMS = ["registry", "roster", "aid", "ledger"]
@@ -43,28 +44,6 @@ TRIAGE_LABELS = {
 }
 
 _CN_NUM = {1: "一", 2: "二", 3: "三", 4: "四", 5: "五", 6: "六"}
-
-
-def _unpack(ws: Any, as_of: dt.date | None) -> tuple[dict[str, pd.DataFrame], dt.date, str | None]:
-    if isinstance(ws, dict):
-        tables = ws
-        as_of = as_of or dt.date.today()
-        term = None
-    else:
-        tables = ws.tables
-        as_of = as_of or getattr(ws, "as_of", None) or dt.date.today()
-        term = getattr(ws, "term", None)
-    if isinstance(as_of, (pd.Timestamp, dt.datetime)):
-        as_of = as_of.date()
-    if term is None:
-        try:
-            from .. import terms
-
-            term = terms.term_of(as_of)
-        except (ImportError, AttributeError):
-            term = f"{as_of.year}秋" if as_of.month >= 9 else f"{as_of.year - 1}秋" if as_of.month == 1 \
-                else f"{as_of.year}春"
-    return tables, as_of, term
 
 
 def _previous_term(term: str) -> str:
