@@ -721,7 +721,7 @@ def _analyse(ws: Any, table: pd.DataFrame | None = None, coverage_by: str | None
             out = {"coverage": eng.df(query + (_SQL_STUDENT if coverage_by == "student" else _SQL_ROLLUP[coverage_by]))}
         else:
             query = _with(*ctes, _SQL_FINDING_ROWS, _text_sql(eng, mode, _FINDING_KEYS))
-            rows = con.sql(query + _SQL_OUT).to_arrow_table().to_pylist()
+            rows = eng.arrow(query + _SQL_OUT).to_pylist()
             out = {name: [r for r in rows if r["part"] == i]
                    for i, name in enumerate(("missed", "records", "duplicates"))}
     finally:

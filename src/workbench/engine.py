@@ -16,6 +16,8 @@ conveniences stay in this engine layer.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,18 @@ def unpack(ws_or_tables: Any, as_of: dt.date | None = None) -> tuple[Any, dt.dat
     return tables, as_of, term
 
 
+# DuckDB warns that an arrow result of the DB-API path is copied once; for the analyses' small results that copy is
+# the cheap part (set once here, and in pyproject's pytest filterwarnings: catch_warnings is not thread-safe)
+warnings.filterwarnings("ignore", message="Arrow output on a DB-API result", category=UserWarning)
+
+
+def arrow_result(con: duckdb.DuckDBPyConnection, query: str, params: list | None = None) -> pa.Table:
+    """A query's result as an arrow table, through the DB-API path (a record batch stream): for the analyses' many
+    small results it costs less than the relational API (con.sql), which DuckDB 2 tokenises and binds in Python
+    first."""
+    return con.execute(query, params or []).to_arrow_reader().read_all()
+
+
 def arrow_types(t: pa.DataType) -> Any:
     """types_mapper for arrow -> pandas: nullable string, boolean and Int64 columns."""
     if pa.types.is_string(t) or pa.types.is_large_string(t):
@@ -63,7 +77,13 @@ class Engine:
         if callable(prev):
             prev = prev()
         self.previous_term = prev or previous_term(self.term)
-        self.con = duckdb.connect()
+        self._root = duckdb.connect()
+        self._local = threading.local()
+        self._local.con = self._root
+        self._owner = threading.get_ident()
+        self._arrow: dict[str, Any] = {}      # registered source views, registered again on each thread's cursor
+        self.lock = threading.RLock()         # one-time shared setup (the link map, the linked views)
+        self.ready: set[str] = set()          # what that setup has built
         cfg = settings().get("duckdb") or {}
         if cfg.get("memory_limit"):
             self.con.execute(f"SET memory_limit = '{cfg['memory_limit']}'")
@@ -95,6 +115,7 @@ class Engine:
         except (pa.ArrowException, TypeError, ValueError):
             view = df.assign(_rn=rn)   # columns shared, not copied (copy on write)
         self.con.register(f"src_{system}", view)
+        self._arrow[f"src_{system}"] = view
         self.columns[system] = {c: "" for c in df.columns}
         self.rows[system] = len(df)
 
@@ -110,6 +131,19 @@ class Engine:
             if system == "registry" and "term" in self.columns[system] else ""
         self.con.execute(f"CREATE OR REPLACE VIEW src_{system} AS SELECT * EXCLUDE (file_row_number){fill}, "
                          f"CAST(file_row_number AS BIGINT) AS _rn FROM read_parquet('{lit}', file_row_number = true)")
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """This thread's connection to the engine's database: the engine's own in the thread that made it, a cursor
+        (with the source views registered again) in any other, so analyses can run side by side. Tables and views
+        in the main schema are shared; TEMP ones and registrations belong to one thread's connection."""
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = self._root.cursor()
+            for name, view in self._arrow.items():
+                con.register(name, view)
+            self._local.con = con
+        return con
 
     # ----------------------------------------------------------------------------------------------- helpers
     def has(self, system: str, column: str | None = None) -> bool:
@@ -134,23 +168,36 @@ class Engine:
     def execute(self, query: str, params: list | None = None) -> duckdb.DuckDBPyConnection:
         return self.con.execute(query, params or [])
 
+    def arrow(self, query: str, params: list | None = None) -> pa.Table:
+        """A query's result as an arrow table."""
+        return arrow_result(self.con, query, params)
+
     def df(self, query: str, params: list | None = None) -> pd.DataFrame:
         """A query's result as pandas with nullable dtypes (string, boolean, Int64)."""
-        rel = self.con.sql(query, params=params) if params else self.con.sql(query)
-        table = rel.to_arrow_table() if rel is not None else pa.table({})
-        return table.to_pandas(types_mapper=arrow_types)
+        return self.arrow(query, params).to_pandas(types_mapper=arrow_types)
 
     def register(self, name: str, frame: Any) -> None:
         self.con.register(name, frame)
 
     def close(self) -> None:
-        self.con.close()
+        self._root.close()
+
+
+_OF_LOCK = threading.Lock()
 
 
 def of(ws_or_tables: Any, as_of: dt.date | None = None) -> Engine:
     """The Engine of a Workspace (cached on it; a fresh one for a plain dict of frames or another as_of)."""
     if isinstance(ws_or_tables, dict):
         return Engine(ws_or_tables, as_of)
+    eng = getattr(ws_or_tables, "_engine", None)
+    if eng is not None and (as_of is None or eng.as_of == as_of):
+        return eng
+    with _OF_LOCK:
+        return _new(ws_or_tables, as_of)
+
+
+def _new(ws_or_tables: Any, as_of: dt.date | None) -> Engine:
     eng = getattr(ws_or_tables, "_engine", None)
     if eng is not None and (as_of is None or eng.as_of == as_of):
         return eng

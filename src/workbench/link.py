@@ -25,6 +25,8 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import engine
 from .arrowstr import isin
@@ -132,12 +134,22 @@ def name_key_hashes(names_norm: pd.Series) -> pd.Series:
     out[~present] = pd.NA
     present &= values.fillna("").str.len().to_numpy() > 0      # an empty name is no name
     out[~present] = pd.NA
-    names = values[present].tolist()
-    if not names:
+    if not present.any():
         return pd.Series(out, index=names_norm.index)
-    lengths = np.fromiter((len(n) for n in names), dtype=np.int64, count=len(names))
-    cps = np.frombuffer("".join(names).encode("utf-32-le"), dtype=np.uint32)
-    uniq, inv = np.unique(cps, return_inverse=True)
+    # the names' characters as one array of code points, straight from the arrow buffer (no Python str per name)
+    arr = pa.array(values[present], type=pa.large_string())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    lengths = pc.utf8_length(arr).to_numpy(zero_copy_only=False).astype(np.int64)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + len(arr) + 1]
+    utf8 = arr.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]]
+    cps = np.frombuffer(utf8.decode("utf-8").encode("utf-32-le"), dtype=np.uint32)
+    seen = np.zeros(0x110000, dtype=bool)      # distinct code points by a table, not a sort
+    seen[cps] = True
+    uniq = np.flatnonzero(seen).astype(np.uint32)
+    slot = np.zeros(0x110000, dtype=np.int64)
+    slot[uniq] = np.arange(len(uniq))
+    inv = slot[cps]
     table = _char_pinyin([chr(int(c)) for c in uniq])
     syllables: dict[str, int] = {}
     sid_of = np.array([syllables.setdefault(table[chr(int(c))], len(syllables) + 1) if table[chr(int(c))] else 0
@@ -148,7 +160,7 @@ def name_key_hashes(names_norm: pd.Series) -> pd.Series:
     sid = sid_hash[sid_of[inv].astype(np.int64)]
     keep = sid != 0
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    owner = np.repeat(np.arange(len(names)), lengths)
+    owner = np.repeat(np.arange(len(arr)), lengths)
     kept_before = np.concatenate([[0], np.cumsum(keep)])
     rank = (kept_before[1:] - kept_before[starts][owner]) - 1          # position among the kept syllables
     with np.errstate(over="ignore"):
@@ -224,7 +236,7 @@ def _register_names(eng: engine.Engine, written_sql: str, append: bool = False) 
         norm[~plain] = _normalize_names(names_raw[~plain].reset_index(drop=True)).to_numpy(object, na_value=None)
     eng.register("names_map_df", pd.DataFrame({"k_name": names_raw, "name": norm, "nk": name_key_hashes(norm)}))
     rows = "SELECT k_name, name, CAST(nk AS UBIGINT) AS nk FROM names_map_df"
-    eng.execute(f"INSERT INTO names_map {rows}" if append else f"CREATE OR REPLACE TEMP TABLE names_map AS {rows}")
+    eng.execute(f"INSERT INTO names_map {rows}" if append else f"CREATE OR REPLACE TABLE names_map AS {rows}")
     eng.con.unregister("names_map_df")
 
 
@@ -285,7 +297,7 @@ def _prepare(eng: engine.Engine, with_records: bool = True) -> None:
                                         for s in cand_systems) or "SELECT NULL::VARCHAR AS k_name WHERE false")
     cand_union = " UNION ALL ".join(_record_select(eng, s) for s in cand_systems) or _EMPTY_RECORDS
     # one row per record (a person in two terms or systems is two rows: the scoring aggregates per candidate ID)
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE cands AS
+    con.execute(f"""CREATE OR REPLACE TABLE cands AS
         SELECT c.k_id AS id_number, c.system, {_h('c.source')} AS system_group_excl, c.k_name, m.nk AS name_key,
                {_id_birth_sql('c.k_id')} AS birth_date, {_id_sex_sql('c.k_id')} AS sex,
                {_h('c.town')} AS town, {_h('c.k_school')} AS school, {_h('c.student_no')} AS student_no
@@ -474,6 +486,16 @@ def link_state(ws_or_tables: Any, as_of: dt.date | None = None) -> dict[str, Any
     """Run the linkage once per Workspace (cached on the object, or by identity for a plain dict): the engine,
     `map` (one row per record key that got a link or a suggestion: MAP_COLUMNS), `lrecs` and `scored`. The
     engine holds table `link_map` (the same rows) for the SQL analyses (see linked_select)."""
+    state = _cached(ws_or_tables, as_of)
+    if state is not None:
+        return state
+    eng = engine.of(ws_or_tables, as_of)
+    with eng.lock:   # analyses running side by side (findings.run_analyses) link once
+        state = _cached(ws_or_tables, as_of)
+        return state if state is not None else _link(ws_or_tables, eng)
+
+
+def _cached(ws_or_tables: Any, as_of: dt.date | None) -> dict[str, Any] | None:
     state = getattr(ws_or_tables, "_link_state", None) if not isinstance(ws_or_tables, dict) else None
     if state is None and isinstance(ws_or_tables, dict):
         hit = _CACHE.get(id(ws_or_tables))
@@ -481,7 +503,10 @@ def link_state(ws_or_tables: Any, as_of: dt.date | None = None) -> dict[str, Any
             state = hit[1]
     if state is not None and (as_of is None or state["engine"].as_of == as_of):
         return state
-    eng = engine.of(ws_or_tables, as_of)
+    return None
+
+
+def _link(ws_or_tables: Any, eng: engine.Engine) -> dict[str, Any]:
     _prepare(eng)
     lrecs, scored = _score_lrecs(eng)
     lmap = _decisions(lrecs, scored)
@@ -519,7 +544,7 @@ def _store_map(eng: engine.Engine, lmap: pd.DataFrame) -> None:
     """Table `link_map` in the engine (read by linked_select) and the kinds of decision per system."""
     con = eng.con
     con.register("link_map_df", lmap)
-    con.execute("""CREATE OR REPLACE TEMP TABLE link_map AS
+    con.execute("""CREATE OR REPLACE TABLE link_map AS
         SELECT system, k_id, k_name, CAST(k_birth AS DATE) AS k_birth, k_school, link_kind, person_id,
                suggested_id, link_evidence FROM link_map_df""")
     con.unregister("link_map_df")
@@ -532,6 +557,13 @@ def _complete(state: dict[str, Any]) -> dict[str, Any]:
     if state.get("complete"):
         return state
     eng = state["engine"]
+    with eng.lock:
+        if not state.get("complete"):
+            _complete_locked(state, eng)
+    return state
+
+
+def _complete_locked(state: dict[str, Any], eng: engine.Engine) -> None:
     first = int(state["lrecs"]["lid"].max()) if len(state["lrecs"]) else 0
     first = max(first, int(state["scored"]["lid"].max()) if len(state["scored"]) else 0)
     _prepare_rest(eng, first)
@@ -543,7 +575,6 @@ def _complete(state: dict[str, Any]) -> dict[str, Any]:
         state["map"] = pd.concat([state["map"], _decisions(lrecs, scored)], ignore_index=True)
         _store_map(eng, state["map"])
     state["complete"] = True
-    return state
 
 
 def _decisions(lrecs: pd.DataFrame, scored: pd.DataFrame) -> pd.DataFrame:
@@ -602,9 +633,6 @@ def linked_select(eng: engine.Engine, system: str, columns: dict[str, str], wher
 
 def _strings_at(n: int, index: pd.Index, pos: np.ndarray, values: list) -> pd.Series:
     """A `string` Series of n NA values with `values` at positions `pos` (built in arrow, no per-row Python)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     arr = pa.nulls(n, pa.large_string())
     if len(pos):
         mask = np.zeros(n, bool)
@@ -616,9 +644,6 @@ def _strings_at(n: int, index: pd.Index, pos: np.ndarray, values: list) -> pd.Se
 def _attach(tables: Any, lmap: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Copies of every frame with person_id, link_method, suggested_id and link_evidence from the link map. Only
     the rows with an invalid ID (and valid IDs that got a suggestion) are looked up, by their record key."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     by_system = {str(k): g for k, g in lmap.groupby("system", sort=False)} if len(lmap) else {}
     linked: dict[str, pd.DataFrame] = {}
     for system, df in tables.items():
