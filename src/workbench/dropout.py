@@ -16,10 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from . import terms
+from . import reconcile, terms
 from .arrowstr import isin
-from .findings import as_findings, empty_findings
-from .reconcile import ENROLLED_STATUSES, Context, _fill_places, context
+from .reconcile import ENROLLED_STATUSES, Context, _assemble, _lit, _row, context
 
 LEDGER_REASONS = ["县外就读", "省外就读", "送教上门", "随班就读", "特教学校就读", "免予入学", "延缓入学", "休学",
                   "残疾不能入学", "初中已毕业", "户籍迁出", "死亡", "辍学"]
@@ -62,7 +61,7 @@ def _kids_sql(ctx: Context, only_missing: bool = False) -> str:
                      AND (status IS NULL OR status IN ({enrolled})))"""
     if only_missing:
         return head + """
-        SELECT k.* EXCLUDE (_rn) FROM kids k
+        SELECT k.* FROM kids k
         WHERE NOT EXISTS (SELECT 1 FROM enr WHERE enr.pid = k.person_id)
           AND NOT EXISTS (SELECT 1 FROM ledger l WHERE l.pid = k.person_id)
         ORDER BY k._rn"""
@@ -104,46 +103,46 @@ def school_age_children(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame:
     return kids[cols].reset_index(drop=True)
 
 
-def _not_enrolled(ctx: Context) -> pd.DataFrame:
+def _not_enrolled_part(ctx: Context) -> list[str]:
+    """not_enrolled: school-age children of registered households in neither the as-of registry nor the ledger."""
     if not ctx.eng.count("roster"):
-        return empty_findings()
-    bad = ctx.df(_kids_sql(ctx, only_missing=True))
-    bad["birth_date"] = pd.to_datetime(bad["birth_date"])
-    if bad.empty:
-        return empty_findings()
-    return pd.DataFrame({
-        "kind": "not_enrolled", "systems": "roster", "id_number": bad["person_id"], "name": bad["name"],
-        "town": bad["town"], "village": bad["village"],
-        "detail": ("建档立卡户适龄儿童（出生日期" + bad["birth_date"].dt.strftime("%Y-%m-%d") + "），"
-                   + ctx.term + "学籍中无在读记录，控辍保学台账中也无登记"),
-        "suggestion": "请村、校立即核查去向：在外就读的补充台账和佐证，辍学的登记台账并落实劝返",
-    })
+        return []
+    return [f"""
+        SELECT {_row(seq='b._rn', kind="'not_enrolled'", systems="'roster'", id_number='b.person_id', name='b.name',
+                     town='b.town', village='b.village',
+                     detail=f"'建档立卡户适龄儿童（出生日期' || strftime(b.birth_date, '%Y-%m-%d') || '），' || "
+                            f"{_lit(ctx.term)} || '学籍中无在读记录，控辍保学台账中也无登记'",
+                     suggestion="'请村、校立即核查去向：在外就读的补充台账和佐证，辍学的登记台账并落实劝返'")}
+        FROM ({_kids_sql(ctx, only_missing=True)}) b"""]
 
 
-def _exception_unverified(ctx: Context) -> pd.DataFrame:
-    led = _ledger(ctx)
-    ev = led["evidence"].str.strip()
-    missing = ev.isna() | ev.isin(NO_EVIDENCE)
-    bad = led[missing.fillna(True).to_numpy(bool)]
-    if bad.empty:
-        return empty_findings()
-    return pd.DataFrame({
-        "kind": "exception_unverified", "systems": "ledger", "id_number": bad["pid"], "name": bad["name"],
-        "town": bad["town"], "village": bad["village"],
-        "detail": "控辍保学台账登记原因：" + bad["reason"].fillna("（未注明）") + "；佐证材料：" +
-        bad["evidence"].fillna("（空）"),
-        "suggestion": "请补充佐证材料（如就读证明、送教记录、医学证明、劝返记录）",
-    })
+# Python's str.strip() whitespace (Unicode White_Space), so that "　" (a full-width space) counts as no evidence
+_SPACE = r"[\t\n\x0b\x0c\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
+
+
+def _unverified_part(ctx: Context) -> list[str]:
+    """exception_unverified: ledger entries whose evidence is empty or says there is none."""
+    if not ctx.eng.has("ledger"):
+        return []
+    stripped = f"regexp_replace(evidence, '^{_SPACE}+|{_SPACE}+$', '', 'g')"
+    return [f"""
+        SELECT {_row(seq='_rn', kind="'exception_unverified'", systems="'ledger'", id_number='pid', name='name',
+                     town='town', village='village',
+                     detail="'控辍保学台账登记原因：' || coalesce(reason, '（未注明）') || '；佐证材料：' || "
+                            "coalesce(evidence, '（空）')",
+                     suggestion="'请补充佐证材料（如就读证明、送教记录、医学证明、劝返记录）'")}
+        FROM ledger WHERE evidence IS NULL OR {stripped} IN ({', '.join(_lit(x) for x in NO_EVIDENCE)})"""]
+
+
+def prepare(ws: Any, as_of: dt.date | None = None) -> None:
+    """The shared state of the 控辍保学 SQL (the person link and the linked views): reconcile.prepare."""
+    reconcile.prepare(ws, as_of)
 
 
 def findings(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame:
     """控辍保学 findings: not_enrolled and exception_unverified, in the findings shape."""
     ctx = _ctx(ws, as_of)
-    parts = [p for p in (_not_enrolled(ctx), _exception_unverified(ctx)) if len(p)]
-    if not parts:
-        return empty_findings()
-    f = pd.concat(parts, ignore_index=True)
-    return as_findings(_fill_places(f, ctx))
+    return _assemble(ctx, _not_enrolled_part(ctx) + _unverified_part(ctx))
 
 
 def village_verdicts(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame:

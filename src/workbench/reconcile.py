@@ -19,7 +19,8 @@ import duckdb
 import pandas as pd
 
 from . import engine, link
-from .findings import as_findings, empty_findings
+from .findings import FINDING_COLUMNS, SORT_COLUMNS, empty_findings
+from .rules import finding_kinds
 
 ENROLLED_STATUSES = ("在读", "转入")  # plus NA (design.md: NA means 在读)
 LEFT_STATUSES = ("转出", "毕业", "死亡")
@@ -115,13 +116,6 @@ def context(ws: Any, as_of: dt.date | None = None) -> Context:
     return ctx
 
 
-def _s(df: pd.DataFrame, col: str) -> pd.Series:
-    """A column as a string Series (NA when the frame lacks it)."""
-    if col in df.columns:
-        return df[col].astype("string")
-    return pd.Series(pd.NA, index=df.index, dtype="string")
-
-
 SQL_COLUMNS = {  # columns of the systems the SQL analyses read (missing ones become NULL), per linked view
     "registry": {"term": "VARCHAR", "id_number": "VARCHAR", "id_valid": "BOOLEAN", "id_reason": "VARCHAR",
                  "id_type": "VARCHAR", "name": "VARCHAR", "sex": "VARCHAR", "birth_date": "DATE", "town": "VARCHAR",
@@ -147,73 +141,103 @@ def sql(ctx: Context) -> duckdb.DuckDBPyConnection:
     (valid ID, else the confidently linked ID), `pid` (person_id, else the record's ID), `suggested_id` and
     `link_evidence` (workbench.link); and `<system>_invalid`, the same over the rows whose ID is not valid."""
     eng = ctx.eng
-    if not ctx.extra.get("views"):
-        for system in ID_SYSTEMS:
-            cols = SQL_COLUMNS.get(system, _OTHER_COLUMNS)
-            eng.execute(f"CREATE OR REPLACE TEMP VIEW {system} AS {link.linked_select(eng, system, cols)}")
-            eng.execute(f"CREATE OR REPLACE TEMP VIEW {system}_invalid AS "
-                        f"{link.linked_select(eng, system, cols, rows='invalid')}")
-        ctx.extra["views"] = True
+    # built once per engine and link map (the views are shared by every thread's connection: findings.run_analyses)
+    key = "views:" + repr(sorted((k, sorted(v)) for k, v in getattr(eng, "link_kinds", {}).items()))
+    if key not in eng.ready:
+        with eng.lock:
+            if key not in eng.ready:
+                for system in ID_SYSTEMS:
+                    cols = SQL_COLUMNS.get(system, _OTHER_COLUMNS)
+                    eng.execute(f"CREATE OR REPLACE VIEW {system} AS {link.linked_select(eng, system, cols)}")
+                    eng.execute(f"CREATE OR REPLACE VIEW {system}_invalid AS "
+                                f"{link.linked_select(eng, system, cols, rows='invalid')}")
+                eng.ready = {k for k in eng.ready if not k.startswith("views:")} | {key}
     return eng.con
 
 
-def _ids_table(ctx: Context, ids: pd.Series, name: str = "wanted_ids") -> str:
-    """Register the distinct non-empty values of `ids` as a one-column table `name` (column id)."""
-    vals = pd.Series(ids.dropna().astype("string").unique(), dtype="string")
-    ctx.eng.register(name, pd.DataFrame({"id": vals}))
-    return name
+# --------------------------------------------------------------------------------------------- SQL finding parts
+# Every finding kind is a SELECT (a "part") with the columns ROW_COLUMNS and `seq` (the row's order within its part);
+# _assemble runs the parts as one query, fills places, labels, keeps one row per grain and sorts, so only the
+# finished findings leave DuckDB.
+ROW_COLUMNS = ["kind", "systems", "id_number", "name", "town", "village", "school", "item", "period", "detail",
+               "suggestion", "suggested_id"]
+_ORD = 4294967296   # (group, _rn) as one BIGINT sort key: group * _ORD + _rn
 
 
-def places(ctx: Context, ids: pd.Series | None = None) -> pd.DataFrame:
-    """Per person ID: town, village (roster, else ledger) and school (as-of registry), for filling findings.
-    With `ids`, only those people (the findings' few), else everyone."""
+def _lit(value: Any) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _case(expr: str, mapping: dict[str, str], default: str = "NULL") -> str:
+    """SQL CASE mapping the values of expr to texts (a label table of the rules or this module)."""
+    whens = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in mapping.items())
+    return f"CASE {expr} {whens} ELSE {default} END"
+
+
+def _row(seq: str = "0", **cols: str) -> str:
+    """The select list of a finding part: ROW_COLUMNS (NULL where not given) and seq."""
+    out = [f"CAST({cols[c]} AS VARCHAR) AS {c}" if c in cols else f"CAST(NULL AS VARCHAR) AS {c}"
+           for c in ROW_COLUMNS]
+    return ", ".join(out + [f"CAST({seq} AS BIGINT) AS seq"])
+
+
+def _first(col: str, order: str) -> str:
+    """The first non-empty value of col in the order of the unique key `order` (as pandas' groupby first)."""
+    return f"arg_min({col}, {order}) FILTER (WHERE {col} IS NOT NULL)"
+
+
+def _stage_sql(stage: str, grade: str) -> str:
+    """`初中2年级`, `小学`, `非在校生` (stage empty) for display."""
+    return f"(coalesce({stage}, '非在校生') || coalesce(CAST(CAST({grade} AS BIGINT) AS VARCHAR) || '年级', ''))"
+
+
+def _assemble(ctx: Context, parts: list[str]) -> pd.DataFrame:
+    """The findings table (the shape of findings.as_findings) from finding parts, in one query: town, village and
+    school filled from the person's rows (roster, then the as-of registry, then the ledger; else the suggested
+    person's), labels from rules/findings.yaml, one row per kind, person, item and period (the first), sorted as
+    as_findings sorts."""
+    if not parts:
+        return empty_findings()
     sql(ctx)
-    where = ""
-    if ids is not None:
-        where = f" AND pid IN (SELECT id FROM {_ids_table(ctx, ids, 'place_ids')})"
-    allp = ctx.df(f"""
-        SELECT pid, town, village, CAST(NULL AS VARCHAR) AS school, 0 AS p, _rn FROM roster
-        WHERE pid IS NOT NULL{where}
-        UNION ALL
-        SELECT pid, town, CAST(NULL AS VARCHAR), school_name, 1, _rn FROM registry
-        WHERE pid IS NOT NULL AND term = ?{where}
-        UNION ALL
-        SELECT pid, town, village, CAST(NULL AS VARCHAR), 2, _rn FROM ledger WHERE pid IS NOT NULL{where}
-        ORDER BY p, _rn""", [ctx.term])
-    if not len(allp):
-        return pd.DataFrame({c: pd.Series(dtype="string") for c in ["town", "village", "school"]})
-    g = allp.groupby("pid", sort=False)
-    return pd.DataFrame({"town": g["town"].first(), "village": g["village"].first(), "school": g["school"].first()})
-
-
-def _fill_places(out: pd.DataFrame, ctx: Context, key: str = "id_number") -> pd.DataFrame:
-    if out.empty:
-        return out
-    keys = out[key]
-    if "suggested_id" in out.columns:
-        keys = pd.concat([keys, out["suggested_id"]], ignore_index=True)
-    pl = places(ctx, keys)
-    for col in ("town", "village", "school"):
-        if col not in out.columns:
-            out[col] = pd.NA
-        out[col] = out[col].astype("string").fillna(out[key].map(pl[col]).astype("string"))
-        if "suggested_id" in out.columns:
-            out[col] = out[col].fillna(out["suggested_id"].map(pl[col]).astype("string"))
-    return out
+    labels = {k: v["label"] for k, v in finding_kinds().items()}
+    union = " UNION ALL ".join(f"SELECT *, {i} AS part FROM ({p}) p{i}" for i, p in enumerate(parts))
+    first = ", ".join(_first(c, f"p * {_ORD} + _rn") + f" AS {c}" for c in ("town", "village", "school"))
+    place = ", ".join(f"coalesce(f.{c}, a.{c}, b.{c}) AS {c}" for c in ("town", "village", "school"))
+    order = ", ".join(f"{c} NULLS FIRST" for c in SORT_COLUMNS)
+    return ctx.df(f"""
+        WITH f AS MATERIALIZED ({union}),
+             keys AS MATERIALIZED (SELECT id_number AS k FROM f WHERE id_number IS NOT NULL
+                      UNION SELECT suggested_id FROM f WHERE suggested_id IS NOT NULL),
+             pr AS (SELECT pid, town, village, CAST(NULL AS VARCHAR) AS school, 0 AS p, _rn FROM roster
+                    WHERE pid IN (SELECT k FROM keys)
+                    UNION ALL
+                    SELECT pid, town, CAST(NULL AS VARCHAR), school_name, 1, _rn FROM registry
+                    WHERE term = {_lit(ctx.term)} AND pid IN (SELECT k FROM keys)
+                    UNION ALL
+                    SELECT pid, town, village, CAST(NULL AS VARCHAR), 2, _rn FROM ledger
+                    WHERE pid IN (SELECT k FROM keys)),
+             pl AS (SELECT pid, {first} FROM pr GROUP BY pid),
+             out AS (SELECT f.kind, {_case('f.kind', labels)} AS label, f.systems, f.id_number, f.name, {place},
+                            f.item, f.period, f.detail, f.suggestion, f.suggested_id
+                     FROM f LEFT JOIN pl a ON a.pid = f.id_number LEFT JOIN pl b ON b.pid = f.suggested_id
+                     QUALIFY row_number() OVER (PARTITION BY f.kind, f.id_number, f.item, f.period
+                                                ORDER BY f.part, f.seq) = 1)
+        SELECT {', '.join(FINDING_COLUMNS)} FROM out ORDER BY {order}""")
 
 
 # --------------------------------------------------------------------------------------------- ID kinds
-def _id_rows(ctx: Context) -> pd.DataFrame:
-    """Every record with an invalid ID of the ID-carrying systems (registry: as-of term) with system, id,
-    reason, name, place, link suggestion; in system order, then row order."""
+def _id_part(ctx: Context) -> list[str]:
+    """id_invalid and id_precision_lost: one row per ID (every record without one: one row) over the ID-carrying
+    systems (registry: as-of term), with the systems it appears in and the link suggestion."""
     sql(ctx)
-    parts = []
+    rows = []
     for i, system in enumerate(ID_SYSTEMS):
         if not ctx.eng.has(system, "id_number"):
             continue
         name = "name" if system in SQL_COLUMNS or ctx.eng.has(system, "name") else "student_name"
         if system == "registry":
-            required, where = "coalesce(id_type = '居民身份证', false) AND id_number IS NULL", f"AND term = '{ctx.term}'"
+            required, where = "coalesce(id_type = '居民身份证', false) AND id_number IS NULL", \
+                f"AND term = {_lit(ctx.term)}"
         elif system == "roster":
             required, where = "id_number IS NULL", ""
         else:
@@ -221,128 +245,99 @@ def _id_rows(ctx: Context) -> pd.DataFrame:
         cols = SQL_COLUMNS.get(system, _OTHER_COLUMNS)
         village = "village" if "village" in cols else "CAST(NULL AS VARCHAR)"
         school = "school_name" if "school_name" in cols else "CAST(NULL AS VARCHAR)"
-        parts.append(f"""
+        rows.append(f"""
             SELECT '{system}' AS system, id_number, id_reason AS reason, {required} AS empty_required,
                    {name} AS name, town, {village} AS village, {school} AS school, suggested_id, link_evidence,
-                   {i} AS o, _rn
+                   {i} * {_ORD} + _rn AS ord
             FROM {system}_invalid WHERE true {where}""")
-    parts = [ctx.df("SELECT * EXCLUDE (o, _rn) FROM (" + " UNION ALL ".join(parts) + ") ORDER BY o, _rn")] \
-        if parts else []
-    parts = [p for p in parts if len(p)]
-    if not parts:
-        return pd.DataFrame(columns=["system", "id_number", "reason", "empty_required", "name", "town", "village",
-                                     "school", "suggested_id", "link_evidence"])
-    out = pd.concat(parts, ignore_index=True)
-    out["empty_required"] = out["empty_required"].fillna(False).astype(bool)
-    return out
-
-
-def _id_findings(ctx: Context) -> pd.DataFrame:
-    rows = _id_rows(ctx)
-    invalid = rows["reason"].isin(INVALID_REASONS).fillna(False) | (
-        rows["reason"].eq("empty").fillna(False) & rows["empty_required"])
-    lost = rows["reason"].eq("precision_lost").fillna(False)
-    out = []
-    for kind, mask in (("id_invalid", invalid), ("id_precision_lost", lost)):
-        sub = rows[mask.to_numpy(bool)]
-        if sub.empty:
-            continue
-        sub = sub.assign(order=sub["system"].map({s: i for i, s in enumerate(ID_SYSTEMS)}))
-        sub = sub.sort_values(["order"], kind="stable")
-        key = sub["id_number"].fillna("").rename("_key")
-        g = sub.groupby(key, sort=False)
-        first = g.first()
-        systems = g["system"].agg(lambda s: ",".join(dict.fromkeys(s)))
-        sugg = g["suggested_id"].first()
-        evid = g["link_evidence"].first()
-        f = pd.DataFrame({
-            "kind": kind,
-            "systems": systems,
-            "id_number": first["id_number"].where(first.index != "", pd.NA),
-            "name": first["name"], "town": first["town"], "village": first["village"], "school": first["school"],
-            "suggested_id": sugg,
-        })
-        labels = systems.map(lambda s: "、".join(LABEL.get(x, x) for x in s.split(",")))
-        reason_txt = first["reason"].map(ID_REASON_LABELS).fillna("身份证号无效")
-        f["detail"] = ("身份证号" + first["id_number"].fillna("（空）") + "：" + reason_txt + "；出现在：" + labels)
-        f["suggestion"] = ("建议核对为 " + sugg + "：" + evid.fillna(""))
-        if kind == "id_invalid":
-            f["suggestion"] = f["suggestion"].fillna("未找到可信的候选人，请核对原始证件后更正")
-        else:
-            f["suggestion"] = f["suggestion"].fillna("请按原始证件重新录入（设置为文本格式）")
-        out.append(f.reset_index(drop=True))
-    return pd.concat(out, ignore_index=True) if out else empty_findings()
+    if not rows:
+        return []
+    invalid = (f"reason IN ({', '.join(_lit(r) for r in INVALID_REASONS)}) "
+               "OR (reason = 'empty' AND coalesce(empty_required, false))")
+    firsts = ", ".join(f"{_first(c, 'ord')} AS {c}" for c in
+                       ("id_number", "name", "town", "village", "school", "suggested_id", "link_evidence", "reason"))
+    reason = f"coalesce({_case('g.reason', ID_REASON_LABELS)}, '身份证号无效')"
+    fallback = ("CASE g.kind WHEN 'id_invalid' THEN '未找到可信的候选人，请核对原始证件后更正' "
+                "ELSE '请按原始证件重新录入（设置为文本格式）' END")
+    return [f"""
+        WITH r AS ({' UNION ALL '.join(rows)}),
+             k AS (SELECT *, coalesce(id_number, '') AS key,
+                          CASE WHEN {invalid} THEN 'id_invalid' WHEN reason = 'precision_lost' THEN 'id_precision_lost'
+                          END AS kind
+                   FROM r),
+             sy AS (SELECT kind, key, system, min(ord) AS ord FROM k WHERE kind IS NOT NULL GROUP BY kind, key, system),
+             s AS (SELECT kind, key, string_agg(system, ',' ORDER BY ord) AS systems,
+                          string_agg({_case('system', LABEL, 'system')}, '、' ORDER BY ord) AS labels
+                   FROM sy GROUP BY kind, key),
+             g AS (SELECT kind, key, min(ord) AS ord, {firsts} FROM k WHERE kind IS NOT NULL GROUP BY kind, key)
+        SELECT {_row(seq='g.ord', kind='g.kind', systems='s.systems',
+                     id_number="CASE WHEN g.key = '' THEN NULL ELSE g.id_number END", name='g.name',
+                     town='g.town', village='g.village', school='g.school', suggested_id='g.suggested_id',
+                     detail=f"'身份证号' || coalesce(g.id_number, '（空）') || '：' || {reason} || '；出现在：' "
+                            "|| s.labels",
+                     suggestion=f"coalesce('建议核对为 ' || g.suggested_id || '：' || coalesce(g.link_evidence, ''), "
+                                f"{fallback})")}
+        FROM g JOIN s ON g.kind = s.kind AND g.key = s.key"""]
 
 
 # --------------------------------------------------------------------------------------------- duplicates
-def _duplicates(ctx: Context) -> pd.DataFrame:
+def _duplicates_part(ctx: Context) -> list[str]:
+    """duplicate_record: a valid ID twice in one registry term (two schools) or twice in the roster."""
     sql(ctx)
-    out = []
-    if ctx.eng.has("registry", "id_number"):
-        d = ctx.df("""
-            WITH v AS (SELECT id_number, coalesce(term, ?) AS term, school_name AS school, name, town, _rn
-                       FROM registry WHERE coalesce(id_valid, false)),
-                 k AS (SELECT id_number, term FROM v GROUP BY id_number, term HAVING count(*) > 1)
-            SELECT v.* FROM v JOIN k ON v.id_number = k.id_number AND v.term = k.term ORDER BY v._rn""",
-                   [ctx.term])
-        if len(d):
-            g = d.groupby(["id_number", "term"], sort=True)
-            agg = g.agg(name=("name", "first"), town=("town", "first"), school=("school", "first"),
-                        n=("school", "size"), schools=("school", lambda s: "、".join(s.fillna("（无学校）"))))
-            agg = agg.reset_index()
-            agg["detail"] = ("学籍" + agg["term"] + "中出现" + agg["n"].astype(str) + "次：" + agg["schools"])
-            agg["systems"] = "registry"
-            out.append(agg[["id_number", "name", "town", "school", "detail", "systems"]])
-    if ctx.eng.has("roster", "id_number"):
-        d = ctx.df("""
-            WITH v AS (SELECT id_number, name, town, village, household_no, _rn FROM roster
-                       WHERE coalesce(id_valid, false)),
-                 k AS (SELECT id_number FROM v GROUP BY id_number HAVING count(*) > 1)
-            SELECT v.* FROM v JOIN k ON v.id_number = k.id_number ORDER BY v._rn""")
-        if len(d):
-            g = d.groupby("id_number", sort=True)
-            agg = g.agg(name=("name", "first"), town=("town", "first"), village=("village", "first"),
-                        n=("name", "size"),
-                        where=("village", lambda s: "、".join(s.fillna("（无村）")))).reset_index()
-            agg["detail"] = "建档立卡中出现" + agg["n"].astype(str) + "次：" + agg["where"]
-            agg["systems"] = "roster"
-            out.append(agg[["id_number", "name", "town", "village", "detail", "systems"]])
-    if not out:
-        return empty_findings()
-    f = pd.concat(out, ignore_index=True)
-    g = f.groupby("id_number", sort=False)
-    f = pd.DataFrame({
-        "systems": g["systems"].agg(lambda s: ",".join(dict.fromkeys(s))),
-        "name": g["name"].first(), "town": g["town"].first(),
-        "village": g["village"].first() if "village" in f.columns else pd.NA,
-        "school": g["school"].first() if "school" in f.columns else pd.NA,
-        "detail": g["detail"].agg("；".join),
-    }).reset_index()
-    f["kind"] = "duplicate_record"
-    f["suggestion"] = "请核实该人实际就读/所在位置，保留正确记录并删除多余记录"
-    return f
+    if not (ctx.eng.has("registry", "id_number") or ctx.eng.has("roster", "id_number")):
+        return []
+    return [f"""
+        WITH rv AS (SELECT id_number, coalesce(term, {_lit(ctx.term)}) AS term, school_name AS school, name, town,
+                           _rn FROM registry WHERE coalesce(id_valid, false)),
+             -- the keys written more than once first (a narrow count), then the text of those few groups only
+             rk AS (SELECT id_number, term FROM rv GROUP BY id_number, term HAVING count(*) > 1),
+             rg AS (SELECT v.id_number, v.term, count(*) AS n, {_first('v.name', 'v._rn')} AS name,
+                           {_first('v.town', 'v._rn')} AS town, {_first('v.school', 'v._rn')} AS school,
+                           string_agg(coalesce(v.school, '（无学校）'), '、' ORDER BY v._rn) AS schools
+                    FROM rv v JOIN rk ON v.id_number = rk.id_number AND v.term = rk.term
+                    GROUP BY v.id_number, v.term),
+             ov AS (SELECT id_number, name, town, village, _rn FROM roster WHERE coalesce(id_valid, false)),
+             ok AS (SELECT id_number FROM ov GROUP BY id_number HAVING count(*) > 1),
+             og AS (SELECT v.id_number, count(*) AS n, {_first('v.name', 'v._rn')} AS name,
+                           {_first('v.town', 'v._rn')} AS town, {_first('v.village', 'v._rn')} AS village,
+                           string_agg(coalesce(v.village, '（无村）'), '、' ORDER BY v._rn) AS places
+                    FROM ov v JOIN ok ON v.id_number = ok.id_number GROUP BY v.id_number),
+             d AS (SELECT id_number, 0 AS src, term, name, town, CAST(NULL AS VARCHAR) AS village, school,
+                          '学籍' || term || '中出现' || CAST(n AS VARCHAR) || '次：' || schools AS detail FROM rg
+                   UNION ALL
+                   SELECT id_number, 1, NULL, name, town, village, NULL,
+                          '建档立卡中出现' || CAST(n AS VARCHAR) || '次：' || places FROM og),
+             o AS (SELECT *, row_number() OVER (PARTITION BY id_number ORDER BY src, term) AS ord FROM d),
+             g AS (SELECT id_number, bool_or(src = 0) AS reg, bool_or(src = 1) AS ros,
+                          {_first('name', 'ord')} AS name, {_first('town', 'ord')} AS town,
+                          {_first('village', 'ord')} AS village, {_first('school', 'ord')} AS school,
+                          string_agg(detail, '；' ORDER BY ord) AS detail
+                   FROM o GROUP BY id_number)
+        SELECT {_row(kind="'duplicate_record'", id_number='id_number', name='name', town='town', village='village',
+                     school='school', detail='detail',
+                     systems="CASE WHEN reg AND ros THEN 'registry,roster' WHEN reg THEN 'registry' ELSE 'roster' END",
+                     suggestion="'请核实该人实际就读/所在位置，保留正确记录并删除多余记录'")}
+        FROM g"""]
 
 
 # --------------------------------------------------------------------------------------------- identity
-def _identity(ctx: Context) -> pd.DataFrame:
+def _identity_part(ctx: Context) -> list[str]:
     """name_mismatch, sex_mismatch, birthdate_mismatch over the valid-ID records of registry (as-of term),
-    roster, aid and ledger (DuckDB SQL; names normalised once per distinct name)."""
+    roster, aid and ledger. Builds the engine's tables ident_suspect (the few rows worth a look) and ident_names
+    (their names normalised once per distinct name, in Python) that the parts read."""
     con = sql(ctx)
     selects = []
-    for system in IDENTITY_SYSTEMS:
+    for i, system in enumerate(IDENTITY_SYSTEMS):
         cols = SQL_COLUMNS[system]
         village = "village" if "village" in cols else "CAST(NULL AS VARCHAR)"
         school = "school_name" if "school_name" in cols else "CAST(NULL AS VARCHAR)"
         sex = "sex" if system != "aid" else "CAST(NULL AS VARCHAR)"
         birth = "birth_date" if system != "aid" else "CAST(NULL AS DATE)"
-        where = "coalesce(id_valid, false)" + (f" AND term = '{ctx.term}'" if system == "registry" else "")
+        where = "coalesce(id_valid, false)" + (f" AND term = {_lit(ctx.term)}" if system == "registry" else "")
         selects.append(f"""SELECT '{system}' AS system, id_number, name AS name_raw, {sex} AS sex,
-            {birth} AS birth_date, town, {village} AS village, {school} AS school FROM {system} WHERE {where}""")
+            {birth} AS birth_date, town, {village} AS village, {school} AS school, {i} * {_ORD} + _rn AS ord
+            FROM {system} WHERE {where}""")
     ident = " UNION ALL ".join(selects)
-    order = "CASE system " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(IDENTITY_SYSTEMS)) + " END"
-    id_sex = "CASE WHEN substr(id_number, 17, 1) IN ('1','3','5','7','9') THEN '男' ELSE '女' END"
-    id_birth = ("make_date(CAST(substr(id_number, 7, 4) AS INTEGER), CAST(substr(id_number, 11, 2) AS INTEGER), "
-                "CAST(substr(id_number, 13, 2) AS INTEGER))")
     # (valid IDs only: digits 7-14 are a date; compared as a number, no date built for every row)
     birth_differs = ("(year(i.birth_date) * 10000 + month(i.birth_date) * 100 + day(i.birth_date)) "
                      "<> CAST(substr(i.id_number, 7, 8) AS INTEGER)")
@@ -359,91 +354,75 @@ def _identity(ctx: Context) -> pd.DataFrame:
            OR (i.sex IS NOT NULL AND {sex_differs}) OR (i.birth_date IS NOT NULL AND {birth_differs})""")
     written = con.execute("SELECT DISTINCT name_raw FROM ident_suspect WHERE name_raw IS NOT NULL").df()["name_raw"]
     written = written.astype("string")
-    con.register("nm", pd.DataFrame({"name_raw": written, "name": link._normalize_names(written)}))
-    names_bad = con.execute(f"""
-        WITH n AS (SELECT u.id_number, u.system, {order.replace('system', 'u.system')} AS o, nm.name, u.town,
-                          u.village, u.school
-                   FROM ident_suspect u JOIN nm ON u.name_raw = nm.name_raw WHERE u.multi_name AND nm.name IS NOT NULL),
-             bad AS (SELECT id_number FROM n GROUP BY id_number HAVING count(DISTINCT name) > 1)
-        SELECT DISTINCT n.* FROM n JOIN bad ON n.id_number = bad.id_number ORDER BY id_number, o, name
-    """).df()
-    sex_bad = con.execute(f"""
-        SELECT i.* EXCLUDE (multi_name, sex_bad, birth_bad), nm.name, {id_sex} AS id_sex
-        FROM ident_suspect i LEFT JOIN nm ON i.name_raw = nm.name_raw
-        WHERE i.sex_bad ORDER BY id_number, {order}""").df()
-    birth_bad = con.execute(f"""
-        SELECT i.* EXCLUDE (multi_name, sex_bad, birth_bad), nm.name, {id_birth} AS id_birth
-        FROM ident_suspect i LEFT JOIN nm ON i.name_raw = nm.name_raw
-        WHERE i.birth_bad ORDER BY id_number, {order}""").df()
-    con.unregister("nm")
-    out = []
-    if len(names_bad):
-        d = names_bad.assign(pair=names_bad["system"].map(LABEL) + "：" + names_bad["name"])
-        g = d.groupby("id_number", sort=True)
-        f = pd.DataFrame({
-            "systems": g["system"].agg(lambda s: ",".join(dict.fromkeys(s))),
-            "name": g["name"].first(),
-            "detail": "同一身份证号姓名不同：" + g["pair"].agg("；".join),
-        }).reset_index()
-        f["kind"] = "name_mismatch"
-        f["suggestion"] = "请以户籍（身份证）登记的姓名为准，在有误的系统中更正"
-        out.append(f)
-    for kind, sub in (("sex_mismatch", sex_bad), ("birthdate_mismatch", birth_bad)):
-        if sub.empty:
-            continue
-        label = sub["system"].map(LABEL)
-        if kind == "sex_mismatch":
-            text = label + "登记性别为" + sub["sex"] + "，身份证号第17位表示" + sub["id_sex"]
-        else:
-            text = (label + "登记出生日期为" + pd.to_datetime(sub["birth_date"]).dt.strftime("%Y-%m-%d")
-                    + "，身份证号第7-14位为" + pd.to_datetime(sub["id_birth"]).dt.strftime("%Y-%m-%d"))
-        sub = sub.assign(text=text)
-        g = sub.groupby("id_number", sort=True)
-        f = pd.DataFrame({
-            "systems": g["system"].agg(lambda s: ",".join(dict.fromkeys(s))),
-            "name": g["name"].first(), "town": g["town"].first(), "village": g["village"].first(),
-            "school": g["school"].first(),
-            "detail": g["text"].agg(lambda s: "；".join(dict.fromkeys(s))),
-        }).reset_index()
-        f["kind"] = kind
-        f["suggestion"] = ("请核对身份证件，更正登记的性别" if kind == "sex_mismatch"
-                           else "请核对身份证件，更正登记的出生日期")
-        out.append(f)
-    return pd.concat(out, ignore_index=True) if out else empty_findings()
+    con.register("ident_names_df", pd.DataFrame({"name_raw": written, "name": link._normalize_names(written)}))
+    con.execute("CREATE OR REPLACE TEMP TABLE ident_names AS SELECT * FROM ident_names_df")
+    con.unregister("ident_names_df")
+    label = _case("system", LABEL, "system")
+    names = f"""
+        WITH n AS (SELECT DISTINCT u.id_number, u.system, u.ord // {_ORD} AS o, nm.name
+                   FROM ident_suspect u JOIN ident_names nm ON u.name_raw = nm.name_raw
+                   WHERE u.multi_name AND nm.name IS NOT NULL),
+             bad AS (SELECT id_number FROM n GROUP BY id_number HAVING count(DISTINCT name) > 1),
+             sy AS (SELECT DISTINCT n.id_number, n.system, n.o FROM n JOIN bad ON n.id_number = bad.id_number),
+             s AS (SELECT id_number, string_agg(system, ',' ORDER BY o) AS systems FROM sy GROUP BY id_number),
+             g AS (SELECT n.id_number, arg_min(n.name, n.o) AS name,
+                          string_agg({_case('n.system', LABEL, 'n.system')} || '：' || n.name, '；' ORDER BY n.o, n.name)
+                            AS pairs
+                   FROM n JOIN bad ON n.id_number = bad.id_number GROUP BY n.id_number)
+        SELECT {_row(kind="'name_mismatch'", systems='s.systems', id_number='g.id_number', name='g.name',
+                     detail="'同一身份证号姓名不同：' || g.pairs",
+                     suggestion="'请以户籍（身份证）登记的姓名为准，在有误的系统中更正'")}
+        FROM g JOIN s ON g.id_number = s.id_number"""
+    id_sex = "CASE WHEN substr(i.id_number, 17, 1) IN ('1','3','5','7','9') THEN '男' ELSE '女' END"
+    id_birth = "substr(i.id_number, 7, 4) || '-' || substr(i.id_number, 11, 2) || '-' || substr(i.id_number, 13, 2)"
+    texts = {
+        "sex_mismatch": ("sex_bad", f"{label} || '登记性别为' || i.sex || '，身份证号第17位表示' || {id_sex}",
+                         "请核对身份证件，更正登记的性别"),
+        "birthdate_mismatch": ("birth_bad", (f"{label} || '登记出生日期为' || strftime(i.birth_date, '%Y-%m-%d') "
+                                             f"|| '，身份证号第7-14位为' || {id_birth}"),
+                               "请核对身份证件，更正登记的出生日期"),
+    }
+    parts = [names]
+    for kind, (flag, text, hint) in texts.items():
+        parts.append(f"""
+        WITH t AS (SELECT i.*, nm.name, {text} AS text FROM ident_suspect i
+                   LEFT JOIN ident_names nm ON i.name_raw = nm.name_raw WHERE i.{flag}),
+             sy AS (SELECT id_number, system, min(ord) AS ord FROM t GROUP BY id_number, system),
+             s AS (SELECT id_number, string_agg(system, ',' ORDER BY ord) AS systems FROM sy GROUP BY id_number),
+             tx AS (SELECT id_number, text, min(ord) AS ord FROM t GROUP BY id_number, text),
+             d AS (SELECT id_number, string_agg(text, '；' ORDER BY ord) AS detail FROM tx GROUP BY id_number),
+             g AS (SELECT id_number, {_first('name', 'ord')} AS name, {_first('town', 'ord')} AS town,
+                          {_first('village', 'ord')} AS village, {_first('school', 'ord')} AS school
+                   FROM t GROUP BY id_number)
+        SELECT {_row(kind=_lit(kind), systems='s.systems', id_number='g.id_number', name='g.name', town='g.town',
+                     village='g.village', school='g.school', detail='d.detail', suggestion=_lit(hint))}
+        FROM g JOIN s ON g.id_number = s.id_number JOIN d ON g.id_number = d.id_number""")
+    return parts
 
 
 # --------------------------------------------------------------------------------------------- stage
-def _stage_text(stage: pd.Series, grade: pd.Series) -> pd.Series:
-    """`初中2年级`, `小学`, `非在校生` (stage NA) for display."""
-    g = pd.Series(pd.to_numeric(grade, errors="coerce"), index=stage.index).astype("Int64").astype("string")
-    return stage.astype("string").fillna("非在校生") + (g + "年级").fillna("")
-
-
-def _stage_mismatch(ctx: Context) -> pd.DataFrame:
+def _stage_part(ctx: Context) -> list[str]:
+    """stage_mismatch: the roster's 在校生状况 against the as-of registry's stage and grade (first roster row)."""
     sql(ctx)
-    enrolled = ", ".join(f"'{x}'" for x in ENROLLED_STATUSES)
-    f = ctx.df(f"""
+    enrolled = ", ".join(_lit(x) for x in ENROLLED_STATUSES)
+    reg_txt = _stage_sql("r.stage", "r.grade")
+    return [f"""
         WITH r AS (SELECT pid, min(school_name) AS school, min(stage) AS stage, min(grade) AS grade
-                   FROM registry WHERE pid IS NOT NULL AND term = ? AND (status IS NULL OR status IN ({enrolled}))
-                   GROUP BY pid)
-        SELECT o.pid AS id_number, o.name, o.town, o.village, r.school,
-               o.stage AS roster_stage, o.grade AS roster_grade, o.school_status_raw AS roster_raw,
-               r.stage AS registry_stage, r.grade AS registry_grade
-        FROM roster o JOIN r ON o.pid = r.pid
-        WHERE o.stage IS NULL OR o.stage = '学前' OR o.stage <> r.stage
-           OR (o.grade IS NOT NULL AND r.grade IS NOT NULL AND o.grade <> r.grade)
-        ORDER BY o._rn""", [ctx.term])
-    if f.empty:
-        return empty_findings()
-    f = f.drop_duplicates("id_number")
-    ros_txt = _s(f, "roster_raw").fillna(_stage_text(_s(f, "roster_stage"), f["roster_grade"]))
-    reg_txt = _stage_text(_s(f, "registry_stage"), f["registry_grade"])
-    f["detail"] = "建档立卡在校生状况：" + ros_txt + "；学籍（" + ctx.term + "）：" + reg_txt + "（" + \
-        _s(f, "school").fillna("") + "）"
-    f["suggestion"] = "请在扶贫系统将在校生状况更新为" + reg_txt
-    f["systems"] = "roster,registry"
-    f["kind"] = "stage_mismatch"
-    return f
+                   FROM registry WHERE pid IN (SELECT pid FROM roster) AND term = {_lit(ctx.term)}
+                   AND (status IS NULL OR status IN ({enrolled}))
+                   GROUP BY pid),
+             m AS (SELECT o.pid, o.name, o.town, o.village, o.stage, o.grade, o.school_status_raw, o._rn
+                   FROM roster o JOIN r ON o.pid = r.pid
+                   WHERE o.stage IS NULL OR o.stage = '学前' OR o.stage <> r.stage
+                      OR (o.grade IS NOT NULL AND r.grade IS NOT NULL AND o.grade <> r.grade)
+                   QUALIFY row_number() OVER (PARTITION BY o.pid ORDER BY o._rn) = 1)
+        SELECT {_row(seq='m._rn', kind="'stage_mismatch'", systems="'roster,registry'", id_number='m.pid',
+                     name='m.name', town='m.town', village='m.village', school='r.school',
+                     detail=f"'建档立卡在校生状况：' || coalesce(m.school_status_raw, "
+                            f"{_stage_sql('m.stage', 'm.grade')}) || '；学籍（' || {_lit(ctx.term)} || '）：' || "
+                            f"{reg_txt} || '（' || coalesce(r.school, '') || '）'",
+                     suggestion=f"'请在扶贫系统将在校生状况更新为' || {reg_txt}")}
+        FROM m JOIN r ON m.pid = r.pid"""]
 
 
 # --------------------------------------------------------------------------------------------- continuity
@@ -451,6 +430,45 @@ CONTINUITY_LABELS = {
     "promoted": "升级", "same_grade": "同年级在读", "graduated": "毕业", "transferred": "转出", "died": "死亡",
     "left_with_ledger": "控辍保学台账登记", "missing": "学籍异常减少",
 }
+
+
+def _continuity_sql(ctx: Context, outcomes: list[str] | None = None) -> str:
+    """Per previous-term student: the outcome in the as-of term (see continuity); only `outcomes` if given."""
+    final = " OR ".join(f"(p.stage = '{s}' AND p.grade >= {g})" for s, g in FINAL_GRADES.items())
+    left = ", ".join(_lit(s) for s in LEFT_STATUSES)
+    enrolled = ", ".join(_lit(s) for s in ENROLLED_STATUSES)
+    prev_term, term = _lit(ctx.previous_term), _lit(ctx.term)
+    keep = "" if not outcomes else "WHERE outcome IN (" + ", ".join(_lit(o) for o in outcomes) + ")"
+    # without promoted / same_grade only the students absent from the as-of term are needed: found by an
+    # anti-join on the person key before anything is aggregated
+    gone = bool(outcomes) and not {"promoted", "same_grade"} & set(outcomes)
+    prev = (f"SELECT * FROM registry r WHERE term = {prev_term} AND NOT EXISTS (SELECT 1 FROM registry c "
+            f"WHERE c.term = {term} AND c.pid = r.pid)") if gone else f"SELECT * FROM registry WHERE term = {prev_term}"
+    return f"""
+        SELECT * FROM (
+        WITH prev_all AS ({prev}),
+             st AS (SELECT pid, max(CASE WHEN status = '死亡' THEN 1 ELSE 0 END) AS died,
+                           max(CASE WHEN status = '转出' THEN 1 ELSE 0 END) AS transferred,
+                           max(CASE WHEN status = '毕业' THEN 1 ELSE 0 END) AS graduated_status
+                    FROM prev_all WHERE status IN ({left}) GROUP BY pid),
+             p AS (SELECT pid, min(name) AS name, min(town) AS town, min(school_name) AS school,
+                          min(stage) AS stage, min(grade) AS grade, min(status) AS status
+                   FROM prev_all WHERE pid IS NOT NULL AND (status IS NULL OR status IN ({enrolled}))
+                   GROUP BY pid),
+             c AS (SELECT pid, min(school_name) AS school, min(stage) AS stage, min(grade) AS grade
+                   FROM registry WHERE term = {term} AND pid IN (SELECT pid FROM p) GROUP BY pid),
+             l AS (SELECT DISTINCT pid FROM ledger WHERE pid IS NOT NULL)
+        SELECT p.pid AS person_id, p.name, p.town, p.school, p.stage AS prev_stage, p.grade AS prev_grade,
+               p.status AS prev_status, c.stage, c.grade, c.school AS current_school,
+               CASE WHEN c.pid IS NOT NULL THEN
+                      CASE WHEN c.stage = p.stage AND c.grade = p.grade THEN 'same_grade' ELSE 'promoted' END
+                    WHEN st.died = 1 THEN 'died'
+                    WHEN st.transferred = 1 THEN 'transferred'
+                    WHEN st.graduated_status = 1 OR {final} THEN 'graduated'
+                    WHEN l.pid IS NOT NULL THEN 'left_with_ledger'
+                    ELSE 'missing' END AS outcome
+        FROM p LEFT JOIN c ON p.pid = c.pid LEFT JOIN st ON p.pid = st.pid LEFT JOIN l ON p.pid = l.pid
+        ) {keep}"""
 
 
 def continuity(ws: Any, as_of: dt.date | None = None, outcomes: list[str] | None = None) -> pd.DataFrame:
@@ -463,74 +481,41 @@ def continuity(ws: Any, as_of: dt.date | None = None, outcomes: list[str] | None
     con = sql(ctx)
     if not con.execute("SELECT count(*) FROM registry WHERE term = ?", [ctx.previous_term]).fetchall()[0][0]:
         return pd.DataFrame(columns=cols)
-    final = " OR ".join(f"(p.stage = '{s}' AND p.grade >= {g})" for s, g in FINAL_GRADES.items())
-    left = ", ".join(f"'{s}'" for s in LEFT_STATUSES)
-    enrolled = ", ".join(f"'{s}'" for s in ENROLLED_STATUSES)
-    keep = "" if not outcomes else "WHERE outcome IN (" + ", ".join(f"'{o}'" for o in outcomes) + ")"
-    # without promoted / same_grade only the students absent from the as-of term are needed: found by an
-    # anti-join on the person key before anything is aggregated
-    gone = bool(outcomes) and not {"promoted", "same_grade"} & set(outcomes)
-    prev = ("SELECT * FROM registry r WHERE term = ? AND NOT EXISTS (SELECT 1 FROM registry c "
-            "WHERE c.term = ? AND c.pid = r.pid)") if gone else "SELECT * FROM registry WHERE term = ?"
-    params = [ctx.previous_term, ctx.term, ctx.term] if gone else [ctx.previous_term, ctx.term]
-    out = con.execute(f"""
-        SELECT * FROM (
-        WITH prev_all AS ({prev}),
-             st AS (SELECT pid, max(CASE WHEN status = '死亡' THEN 1 ELSE 0 END) AS died,
-                           max(CASE WHEN status = '转出' THEN 1 ELSE 0 END) AS transferred,
-                           max(CASE WHEN status = '毕业' THEN 1 ELSE 0 END) AS graduated_status
-                    FROM prev_all WHERE status IN ({left}) GROUP BY pid),
-             p AS (SELECT pid, min(name) AS name, min(town) AS town, min(school_name) AS school,
-                          min(stage) AS stage, min(grade) AS grade, min(status) AS status
-                   FROM prev_all WHERE pid IS NOT NULL AND (status IS NULL OR status IN ({enrolled}))
-                   GROUP BY pid),
-             c AS (SELECT pid, min(school_name) AS school, min(stage) AS stage, min(grade) AS grade
-                   FROM registry WHERE term = ? AND pid IS NOT NULL GROUP BY pid),
-             l AS (SELECT DISTINCT pid FROM ledger WHERE pid IS NOT NULL)
-        SELECT p.pid AS person_id, p.name, p.town, p.school, p.stage AS prev_stage, p.grade AS prev_grade,
-               p.status AS prev_status, c.stage, c.grade, c.school AS current_school,
-               CASE WHEN c.pid IS NOT NULL THEN
-                      CASE WHEN c.stage = p.stage AND c.grade = p.grade THEN 'same_grade' ELSE 'promoted' END
-                    WHEN st.died = 1 THEN 'died'
-                    WHEN st.transferred = 1 THEN 'transferred'
-                    WHEN st.graduated_status = 1 OR {final} THEN 'graduated'
-                    WHEN l.pid IS NOT NULL THEN 'left_with_ledger'
-                    ELSE 'missing' END AS outcome
-        FROM p LEFT JOIN c ON p.pid = c.pid LEFT JOIN st ON p.pid = st.pid LEFT JOIN l ON p.pid = l.pid
-        ) {keep} ORDER BY person_id
-    """, params).df()
+    out = con.execute(_continuity_sql(ctx, outcomes) + " ORDER BY person_id").df()
     out["outcome_label"] = out["outcome"].map(CONTINUITY_LABELS)
     return out[cols]
 
 
-def _missing_from_registry(ctx: Context) -> pd.DataFrame:
-    miss = continuity(ctx, outcomes=["missing"])
-    if miss.empty:
-        return empty_findings()
-    f = pd.DataFrame({
-        "kind": "missing_from_registry", "systems": "registry", "id_number": miss["person_id"],
-        "name": miss["name"], "town": miss["town"], "school": miss["school"],
-        "detail": (ctx.previous_term + "在" + miss["school"].fillna("") + "就读（"
-                   + _stage_text(_s(miss, "prev_stage"), miss["prev_grade"]) + "），" + ctx.term
-                   + "学籍中查无此人，无毕业、转学、死亡或控辍保学台账记录"),
-        "suggestion": "请学校核查该生去向：转学的补办转学手续，辍学的登记控辍保学台账并劝返",
-    })
-    return f
+def _missing_part(ctx: Context) -> list[str]:
+    """missing_from_registry: last term's students in no as-of term record, graduation, transfer or ledger."""
+    sql(ctx)
+    prev_term, term = _lit(ctx.previous_term), _lit(ctx.term)
+    return [f"""
+        SELECT {_row(kind="'missing_from_registry'", systems="'registry'", id_number='m.person_id', name='m.name',
+                     town='m.town', school='m.school',
+                     detail=f"{prev_term} || '在' || coalesce(m.school, '') || '就读（' || "
+                            f"{_stage_sql('m.prev_stage', 'm.prev_grade')} || '），' || {term} || "
+                            "'学籍中查无此人，无毕业、转学、死亡或控辍保学台账记录'",
+                     suggestion="'请学校核查该生去向：转学的补办转学手续，辍学的登记控辍保学台账并劝返'")}
+        FROM ({_continuity_sql(ctx, ['missing'])}) m"""]
 
 
 # --------------------------------------------------------------------------------------------- public
+def prepare(ws: Any, as_of: dt.date | None = None) -> None:
+    """Link people and build the linked views once (findings.run_analyses calls this before the analyses that
+    share them run side by side)."""
+    sql(context(ws, as_of))
+
+
 def findings(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame:
     """三一致 findings: id_invalid, id_precision_lost, duplicate_record, name_mismatch, sex_mismatch,
     birthdate_mismatch, stage_mismatch, missing_from_registry (rules/findings.yaml), in the findings shape."""
     ctx = ws if isinstance(ws, Context) else context(ws, as_of)
-    parts = [_id_findings(ctx), _duplicates(ctx), _identity(ctx), _stage_mismatch(ctx),
-             _missing_from_registry(ctx)]
-    parts = [p for p in parts if p is not None and len(p)]
-    if not parts:
-        return empty_findings()
-    f = pd.concat(parts, ignore_index=True)
-    f = _fill_places(f, ctx)
-    return as_findings(f)
+    parts = _id_part(ctx) + _duplicates_part(ctx) + _identity_part(ctx) + _stage_part(ctx) + _missing_part(ctx)
+    try:
+        return _assemble(ctx, parts)
+    finally:
+        ctx.eng.execute("DROP TABLE IF EXISTS ident_suspect; DROP TABLE IF EXISTS ident_names")
 
 
 def person_status(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame:
