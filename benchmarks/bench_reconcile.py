@@ -1,11 +1,12 @@
-"""Benchmark: reconciliation (link + 三一致 + 控辍保学 findings) after load, next to a naive pandas merge.
+"""Benchmark: reconciliation (link + 三一致 + 控辍保学 + 资助 findings) after load, next to a naive pandas merge.
 
 One run prints, per county size, the time and peak memory (VmHWM of a fresh child process) of
   - generating the county straight to canonical parquet (`workbench samples DIR --format parquet`), for reference,
   - loading it (load_parquet_folder),
   - the naive equivalent: pandas outer merges of registry, roster and aid on the raw ID columns plus a rollup,
-  - reconciling: person linking (link.link_state) + reconcile.findings (三一致) + dropout.findings (控辍保学)
-    + aid.findings (资助), all on the Workspace's one DuckDB engine; each part's time is printed.
+  - reconciling: person linking (link.link_state), then reconcile.findings (三一致), dropout.findings (控辍保学)
+    and aid.findings (资助) side by side (findings.run_analyses, as all_findings and the CLI run them), all on the
+    Workspace's one DuckDB engine; the link time and each analysis's own (overlapping) time are printed.
 Counties up to 600,000 students are loaded into pandas first (load not counted: `load_parquet_folder`);
 larger ones are opened lazily (`load_parquet_folder(..., lazy=True)`) and the SQL reads the parquet files
 directly, so the time counted includes reading them.
@@ -81,30 +82,35 @@ def child_naive(folder: str) -> dict:
 def child_reconcile(folder: str, lazy: bool = False) -> dict:
     import pandas as pd
 
-    from workbench import aid, dropout, link, reconcile
+    from workbench import aid, dropout, findings, link, reconcile
 
     ws = _load(folder, lazy)
     load_peak = vm_hwm_mib()
     t = time.perf_counter()
     link.name_keys(pd.Series(["张伟"], dtype="string"))   # pypinyin loads its dictionaries once per process
     t_import = time.perf_counter() - t
-    parts, frames = {}, []
+    # each analysis's own wall time, measured inside the thread it runs on (they overlap)
+    parts: dict[str, float] = {}
+    for label, module in (("reconcile", reconcile), ("dropout", dropout), ("aid", aid)):
+        def timed(ws, _fn=module.findings, _label=label):
+            start = time.perf_counter()
+            try:
+                return _fn(ws)
+            finally:
+                parts[_label] = time.perf_counter() - start
+        module.findings = timed
     t0, c0 = time.perf_counter(), time.process_time()
-    for label, fn in (("link", lambda: link.link_state(ws)), ("reconcile", lambda: reconcile.findings(ws)),
-                      ("dropout", lambda: dropout.findings(ws)), ("aid", lambda: aid.findings(ws))):
-        t = time.perf_counter()
-        out = fn()
-        parts[label] = time.perf_counter() - t
-        if isinstance(out, pd.DataFrame):
-            frames.append(out)
+    link.link_state(ws)
+    t_link = time.perf_counter() - t0
+    out = findings.run_analyses(ws, ("reconcile", "dropout", "aid"))   # side by side, as all_findings runs them
     secs, cpu = time.perf_counter() - t0, time.process_time() - c0
-    found = pd.concat(frames, ignore_index=True)
+    found = pd.concat(list(out.values()), ignore_index=True)
     eng = link.link_state(ws)["engine"]
     students = eng.con.execute("SELECT count(*) FROM src_registry WHERE term = ?", [ws.term]).fetchall()[0][0]
     return {"seconds": secs, "cpu_seconds": cpu, "pinyin_load_seconds": t_import, "load_average": os.getloadavg()[0],
-            "parts": parts, "peak_mib": vm_hwm_mib(), "load_peak_mib": load_peak, "lazy": lazy,
-            "findings": len(found), "counts": {k: int(v) for k, v in found["kind"].value_counts().items()},
-            "students": int(students)}
+            "link_seconds": t_link, "analyses_seconds": secs - t_link, "parts": parts, "peak_mib": vm_hwm_mib(),
+            "load_peak_mib": load_peak, "lazy": lazy, "findings": len(found),
+            "counts": {k: int(v) for k, v in found["kind"].value_counts().items()}, "students": int(students)}
 
 
 def run_child(step: str, folder: str, students: int) -> dict:
@@ -149,9 +155,10 @@ def main() -> int:
         print(f"[{n:>9,} students] naive pandas merge on raw IDs: {naive.get('seconds', float('nan')):7.2f} s, "
               f"peak {naive.get('peak_mib', float('nan')):8.0f} MiB, load average "
               f"{naive.get('load_average', float('nan')):.1f}")
-        parts = " + ".join(f"{k} {v:.2f}" for k, v in rec["parts"].items())
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in rec["parts"].items())
         how = "parquet read lazily, counted" if rec["lazy"] else "after load into pandas"
-        print(f"[{n:>9,} students] reconcile ({parts} s; {how}): {rec['seconds']:7.2f} s "
+        print(f"[{n:>9,} students] reconcile (link {rec['link_seconds']:.2f} s + 三一致/控辍保学/资助 side by side "
+              f"{rec['analyses_seconds']:.2f} s [{parts} s each]; {how}): {rec['seconds']:7.2f} s "
               f"(CPU {rec['cpu_seconds']:.2f} s, load average {rec['load_average']:.1f}, pypinyin dictionary load "
               f"{rec['pinyin_load_seconds']:.2f} s once per process, not counted), "
               f"peak {rec['peak_mib']:8.0f} MiB (after load {rec['load_peak_mib']:.0f} MiB); "
