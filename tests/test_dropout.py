@@ -52,7 +52,7 @@ def test_findings_kinds(ws):
 def test_evidence_variants_count_as_missing():
     t = county()
     led = t["ledger"].copy()
-    for value in ["暂无", " - ", None, "无佐证"]:
+    for value in ["暂无", " - ", None, "无佐证", "\u3000", "\u3000无\u3000"]:   # full-width spaces are spaces
         led.loc[0, "evidence"] = value
         t2 = dict(t, ledger=led.copy())
         f = dropout.findings(FakeWorkspace(t2))

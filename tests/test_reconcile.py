@@ -160,6 +160,34 @@ def test_findings_are_deterministic(ws):
     pd.testing.assert_frame_equal(a, b)
 
 
+def test_analyses_side_by_side_equal_one_by_one():
+    """findings.run_analyses runs the analyses on threads (a DuckDB connection each): the same findings as calling
+    them one after another on a fresh Workspace."""
+    import threading
+
+    from workbench import aid, engine, findings
+
+    parallel = findings.run_analyses(FakeWorkspace(county()), ("reconcile", "dropout", "aid"))
+    one = FakeWorkspace(county())
+    for name, module in (("reconcile", reconcile), ("dropout", dropout), ("aid", aid)):
+        pd.testing.assert_frame_equal(parallel[name], module.findings(one))
+    # another thread gets its own connection to the same database: it sees the shared link map and views
+    eng = engine.of(one)
+    seen = {}
+
+    def look():
+        seen["con"] = eng.con
+        seen["links"] = eng.con.execute("SELECT count(*) FROM link_map").fetchone()[0]
+        seen["rows"] = eng.con.execute("SELECT count(*) FROM registry").fetchone()[0]
+
+    worker = threading.Thread(target=look)
+    worker.start()
+    worker.join()
+    assert seen["con"] is not eng.con
+    assert seen["links"] == eng.con.execute("SELECT count(*) FROM link_map").fetchone()[0] > 0
+    assert seen["rows"] == len(one.tables["registry"])
+
+
 def test_continuity_outcomes(ws):
     c = reconcile.continuity(ws).set_index("person_id")["outcome"].to_dict()
     assert c == {P["li"]: "promoted", P["miss"]: "missing", P["grad"]: "graduated", P["wang"]: "promoted"}
