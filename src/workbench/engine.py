@@ -84,6 +84,8 @@ class Engine:
         self._arrow: dict[str, Any] = {}      # registered source views, registered again on each thread's cursor
         self.lock = threading.RLock()         # one-time shared setup (the link map, the linked views)
         self.ready: set[str] = set()          # what that setup has built
+        self._locks: dict[str, threading.RLock] = {}
+        self._locks_guard = threading.Lock()
         cfg = settings().get("duckdb") or {}
         if cfg.get("memory_limit"):
             self.con.execute(f"SET memory_limit = '{cfg['memory_limit']}'")
@@ -144,6 +146,11 @@ class Engine:
                 con.register(name, view)
             self._local.con = con
         return con
+
+    def lock_for(self, key: str) -> threading.RLock:
+        """A lock of its own for one piece of shared setup (so that independent pieces build side by side)."""
+        with self._locks_guard:
+            return self._locks.setdefault(key, threading.RLock())
 
     # ----------------------------------------------------------------------------------------------- helpers
     def has(self, system: str, column: str | None = None) -> bool:

@@ -71,18 +71,22 @@ def _analysis(name: str):
 def run_analyses(ws, analyses: tuple[str, ...] | list[str] = ANALYSES) -> dict[str, pd.DataFrame]:
     """The findings of each analysis (name -> findings table, in the order given), the analyses running side by
     side on threads: what they share is built once first (a module's `prepare(ws)`: the person link and the linked
-    views), then each analysis runs its SQL on its own connection to the Workspace's DuckDB engine (DuckDB works
-    without Python's lock, so two cores serve two analyses). The results do not depend on the threads: each
-    analysis is a pure function of the data."""
+    views; meanwhile its `early(ws)`, the part that needs no link, on a second thread), then each analysis runs its
+    SQL on its own connection to the Workspace's DuckDB engine (DuckDB works without Python's lock, so two cores
+    serve two analyses). The results do not depend on the threads: each analysis is a pure function of the data."""
     from concurrent.futures import ThreadPoolExecutor
 
     modules = {name: m for name in analyses if (m := _analysis(name)) is not None}
-    for m in modules.values():   # shared state first (the person link, the linked views), once, on this thread
-        if hasattr(m, "prepare"):
-            m.prepare(ws)
-    if len(modules) < 2:
-        return {name: m.findings(ws) for name, m in modules.items()}
-    with ThreadPoolExecutor(max_workers=len(modules), thread_name_prefix="workbench-analysis") as pool:
+    with ThreadPoolExecutor(max_workers=max(2, len(modules)), thread_name_prefix="workbench-analysis") as pool:
+        # work that needs no person link (a module's `early(ws)`) runs on a second thread meanwhile
+        early = [pool.submit(m.early, ws) for m in modules.values() if hasattr(m, "early")]
+        for m in modules.values():   # shared state first (the person link, the linked views), once
+            if hasattr(m, "prepare"):
+                m.prepare(ws)
+        for f in early:
+            f.result()
+        if len(modules) < 2:
+            return {name: m.findings(ws) for name, m in modules.items()}
         futures = {name: pool.submit(m.findings, ws) for name, m in modules.items()}
         return {name: f.result() for name, f in futures.items()}
 

@@ -151,7 +151,9 @@ def sql(ctx: Context) -> duckdb.DuckDBPyConnection:
                     eng.execute(f"CREATE OR REPLACE VIEW {system} AS {link.linked_select(eng, system, cols)}")
                     eng.execute(f"CREATE OR REPLACE VIEW {system}_invalid AS "
                                 f"{link.linked_select(eng, system, cols, rows='invalid')}")
-                eng.ready = {k for k in eng.ready if not k.startswith("views:")} | {key}
+                for old in [k for k in list(eng.ready) if k.startswith("views:")]:
+                    eng.ready.discard(old)
+                eng.ready.add(key)
     return eng.con
 
 
@@ -281,14 +283,16 @@ def _id_part(ctx: Context) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------- duplicates
-def _duplicates_part(ctx: Context) -> list[str]:
-    """duplicate_record: a valid ID twice in one registry term (two schools) or twice in the roster."""
-    sql(ctx)
-    if not (ctx.eng.has("registry", "id_number") or ctx.eng.has("roster", "id_number")):
-        return []
-    return [f"""
-        WITH rv AS (SELECT id_number, coalesce(term, {_lit(ctx.term)}) AS term, school_name AS school, name, town,
-                           _rn FROM registry WHERE coalesce(id_valid, false)),
+def _duplicates_sql(eng: engine.Engine) -> str:
+    """duplicate_record rows: a valid ID twice in one registry term (two schools) or twice in the roster (valid
+    IDs only: no person link needed)."""
+    reg = _valid_rows(eng, "registry", {"id_number": "VARCHAR", "term": "VARCHAR", "school_name": "VARCHAR",
+                                         "name": "VARCHAR", "town": "VARCHAR"})
+    ros = _valid_rows(eng, "roster", {"id_number": "VARCHAR", "name": "VARCHAR", "town": "VARCHAR",
+                                      "village": "VARCHAR"})
+    return f"""
+        WITH rv AS (SELECT id_number, coalesce(term, {_lit(eng.term)}) AS term, school_name AS school, name, town,
+                           _rn FROM ({reg}) r),
              -- the keys written more than once first (a narrow count), then the text of those few groups only
              rk AS (SELECT id_number, term FROM rv GROUP BY id_number, term HAVING count(*) > 1),
              rg AS (SELECT v.id_number, v.term, count(*) AS n, {_first('v.name', 'v._rn')} AS name,
@@ -296,7 +300,7 @@ def _duplicates_part(ctx: Context) -> list[str]:
                            string_agg(coalesce(v.school, '（无学校）'), '、' ORDER BY v._rn) AS schools
                     FROM rv v JOIN rk ON v.id_number = rk.id_number AND v.term = rk.term
                     GROUP BY v.id_number, v.term),
-             ov AS (SELECT id_number, name, town, village, _rn FROM roster WHERE coalesce(id_valid, false)),
+             ov AS (SELECT id_number, name, town, village, _rn FROM ({ros}) o),
              ok AS (SELECT id_number FROM ov GROUP BY id_number HAVING count(*) > 1),
              og AS (SELECT v.id_number, count(*) AS n, {_first('v.name', 'v._rn')} AS name,
                            {_first('v.town', 'v._rn')} AS town, {_first('v.village', 'v._rn')} AS village,
@@ -317,33 +321,42 @@ def _duplicates_part(ctx: Context) -> list[str]:
                      school='school', detail='detail',
                      systems="CASE WHEN reg AND ros THEN 'registry,roster' WHEN reg THEN 'registry' ELSE 'roster' END",
                      suggestion="'请核实该人实际就读/所在位置，保留正确记录并删除多余记录'")}
-        FROM g"""]
+        FROM g"""
+
+
+def _valid_rows(eng: engine.Engine, system: str, columns: dict[str, str]) -> str:
+    """The rows of a system with a valid ID (its own ID is the person: no link needed), given columns and _rn."""
+    c = eng.col
+    sel = ", ".join(f"{c(system, col, typ)} AS {col}" for col, typ in columns.items())
+    return (f"SELECT {sel}, t._rn FROM {eng.src(system)} t "
+            f"WHERE coalesce({c(system, 'id_valid', 'BOOLEAN')}, false)")
 
 
 # --------------------------------------------------------------------------------------------- identity
-def _identity_part(ctx: Context) -> list[str]:
-    """name_mismatch, sex_mismatch, birthdate_mismatch over the valid-ID records of registry (as-of term),
-    roster, aid and ledger. Builds the engine's tables ident_suspect (the few rows worth a look) and ident_names
-    (their names normalised once per distinct name, in Python) that the parts read."""
-    con = sql(ctx)
+def _identity_tables(eng: engine.Engine) -> None:
+    """Tables rec_ident_suspect (the valid-ID records of registry (as-of term), roster, aid and ledger worth a
+    look: IDs written with more than one name, sex or birth date contradicting the ID) and rec_ident_names (their
+    names normalised once per distinct name, in Python). Valid IDs only: no person link needed."""
+    con = eng.con
     selects = []
     for i, system in enumerate(IDENTITY_SYSTEMS):
-        cols = SQL_COLUMNS[system]
+        cols = {"id_number": "VARCHAR", "name": "VARCHAR", "sex": "VARCHAR", "birth_date": "DATE", "town": "VARCHAR",
+                "village": "VARCHAR", "school_name": "VARCHAR", "term": "VARCHAR"}
+        cols = {k: v for k, v in cols.items() if k in SQL_COLUMNS[system]}
         village = "village" if "village" in cols else "CAST(NULL AS VARCHAR)"
         school = "school_name" if "school_name" in cols else "CAST(NULL AS VARCHAR)"
         sex = "sex" if system != "aid" else "CAST(NULL AS VARCHAR)"
         birth = "birth_date" if system != "aid" else "CAST(NULL AS DATE)"
-        where = "coalesce(id_valid, false)" + (f" AND term = {_lit(ctx.term)}" if system == "registry" else "")
+        where = f"WHERE term = {_lit(eng.term)}" if system == "registry" else ""
         selects.append(f"""SELECT '{system}' AS system, id_number, name AS name_raw, {sex} AS sex,
             {birth} AS birth_date, town, {village} AS village, {school} AS school, {i} * {_ORD} + _rn AS ord
-            FROM {system} WHERE {where}""")
+            FROM ({_valid_rows(eng, system, cols)}) v {where}""")
     ident = " UNION ALL ".join(selects)
     # (valid IDs only: digits 7-14 are a date; compared as a number, no date built for every row)
     birth_differs = ("(year(i.birth_date) * 10000 + month(i.birth_date) * 100 + day(i.birth_date)) "
                      "<> CAST(substr(i.id_number, 7, 8) AS INTEGER)")
     sex_differs = "i.sex <> CASE WHEN substr(i.id_number, 17, 1) IN ('1','3','5','7','9') THEN '男' ELSE '女' END"
-    # the few rows worth a closer look: IDs written with more than one name, sex or birth date contradicting the ID
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE ident_suspect AS
+    con.execute(f"""CREATE OR REPLACE TABLE rec_ident_suspect AS
         WITH i AS ({ident}),
              multi AS (SELECT id_number FROM i WHERE name_raw IS NOT NULL GROUP BY id_number
                        HAVING min(hash(name_raw)) <> max(hash(name_raw)))
@@ -352,15 +365,38 @@ def _identity_part(ctx: Context) -> list[str]:
                coalesce(i.birth_date IS NOT NULL AND {birth_differs}, false) AS birth_bad
         FROM i WHERE i.id_number IN (SELECT id_number FROM multi)
            OR (i.sex IS NOT NULL AND {sex_differs}) OR (i.birth_date IS NOT NULL AND {birth_differs})""")
-    written = con.execute("SELECT DISTINCT name_raw FROM ident_suspect WHERE name_raw IS NOT NULL").df()["name_raw"]
-    written = written.astype("string")
+    written = con.execute("SELECT DISTINCT name_raw FROM rec_ident_suspect WHERE name_raw IS NOT NULL").df()
+    written = written["name_raw"].astype("string")
     con.register("ident_names_df", pd.DataFrame({"name_raw": written, "name": link._normalize_names(written)}))
-    con.execute("CREATE OR REPLACE TEMP TABLE ident_names AS SELECT * FROM ident_names_df")
+    con.execute("CREATE OR REPLACE TABLE rec_ident_names AS SELECT * FROM ident_names_df")
     con.unregister("ident_names_df")
+
+
+def early(ws: Any, as_of: dt.date | None = None) -> None:
+    """The part of 三一致 that needs no person link (duplicates and identity checks read valid IDs only), built
+    into the engine: findings.run_analyses runs this on a second thread while the link is being built."""
+    if isinstance(ws, dict):   # a plain dict's engine is made by link_state: built with the findings instead
+        return
+    _early_tables(engine.of(ws, as_of))
+
+
+def _early_tables(eng: engine.Engine) -> None:
+    """Tables rec_duplicates, rec_ident_suspect and rec_ident_names, built once per engine."""
+    if "reconcile:early" in eng.ready:
+        return
+    with eng.lock_for("reconcile:early"):   # not eng.lock: this runs while the link is built under it
+        if "reconcile:early" not in eng.ready:
+            eng.execute(f"CREATE OR REPLACE TABLE rec_duplicates AS {_duplicates_sql(eng)}")
+            _identity_tables(eng)
+            eng.ready.add("reconcile:early")
+
+
+def _identity_part(ctx: Context) -> list[str]:
+    """name_mismatch, sex_mismatch, birthdate_mismatch over the tables of _identity_tables."""
     label = _case("system", LABEL, "system")
     names = f"""
         WITH n AS (SELECT DISTINCT u.id_number, u.system, u.ord // {_ORD} AS o, nm.name
-                   FROM ident_suspect u JOIN ident_names nm ON u.name_raw = nm.name_raw
+                   FROM rec_ident_suspect u JOIN rec_ident_names nm ON u.name_raw = nm.name_raw
                    WHERE u.multi_name AND nm.name IS NOT NULL),
              bad AS (SELECT id_number FROM n GROUP BY id_number HAVING count(DISTINCT name) > 1),
              sy AS (SELECT DISTINCT n.id_number, n.system, n.o FROM n JOIN bad ON n.id_number = bad.id_number),
@@ -385,8 +421,8 @@ def _identity_part(ctx: Context) -> list[str]:
     parts = [names]
     for kind, (flag, text, hint) in texts.items():
         parts.append(f"""
-        WITH t AS (SELECT i.*, nm.name, {text} AS text FROM ident_suspect i
-                   LEFT JOIN ident_names nm ON i.name_raw = nm.name_raw WHERE i.{flag}),
+        WITH t AS (SELECT i.*, nm.name, {text} AS text FROM rec_ident_suspect i
+                   LEFT JOIN rec_ident_names nm ON i.name_raw = nm.name_raw WHERE i.{flag}),
              sy AS (SELECT id_number, system, min(ord) AS ord FROM t GROUP BY id_number, system),
              s AS (SELECT id_number, string_agg(system, ',' ORDER BY ord) AS systems FROM sy GROUP BY id_number),
              tx AS (SELECT id_number, text, min(ord) AS ord FROM t GROUP BY id_number, text),
@@ -511,11 +547,10 @@ def findings(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame:
     """三一致 findings: id_invalid, id_precision_lost, duplicate_record, name_mismatch, sex_mismatch,
     birthdate_mismatch, stage_mismatch, missing_from_registry (rules/findings.yaml), in the findings shape."""
     ctx = ws if isinstance(ws, Context) else context(ws, as_of)
-    parts = _id_part(ctx) + _duplicates_part(ctx) + _identity_part(ctx) + _stage_part(ctx) + _missing_part(ctx)
-    try:
-        return _assemble(ctx, parts)
-    finally:
-        ctx.eng.execute("DROP TABLE IF EXISTS ident_suspect; DROP TABLE IF EXISTS ident_names")
+    _early_tables(ctx.eng)
+    parts = (_id_part(ctx) + ["SELECT * FROM rec_duplicates"] + _identity_part(ctx) + _stage_part(ctx)
+             + _missing_part(ctx))
+    return _assemble(ctx, parts)
 
 
 def person_status(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame:
