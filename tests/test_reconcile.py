@@ -188,6 +188,18 @@ def test_analyses_side_by_side_equal_one_by_one():
     assert seen["rows"] == len(one.tables["registry"])
 
 
+def test_early_part_needs_no_link():
+    """reconcile.early (run while the link is built) reads valid IDs only: it leaves the link undone, and the
+    findings built on it equal those of a Workspace without it."""
+    from workbench import engine
+
+    early = FakeWorkspace(county())
+    reconcile.early(early)
+    assert getattr(early, "_link_state", None) is None
+    assert engine.of(early).con.execute("SELECT count(*) FROM rec_duplicates").fetchone()[0] == 1
+    pd.testing.assert_frame_equal(reconcile.findings(early), reconcile.findings(FakeWorkspace(county())))
+
+
 def test_continuity_outcomes(ws):
     c = reconcile.continuity(ws).set_index("person_id")["outcome"].to_dict()
     assert c == {P["li"]: "promoted", P["miss"]: "missing", P["grad"]: "graduated", P["wang"]: "promoted"}
