@@ -80,7 +80,6 @@ class Engine:
         self._root = duckdb.connect()
         self._local = threading.local()
         self._local.con = self._root
-        self._owner = threading.get_ident()
         self._arrow: dict[str, Any] = {}      # registered source views, registered again on each thread's cursor
         self.lock = threading.RLock()         # one-time shared setup (the link map, the linked views)
         self.ready: set[str] = set()          # what that setup has built
