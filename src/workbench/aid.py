@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .engine import lit
 from .findings import as_findings, empty_findings
 from .rules import finding_kinds, rule_path, settings
 
@@ -632,8 +633,7 @@ def _select(eng: Any, system: str, mode: str, where: str = "") -> str:
         person = f"CASE WHEN coalesce({c(system, 'id_valid', 'BOOLEAN')}, false) THEN {c(system, 'id_number')} END"
     else:
         person = c(system, "id_number")
-    sel = ", ".join(f"{c(system, col, typ)} AS {col}" for col, typ in cols.items())
-    return (f"SELECT {sel}, t._rn, {person} AS person_id FROM {eng.src(system)} t"
+    return (f"SELECT {eng.select_list(system, cols)}, t._rn, {person} AS person_id FROM {eng.src(system)} t"
             + (f" WHERE {where}" if where else ""))
 
 
@@ -662,10 +662,6 @@ def _with(*scripts: str) -> str:
     return "WITH " + ",\n".join(parts) + "\n"
 
 
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _analyse(ws: Any, table: pd.DataFrame | None = None, coverage_by: str | None = None) -> dict[str, Any]:
     """Run the aid SQL once on the engine and return the results the public functions need, as pandas frames.
 
@@ -679,7 +675,7 @@ def _analyse(ws: Any, table: pd.DataFrame | None = None, coverage_by: str | None
     as_of_term = getattr(ws, "term", None)
     con = eng.con
     c = eng.col
-    aid_term = f"coalesce({c('aid', 'term')}, {_lit(as_of_term)})" if isinstance(as_of_term, str) else c("aid", "term")
+    aid_term = f"coalesce({c('aid', 'term')}, {lit(as_of_term)})" if isinstance(as_of_term, str) else c("aid", "term")
     registered: list[str] = []
     try:
         # the policy in force decides item names (a cached parse may predate an edited alias list), per distinct
@@ -703,7 +699,7 @@ def _analyse(ws: Any, table: pd.DataFrame | None = None, coverage_by: str | None
             eng.register(name, frame)
             registered.append(name)
         status, term = c("registry", "status"), c("registry", "term")
-        enrolled = ", ".join(_lit(v) for v in ENROLLED_STATUSES)
+        enrolled = ", ".join(lit(v) for v in ENROLLED_STATUSES)
         reg_where = f"{term} IS NOT NULL AND ({status} IS NULL OR {status} IN ({enrolled}))"
         if not full:  # judged: the terms an aid list holds
             reg_where += f" AND {term} IN (SELECT term FROM aid_terms)"

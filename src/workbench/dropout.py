@@ -18,7 +18,8 @@ import pandas as pd
 
 from . import reconcile, terms
 from .arrowstr import isin
-from .reconcile import ENROLLED_STATUSES, Context, _assemble, _lit, _row, context
+from .engine import lit
+from .reconcile import ENROLLED_STATUSES, Context, _assemble, _row, context
 
 LEDGER_REASONS = ["县外就读", "省外就读", "送教上门", "随班就读", "特教学校就读", "免予入学", "延缓入学", "休学",
                   "残疾不能入学", "初中已毕业", "户籍迁出", "死亡", "辍学"]
@@ -111,7 +112,7 @@ def _not_enrolled_part(ctx: Context) -> list[str]:
         SELECT {_row(seq='b._rn', kind="'not_enrolled'", systems="'roster'", id_number='b.person_id', name='b.name',
                      town='b.town', village='b.village',
                      detail=f"'建档立卡户适龄儿童（出生日期' || strftime(b.birth_date, '%Y-%m-%d') || '），' || "
-                            f"{_lit(ctx.term)} || '学籍中无在读记录，控辍保学台账中也无登记'",
+                            f"{lit(ctx.term)} || '学籍中无在读记录，控辍保学台账中也无登记'",
                      suggestion="'请村、校立即核查去向：在外就读的补充台账和佐证，辍学的登记台账并落实劝返'")}
         FROM ({_kids_sql(ctx, only_missing=True)}) b"""]
 
@@ -131,7 +132,7 @@ def _unverified_part(ctx: Context) -> list[str]:
                      detail="'控辍保学台账登记原因：' || coalesce(reason, '（未注明）') || '；佐证材料：' || "
                             "coalesce(evidence, '（空）')",
                      suggestion="'请补充佐证材料（如就读证明、送教记录、医学证明、劝返记录）'")}
-        FROM ledger WHERE evidence IS NULL OR {stripped} IN ({', '.join(_lit(x) for x in NO_EVIDENCE)})"""]
+        FROM ledger WHERE evidence IS NULL OR {stripped} IN ({', '.join(lit(x) for x in NO_EVIDENCE)})"""]
 
 
 def prepare(ws: Any, as_of: dt.date | None = None) -> None:

@@ -45,16 +45,15 @@ def unpack(ws_or_tables: Any, as_of: dt.date | None = None) -> tuple[Any, dt.dat
     return tables, as_of, term
 
 
-# DuckDB warns that an arrow result of the DB-API path is copied once; for the analyses' small results that copy is
-# the cheap part (set once here, and in pyproject's pytest filterwarnings: catch_warnings is not thread-safe)
+# DuckDB warns that an arrow result of the DB-API path (Engine.arrow) is copied once; for the analyses' small
+# results that copy is the cheap part (set once here, and in pyproject's pytest filterwarnings: catch_warnings is
+# not thread-safe)
 warnings.filterwarnings("ignore", message="Arrow output on a DB-API result", category=UserWarning)
 
 
-def arrow_result(con: duckdb.DuckDBPyConnection, query: str, params: list | None = None) -> pa.Table:
-    """A query's result as an arrow table, through the DB-API path (a record batch stream): for the analyses' many
-    small results it costs less than the relational API (con.sql), which DuckDB 2 tokenises and binds in Python
-    first."""
-    return con.execute(query, params or []).to_arrow_reader().read_all()
+def lit(value: Any) -> str:
+    """A value as a SQL string literal (quotes doubled)."""
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def arrow_types(t: pa.DataType) -> Any:
@@ -93,7 +92,7 @@ class Engine:
         if cfg.get("temp_directory"):
             tmp = Path(str(cfg["temp_directory"])).expanduser()
             tmp.mkdir(parents=True, exist_ok=True)
-            self.con.execute(f"SET temp_directory = '{str(tmp).replace(chr(39), chr(39) * 2)}'")
+            self.con.execute(f"SET temp_directory = {lit(tmp)}")
         self.columns: dict[str, dict[str, str]] = {}
         self.rows: dict[str, int] = {}
         paths = getattr(ws_or_tables, "parquet_paths", None) or {}
@@ -126,12 +125,11 @@ class Engine:
         meta = pq.read_metadata(path)
         self.columns[system] = {name: "" for name in meta.schema.names}
         self.rows[system] = meta.num_rows
-        lit = str(path).replace("'", "''")
         # as Workspace.from_tables does for frames: a registry row without a term belongs to the as-of term
-        fill = f" REPLACE (coalesce(CAST(term AS VARCHAR), '{self.term}') AS term)" \
+        fill = f" REPLACE (coalesce(CAST(term AS VARCHAR), {lit(self.term)}) AS term)" \
             if system == "registry" and "term" in self.columns[system] else ""
         self.con.execute(f"CREATE OR REPLACE VIEW src_{system} AS SELECT * EXCLUDE (file_row_number){fill}, "
-                         f"CAST(file_row_number AS BIGINT) AS _rn FROM read_parquet('{lit}', file_row_number = true)")
+                         f"CAST(file_row_number AS BIGINT) AS _rn FROM read_parquet({lit(path)}, file_row_number = true)")
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
@@ -167,6 +165,10 @@ class Engine:
             return f'CAST({alias}."{column}" AS {sql_type})'
         return f"CAST(NULL AS {sql_type})"
 
+    def select_list(self, system: str, columns: dict[str, str], alias: str = "t") -> str:
+        """`col(...) AS name` for each column (name -> SQL type) of a system's view."""
+        return ", ".join(f"{self.col(system, name, typ, alias)} AS {name}" for name, typ in columns.items())
+
     def src(self, system: str) -> str:
         """The view of a system (an empty relation when the system was not loaded)."""
         return f"src_{system}" if self.has(system) else "(SELECT CAST(NULL AS BIGINT) AS _rn WHERE false)"
@@ -175,8 +177,10 @@ class Engine:
         return self.con.execute(query, params or [])
 
     def arrow(self, query: str, params: list | None = None) -> pa.Table:
-        """A query's result as an arrow table."""
-        return arrow_result(self.con, query, params)
+        """A query's result as an arrow table, through the DB-API path (a record batch stream): for the analyses'
+        many small results it costs less than the relational API (con.sql), which DuckDB 2 tokenises and binds in
+        Python first."""
+        return self.con.execute(query, params or []).to_arrow_reader().read_all()
 
     def df(self, query: str, params: list | None = None) -> pd.DataFrame:
         """A query's result as pandas with nullable dtypes (string, boolean, Int64)."""

@@ -604,7 +604,7 @@ def linked_select(eng: engine.Engine, system: str, columns: dict[str, str], wher
     the link map when it holds suggestions for valid IDs of this system (rare). rows: "all", or "invalid" (only
     the rows whose ID is not valid)."""
     c = eng.col
-    sel = ", ".join(f"{c(system, col, typ)} AS {col}" for col, typ in columns.items())
+    sel = eng.select_list(system, columns)
     valid = f"coalesce({c(system, 'id_valid', 'BOOLEAN')}, false)"
     ident = c(system, "id_number")
     keys = [(ident, "k_id"), (_name_expr(eng, system), "k_name"), (c(system, "birth_date", "DATE"), "k_birth"),

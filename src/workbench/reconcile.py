@@ -12,13 +12,14 @@ work is DuckDB SQL over the linked frames of `workbench.link` (kept to what Spar
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 import pandas as pd
 
 from . import engine, link
+from .engine import lit
 from .findings import FINDING_COLUMNS, SORT_COLUMNS, empty_findings
 from .rules import finding_kinds
 
@@ -37,59 +38,19 @@ INVALID_REASONS = ("bad_length", "bad_chars", "bad_region", "bad_birthdate", "ba
 ID_SYSTEMS = ["registry", "aid", "roster", "ledger", "pairs", "activities", "struggling"]
 IDENTITY_SYSTEMS = ["registry", "roster", "aid", "ledger"]
 FINAL_GRADES = {"初中": 3, "高中": 3, "中职": 3}
-REGISTRY_COLUMNS = ["term", "person_id", "id_number", "id_valid", "id_reason", "id_type", "link_method",
-                    "suggested_id", "link_evidence", "name", "sex", "birth_date", "town", "school_name",
-                    "student_no", "stage", "grade", "boarding", "status"]
 LABEL = link.SYSTEM_LABELS
 
 
 # --------------------------------------------------------------------------------------------- context
 @dataclass
 class Context:
-    """What every analysis needs from a Workspace: the SQL engine (with the link map), as-of date and terms.
-    The linked pandas frames (`frame`, `registry`, `enrolled`) are built only when asked for."""
+    """What every analysis needs from a Workspace: the SQL engine (with the link map), as-of date and terms."""
 
     ws: Any
     eng: engine.Engine
     as_of: dt.date
     term: str
     previous_term: str
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def tables(self) -> dict[str, pd.DataFrame]:
-        return engine.unpack(self.ws, self.as_of)[0]
-
-    @property
-    def linked(self) -> dict[str, pd.DataFrame]:
-        return link.attach_person_ids(self.ws, self.as_of)
-
-    def frame(self, system: str) -> pd.DataFrame:
-        df = self.linked.get(system)
-        if df is None:
-            return pd.DataFrame({c: pd.Series(dtype="string") for c in ["id_number", "person_id", "name"]})
-        return df
-
-    def registry(self, term: str | None = None) -> pd.DataFrame:
-        """Linked registry rows of one term (default the as-of term), REGISTRY_COLUMNS only."""
-        term = term or self.term
-        key = ("registry", term)
-        if key not in self.extra:
-            reg = self.frame("registry")
-            reg = reg[[c for c in REGISTRY_COLUMNS if c in reg.columns]]   # only what the analyses read
-            if "term" not in reg.columns:
-                self.extra[key] = reg if term == self.term else reg.iloc[:0]
-            else:
-                self.extra[key] = reg[reg["term"].astype("string").eq(term).fillna(False).to_numpy(bool)]
-        return self.extra[key]
-
-    def enrolled(self, term: str | None = None) -> pd.DataFrame:
-        """Registry rows of a term whose status means enrolled (NA / 在读 / 转入)."""
-        reg = self.registry(term)
-        if "status" not in reg.columns:
-            return reg
-        st = reg["status"].astype("string")
-        return reg[(st.isna() | st.isin(ENROLLED_STATUSES)).to_numpy(bool)]
 
     def df(self, query: str, params: list | None = None) -> pd.DataFrame:
         """A query over the linked views (see sql()) as pandas."""
@@ -161,18 +122,13 @@ def sql(ctx: Context) -> duckdb.DuckDBPyConnection:
 # Every finding kind is a SELECT (a "part") with the columns ROW_COLUMNS and `seq` (the row's order within its part);
 # _assemble runs the parts as one query, fills places, labels, keeps one row per grain and sorts, so only the
 # finished findings leave DuckDB.
-ROW_COLUMNS = ["kind", "systems", "id_number", "name", "town", "village", "school", "item", "period", "detail",
-               "suggestion", "suggested_id"]
+ROW_COLUMNS = [c for c in FINDING_COLUMNS if c != "label"]   # (the label is added by _assemble)
 _ORD = 4294967296   # (group, _rn) as one BIGINT sort key: group * _ORD + _rn
-
-
-def _lit(value: Any) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _case(expr: str, mapping: dict[str, str], default: str = "NULL") -> str:
     """SQL CASE mapping the values of expr to texts (a label table of the rules or this module)."""
-    whens = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in mapping.items())
+    whens = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in mapping.items())
     return f"CASE {expr} {whens} ELSE {default} END"
 
 
@@ -214,7 +170,7 @@ def _assemble(ctx: Context, parts: list[str]) -> pd.DataFrame:
                     WHERE pid IN (SELECT k FROM keys)
                     UNION ALL
                     SELECT pid, town, CAST(NULL AS VARCHAR), school_name, 1, _rn FROM registry
-                    WHERE term = {_lit(ctx.term)} AND pid IN (SELECT k FROM keys)
+                    WHERE term = {lit(ctx.term)} AND pid IN (SELECT k FROM keys)
                     UNION ALL
                     SELECT pid, town, village, CAST(NULL AS VARCHAR), 2, _rn FROM ledger
                     WHERE pid IN (SELECT k FROM keys)),
@@ -239,7 +195,7 @@ def _id_part(ctx: Context) -> list[str]:
         name = "name" if system in SQL_COLUMNS or ctx.eng.has(system, "name") else "student_name"
         if system == "registry":
             required, where = "coalesce(id_type = '居民身份证', false) AND id_number IS NULL", \
-                f"AND term = {_lit(ctx.term)}"
+                f"AND term = {lit(ctx.term)}"
         elif system == "roster":
             required, where = "id_number IS NULL", ""
         else:
@@ -254,7 +210,7 @@ def _id_part(ctx: Context) -> list[str]:
             FROM {system}_invalid WHERE true {where}""")
     if not rows:
         return []
-    invalid = (f"reason IN ({', '.join(_lit(r) for r in INVALID_REASONS)}) "
+    invalid = (f"reason IN ({', '.join(lit(r) for r in INVALID_REASONS)}) "
                "OR (reason = 'empty' AND coalesce(empty_required, false))")
     firsts = ", ".join(f"{_first(c, 'ord')} AS {c}" for c in
                        ("id_number", "name", "town", "village", "school", "suggested_id", "link_evidence", "reason"))
@@ -291,7 +247,7 @@ def _duplicates_sql(eng: engine.Engine) -> str:
     ros = _valid_rows(eng, "roster", {"id_number": "VARCHAR", "name": "VARCHAR", "town": "VARCHAR",
                                       "village": "VARCHAR"})
     return f"""
-        WITH rv AS (SELECT id_number, coalesce(term, {_lit(eng.term)}) AS term, school_name AS school, name, town,
+        WITH rv AS (SELECT id_number, coalesce(term, {lit(eng.term)}) AS term, school_name AS school, name, town,
                            _rn FROM ({reg}) r),
              -- the keys written more than once first (a narrow count), then the text of those few groups only
              rk AS (SELECT id_number, term FROM rv GROUP BY id_number, term HAVING count(*) > 1),
@@ -326,10 +282,8 @@ def _duplicates_sql(eng: engine.Engine) -> str:
 
 def _valid_rows(eng: engine.Engine, system: str, columns: dict[str, str]) -> str:
     """The rows of a system with a valid ID (its own ID is the person: no link needed), given columns and _rn."""
-    c = eng.col
-    sel = ", ".join(f"{c(system, col, typ)} AS {col}" for col, typ in columns.items())
-    return (f"SELECT {sel}, t._rn FROM {eng.src(system)} t "
-            f"WHERE coalesce({c(system, 'id_valid', 'BOOLEAN')}, false)")
+    return (f"SELECT {eng.select_list(system, columns)}, t._rn FROM {eng.src(system)} t "
+            f"WHERE coalesce({eng.col(system, 'id_valid', 'BOOLEAN')}, false)")
 
 
 # --------------------------------------------------------------------------------------------- identity
@@ -347,7 +301,7 @@ def _identity_tables(eng: engine.Engine) -> None:
         school = "school_name" if "school_name" in cols else "CAST(NULL AS VARCHAR)"
         sex = "sex" if system != "aid" else "CAST(NULL AS VARCHAR)"
         birth = "birth_date" if system != "aid" else "CAST(NULL AS DATE)"
-        where = f"WHERE term = {_lit(eng.term)}" if system == "registry" else ""
+        where = f"WHERE term = {lit(eng.term)}" if system == "registry" else ""
         selects.append(f"""SELECT '{system}' AS system, id_number, name AS name_raw, {sex} AS sex,
             {birth} AS birth_date, town, {village} AS village, {school} AS school, {i} * {_ORD} + _rn AS ord
             FROM ({_valid_rows(eng, system, cols)}) v {where}""")
@@ -430,8 +384,8 @@ def _identity_part(ctx: Context) -> list[str]:
              g AS (SELECT id_number, {_first('name', 'ord')} AS name, {_first('town', 'ord')} AS town,
                           {_first('village', 'ord')} AS village, {_first('school', 'ord')} AS school
                    FROM t GROUP BY id_number)
-        SELECT {_row(kind=_lit(kind), systems='s.systems', id_number='g.id_number', name='g.name', town='g.town',
-                     village='g.village', school='g.school', detail='d.detail', suggestion=_lit(hint))}
+        SELECT {_row(kind=lit(kind), systems='s.systems', id_number='g.id_number', name='g.name', town='g.town',
+                     village='g.village', school='g.school', detail='d.detail', suggestion=lit(hint))}
         FROM g JOIN s ON g.id_number = s.id_number JOIN d ON g.id_number = d.id_number""")
     return parts
 
@@ -440,11 +394,11 @@ def _identity_part(ctx: Context) -> list[str]:
 def _stage_part(ctx: Context) -> list[str]:
     """stage_mismatch: the roster's 在校生状况 against the as-of registry's stage and grade (first roster row)."""
     sql(ctx)
-    enrolled = ", ".join(_lit(x) for x in ENROLLED_STATUSES)
+    enrolled = ", ".join(lit(x) for x in ENROLLED_STATUSES)
     reg_txt = _stage_sql("r.stage", "r.grade")
     return [f"""
         WITH r AS (SELECT pid, min(school_name) AS school, min(stage) AS stage, min(grade) AS grade
-                   FROM registry WHERE pid IN (SELECT pid FROM roster) AND term = {_lit(ctx.term)}
+                   FROM registry WHERE pid IN (SELECT pid FROM roster) AND term = {lit(ctx.term)}
                    AND (status IS NULL OR status IN ({enrolled}))
                    GROUP BY pid),
              m AS (SELECT o.pid, o.name, o.town, o.village, o.stage, o.grade, o.school_status_raw, o._rn
@@ -455,7 +409,7 @@ def _stage_part(ctx: Context) -> list[str]:
         SELECT {_row(seq='m._rn', kind="'stage_mismatch'", systems="'roster,registry'", id_number='m.pid',
                      name='m.name', town='m.town', village='m.village', school='r.school',
                      detail=f"'建档立卡在校生状况：' || coalesce(m.school_status_raw, "
-                            f"{_stage_sql('m.stage', 'm.grade')}) || '；学籍（' || {_lit(ctx.term)} || '）：' || "
+                            f"{_stage_sql('m.stage', 'm.grade')}) || '；学籍（' || {lit(ctx.term)} || '）：' || "
                             f"{reg_txt} || '（' || coalesce(r.school, '') || '）'",
                      suggestion=f"'请在扶贫系统将在校生状况更新为' || {reg_txt}")}
         FROM m JOIN r ON m.pid = r.pid"""]
@@ -471,10 +425,10 @@ CONTINUITY_LABELS = {
 def _continuity_sql(ctx: Context, outcomes: list[str] | None = None) -> str:
     """Per previous-term student: the outcome in the as-of term (see continuity); only `outcomes` if given."""
     final = " OR ".join(f"(p.stage = '{s}' AND p.grade >= {g})" for s, g in FINAL_GRADES.items())
-    left = ", ".join(_lit(s) for s in LEFT_STATUSES)
-    enrolled = ", ".join(_lit(s) for s in ENROLLED_STATUSES)
-    prev_term, term = _lit(ctx.previous_term), _lit(ctx.term)
-    keep = "" if not outcomes else "WHERE outcome IN (" + ", ".join(_lit(o) for o in outcomes) + ")"
+    left = ", ".join(lit(s) for s in LEFT_STATUSES)
+    enrolled = ", ".join(lit(s) for s in ENROLLED_STATUSES)
+    prev_term, term = lit(ctx.previous_term), lit(ctx.term)
+    keep = "" if not outcomes else "WHERE outcome IN (" + ", ".join(lit(o) for o in outcomes) + ")"
     # without promoted / same_grade only the students absent from the as-of term are needed: found by an
     # anti-join on the person key before anything is aggregated
     gone = bool(outcomes) and not {"promoted", "same_grade"} & set(outcomes)
@@ -525,7 +479,7 @@ def continuity(ws: Any, as_of: dt.date | None = None, outcomes: list[str] | None
 def _missing_part(ctx: Context) -> list[str]:
     """missing_from_registry: last term's students in no as-of term record, graduation, transfer or ledger."""
     sql(ctx)
-    prev_term, term = _lit(ctx.previous_term), _lit(ctx.term)
+    prev_term, term = lit(ctx.previous_term), lit(ctx.term)
     return [f"""
         SELECT {_row(kind="'missing_from_registry'", systems="'registry'", id_number='m.person_id', name='m.name',
                      town='m.town', school='m.school',

@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from . import sources
 from .dates import as_date
+from .engine import lit
 from .rules import rules_version
 from .sources import REJECT_COLUMNS, REPORT_COLUMNS, SheetResult, conform, empty_table, system_labels
 from .terms import previous_term as _previous_term
@@ -587,9 +588,8 @@ def _parquet_as_of(paths: dict[str, Path]) -> _dt.date:
             path = paths.get(key)
             if path is None:
                 continue
-            lit = str(path).replace("'", "''")
             try:
-                value = con.execute(f"SELECT max(TRY_CAST({col} AS DATE)) FROM read_parquet('{lit}') "
+                value = con.execute(f"SELECT max(TRY_CAST({col} AS DATE)) FROM read_parquet({lit(path)}) "
                                     f"WHERE TRY_CAST({col} AS DATE) <= ?", [today]).fetchall()[0][0]
             except duckdb.Error:
                 continue
