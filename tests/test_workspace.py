@@ -184,3 +184,22 @@ def test_lazy_parquet_folder_reads_tables_only_when_asked(tmp_path):
     assert len(ws.tables["registry"]) == 2 and ws.tables.loaded("registry")
     assert ws.tables["registry"]["term"].tolist() == ["2019秋", "2019秋"]
     assert len(ws.tables["roster"]) == 0
+
+
+def test_engine_keeps_the_invalid_id_rows_apart(tmp_path):
+    """Engine.src(system, "invalid") holds every row whose ID is not valid (false or missing), for a loaded frame
+    and for a parquet file read lazily; a table without id_valid reads as a whole."""
+    from workbench import engine
+
+    reg = pd.DataFrame({"term": ["2019秋"] * 4, "name": ["张三", "李四", "王五", "赵六"],
+                        "id_number": [ID1, "123", ID2, None],
+                        "id_valid": pd.array([True, False, True, None], dtype="boolean")})
+    reg.to_parquet(tmp_path / "registry.parquet")
+    for lazy in (False, True):
+        eng = engine.Engine(load_parquet_folder(tmp_path, AS_OF, lazy=lazy))
+        rows = eng.execute(f"SELECT name, _rn FROM {eng.src('registry', 'invalid')} ORDER BY _rn").fetchall()
+        assert rows == [("李四", 1), ("赵六", 3)], lazy
+        assert eng.src("registry") == "src_registry"
+        assert eng.execute(f"SELECT count(*) FROM {eng.src('registry')}").fetchall()[0][0] == 4
+    eng = engine.Engine({"pairs": pd.DataFrame({"id_number": [ID1]})})
+    assert eng.src("pairs", "invalid") == "src_pairs"

@@ -24,6 +24,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .rules import settings
 from .sources.schema import SYSTEM_KEYS
@@ -94,6 +95,7 @@ class Engine:
             tmp.mkdir(parents=True, exist_ok=True)
             self.con.execute(f"SET temp_directory = {lit(tmp)}")
         self.columns: dict[str, dict[str, str]] = {}
+        self._invalid: dict[str, str] = {}    # system -> relation of its invalid-ID rows (see src)
         self.rows: dict[str, int] = {}
         paths = getattr(ws_or_tables, "parquet_paths", None) or {}
         loaded = getattr(tables, "loaded", None)
@@ -118,6 +120,16 @@ class Engine:
         self._arrow[f"src_{system}"] = view
         self.columns[system] = {c: "" for c in df.columns}
         self.rows[system] = len(df)
+        if isinstance(view, pa.Table) and "id_valid" in df.columns:
+            # the rows whose ID is not valid, apart (a few in a table of thousands): what the link and the
+            # invalid-ID branches read, so they need not scan the whole table (arrow scans push no boolean filter)
+            valid = view.column("id_valid")
+            if not pa.types.is_boolean(valid.type):
+                return
+            bad = view.filter(pc.invert(pc.fill_null(valid, False)))
+            self.con.register(f"src_{system}__invalid", bad)
+            self._arrow[f"src_{system}__invalid"] = bad
+            self._invalid[system] = f"src_{system}__invalid"
 
     def _parquet(self, system: str, path: Path) -> None:
         import pyarrow.parquet as pq
@@ -169,9 +181,25 @@ class Engine:
         """`col(...) AS name` for each column (name -> SQL type) of a system's view."""
         return ", ".join(f"{self.col(system, name, typ, alias)} AS {name}" for name, typ in columns.items())
 
-    def src(self, system: str) -> str:
-        """The view of a system (an empty relation when the system was not loaded)."""
-        return f"src_{system}" if self.has(system) else "(SELECT CAST(NULL AS BIGINT) AS _rn WHERE false)"
+    def src(self, system: str, rows: str = "all") -> str:
+        """The view of a system (an empty relation when the system was not loaded). rows="invalid": a relation that
+        holds at least every row whose ID is not valid (`id_valid` false or NULL), with the same columns; the caller
+        still filters on id_valid. It is far smaller than the table (registered apart for loaded frames, made once
+        from a parquet file), so the link and the invalid-ID rows of the linked views scan only those rows."""
+        if not self.has(system):
+            return "(SELECT CAST(NULL AS BIGINT) AS _rn WHERE false)"
+        if rows == "invalid" and self.has(system, "id_valid"):
+            return self._invalid.get(system) or self._invalid_table(system)
+        return f"src_{system}"
+
+    def _invalid_table(self, system: str) -> str:
+        name = f"src_{system}__invalid"
+        with self.lock_for(name):
+            if system not in self._invalid:   # a parquet source: its invalid rows, once, as a shared table
+                self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM src_{system} "
+                                 f"WHERE NOT coalesce(CAST(id_valid AS BOOLEAN), false)")
+                self._invalid[system] = name
+        return self._invalid[system]
 
     def execute(self, query: str, params: list | None = None) -> duckdb.DuckDBPyConnection:
         return self.con.execute(query, params or [])

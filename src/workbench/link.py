@@ -200,9 +200,9 @@ def _school_expr(eng: engine.Engine, system: str) -> str:
     return eng.col(system, col)
 
 
-def _record_select(eng: engine.Engine, system: str) -> str:
-    """One system's rows in the standard record shape (a SELECT over its engine view `t`). The key
-    (system, k_id, k_name, k_birth, k_school) maps link decisions back to rows."""
+def _record_select(eng: engine.Engine, system: str, rows: str = "all") -> str:
+    """One system's rows in the standard record shape (a SELECT over its engine view `t`; rows as Engine.src).
+    The key (system, k_id, k_name, k_birth, k_school) maps link decisions back to rows."""
     src = f"'{system}'"
     if system == "registry" and eng.has(system, "term"):
         # every term's rows are records; the source label tells terms apart for "in no other system"
@@ -214,7 +214,7 @@ def _record_select(eng: engine.Engine, system: str) -> str:
                {c(system, 'birth_date', 'DATE')} AS k_birth, {_school_expr(eng, system)} AS k_school,
                {c(system, 'id_reason')} AS id_reason, coalesce({c(system, 'id_valid', 'BOOLEAN')}, false) AS id_valid,
                {c(system, 'sex')} AS sex_raw, {c(system, 'town')} AS town, {c(system, 'student_no')} AS student_no
-        FROM {eng.src(system)} t"""
+        FROM {eng.src(system, rows)} t"""
 
 
 _EMPTY_RECORDS = ("SELECT NULL::VARCHAR system, NULL::VARCHAR source, NULL::VARCHAR k_id, NULL::VARCHAR k_name, "
@@ -304,7 +304,8 @@ def _prepare(eng: engine.Engine, with_records: bool = True) -> None:
         FROM ({cand_union}) c LEFT JOIN names_map m ON c.k_name = m.k_name WHERE c.id_valid""")
     if not with_records:
         return
-    _build_lrecs(eng, [f"SELECT * FROM ({_record_select(eng, s)}) r WHERE NOT r.id_valid" for s in rec_systems])
+    _build_lrecs(eng, [f"SELECT * FROM ({_record_select(eng, s, 'invalid')}) r WHERE NOT r.id_valid"
+                       for s in rec_systems])
 
 
 def _build_lrecs(eng: engine.Engine, parts: list[str], first_lid: int = 0) -> None:
@@ -626,7 +627,7 @@ def linked_select(eng: engine.Engine, system: str, columns: dict[str, str], wher
         FROM {eng.src(system)} t WHERE {valid}{extra}"""
     return f"""{valid_rows + ' UNION ALL' if rows == 'all' else ''}
         SELECT {sel}, t._rn, m.person_id, coalesce(m.person_id, {ident}) AS pid, m.suggested_id, m.link_evidence
-        FROM {eng.src(system)} t LEFT JOIN (SELECT * FROM link_map WHERE system = '{system}'
+        FROM {eng.src(system, 'invalid')} t LEFT JOIN (SELECT * FROM link_map WHERE system = '{system}'
                                             AND link_kind <> 'alone') m ON {cond}
         WHERE NOT {valid}{extra}"""
 
