@@ -200,16 +200,17 @@ def _school_expr(eng: engine.Engine, system: str) -> str:
     return eng.col(system, col)
 
 
-def _record_select(eng: engine.Engine, system: str, rows: str = "all") -> str:
+def _record_select(eng: engine.Engine, system: str, rows: str = "all", index: int = 0) -> str:
     """One system's rows in the standard record shape (a SELECT over its engine view `t`; rows as Engine.src).
-    The key (system, k_id, k_name, k_birth, k_school) maps link decisions back to rows."""
+    The key (system, k_id, k_name, k_birth, k_school) maps link decisions back to rows; `rid` (index * 2**32 +
+    the row's position) names a row of the union of several systems."""
     src = f"'{system}'"
     if system == "registry" and eng.has(system, "term"):
         # every term's rows are records; the source label tells terms apart for "in no other system"
         src = "concat('registry:', coalesce(CAST(t.term AS VARCHAR), ''))"
     c = eng.col
     return f"""
-        SELECT '{system}' AS system, {src} AS source,
+        SELECT '{system}' AS system, {src} AS source, {int(index)} * 4294967296 + t._rn AS rid,
                {c(system, 'id_number')} AS k_id, {_name_expr(eng, system)} AS k_name,
                {c(system, 'birth_date', 'DATE')} AS k_birth, {_school_expr(eng, system)} AS k_school,
                {c(system, 'id_reason')} AS id_reason, coalesce({c(system, 'id_valid', 'BOOLEAN')}, false) AS id_valid,
@@ -217,7 +218,8 @@ def _record_select(eng: engine.Engine, system: str, rows: str = "all") -> str:
         FROM {eng.src(system, rows)} t"""
 
 
-_EMPTY_RECORDS = ("SELECT NULL::VARCHAR system, NULL::VARCHAR source, NULL::VARCHAR k_id, NULL::VARCHAR k_name, "
+_EMPTY_RECORDS = ("SELECT NULL::VARCHAR system, NULL::VARCHAR source, NULL::BIGINT rid, NULL::VARCHAR k_id, "
+                  "NULL::VARCHAR k_name, "
                   "NULL::DATE k_birth, NULL::VARCHAR k_school, NULL::VARCHAR id_reason, false id_valid, "
                   "NULL::VARCHAR sex_raw, NULL::VARCHAR town, NULL::VARCHAR student_no WHERE false")
 _PLAIN_HAN = "^[\u4e00-\u9fff]+$"   # names of plain CJK ideographs are already normal (NFKC leaves them as written)
@@ -287,31 +289,56 @@ def _alone_filter(eng: engine.Engine) -> str:
             f"AND substr(r.k_id, 7, 8) <= '{born_before:%Y%m%d}' END")
 
 
-def _prepare(eng: engine.Engine, with_records: bool = True) -> None:
-    """Build tables `cands` (people with valid IDs in the candidate systems, blocking keys hashed) and, with_records,
-    `lrecs`: the records whose ID is bad or precision-lost, of every system. Valid IDs found in no other system
-    are scored later, when their candidates are asked for (_complete)."""
-    cand_systems, rec_systems = _systems(eng)
-    con = eng.con
+def _prepare(eng: engine.Engine) -> None:
+    """Build table `names_map` (the names of every record) and `lrecs`: the records whose ID is bad or
+    precision-lost, of every system. Valid IDs found in no other system are scored later, when their candidates
+    are asked for (_complete)."""
+    _cand_names(eng)
+    _build_lrecs(eng, [f"SELECT * FROM ({_record_select(eng, s, 'invalid')}) r WHERE NOT r.id_valid"
+                       for s in _systems(eng)[1]])
+
+
+def _cand_names(eng: engine.Engine) -> None:
+    """Table `names_map` over the names of the candidate systems (once per engine)."""
+    if "link:names" in eng.ready:
+        return
+    cand_systems = _systems(eng)[0]
     _register_names(eng, " UNION ".join(f"SELECT DISTINCT {_name_expr(eng, s)} AS k_name FROM {eng.src(s)} t"
                                         for s in cand_systems) or "SELECT NULL::VARCHAR AS k_name WHERE false")
-    cand_union = " UNION ALL ".join(_record_select(eng, s) for s in cand_systems) or _EMPTY_RECORDS
-    # one row per record (a person in two terms or systems is two rows: the scoring aggregates per candidate ID)
-    con.execute(f"""CREATE OR REPLACE TABLE cands AS
-        SELECT c.k_id AS id_number, c.system, {_h('c.source')} AS system_group_excl, c.k_name, m.nk AS name_key,
-               {_id_birth_sql('c.k_id')} AS birth_date, {_id_sex_sql('c.k_id')} AS sex,
+    eng.ready.add("link:names")
+
+
+def _cands_sql(eng: engine.Engine) -> str:
+    """The candidates: one row per record with a valid ID in the candidate systems (a person in two terms or
+    systems is two rows: the scoring aggregates per candidate ID), `rid` naming the row, blocking keys hashed.
+    The link reads it as a CTE of its scoring query (a DuckDB table costs more to write than the rows cost to
+    compute); table `cands` (_cands_table) holds the same rows for the later, rarer questions."""
+    cand_systems = _systems(eng)[0]
+    cand_union = " UNION ALL ".join(_record_select(eng, s, index=i) for i, s in enumerate(cand_systems)) \
+        or _EMPTY_RECORDS
+    return f"""
+        SELECT c.rid, c.k_id AS id_number, c.system, {_h('c.source')} AS system_group_excl, c.k_name,
+               m.nk AS name_key, {_id_birth_sql('c.k_id')} AS birth_date, {_id_sex_sql('c.k_id')} AS sex,
                {_h('c.town')} AS town, {_h('c.k_school')} AS school, {_h('c.student_no')} AS student_no
-        FROM ({cand_union}) c LEFT JOIN names_map m ON c.k_name = m.k_name WHERE c.id_valid""")
-    if not with_records:
-        return
-    _build_lrecs(eng, [f"SELECT * FROM ({_record_select(eng, s, 'invalid')}) r WHERE NOT r.id_valid"
-                       for s in rec_systems])
+        FROM ({cand_union}) c LEFT JOIN names_map m ON c.k_name = m.k_name WHERE c.id_valid"""
+
+
+def _cands_table(eng: engine.Engine) -> str:
+    """Table `cands` (rows of _cands_sql), built once per engine: for the valid IDs found in no other system
+    (_complete) and suggest_for."""
+    if "link:cands" not in eng.ready:
+        with eng.lock:
+            if "link:cands" not in eng.ready:
+                _cand_names(eng)
+                eng.execute(f"CREATE OR REPLACE TABLE cands AS {_cands_sql(eng)}")
+                eng.ready.add("link:cands")
+    return "cands"
 
 
 def _build_lrecs(eng: engine.Engine, parts: list[str], first_lid: int = 0) -> None:
     """Table `lrecs` from the distinct record rows of the given selects, lids numbered after first_lid; the names
     only these records carry (pairs, activities, ...) are added to names_map first."""
-    eng.execute("CREATE OR REPLACE TEMP TABLE link_lraw AS SELECT DISTINCT * FROM ("
+    eng.execute("CREATE OR REPLACE TEMP TABLE link_lraw AS SELECT DISTINCT * EXCLUDE (rid) FROM ("
                 + " UNION ALL ".join(parts or [_EMPTY_RECORDS]) + ")")
     _register_names(eng, "SELECT DISTINCT k_name FROM link_lraw WHERE k_name NOT IN (SELECT k_name FROM names_map)",
                     append=True)
@@ -325,6 +352,7 @@ def _prepare_rest(eng: engine.Engine, first_lid: int) -> None:
     first_lid: in a candidate system an ID written in one source only, elsewhere an ID no candidate system has."""
     cand_systems, rec_systems = _systems(eng)
     alone = _alone_filter(eng)
+    _cands_table(eng)
     eng.execute("""CREATE OR REPLACE TEMP TABLE link_single AS
         SELECT id_number FROM cands GROUP BY id_number HAVING min(system_group_excl) = max(system_group_excl)""")
     parts = []
@@ -448,21 +476,23 @@ def _evidence(frame: pd.DataFrame, record_names: pd.Series) -> pd.Series:
     return (sys_label + "：" + body).astype("string")
 
 
-def _score(con: duckdb.DuckDBPyConnection, lrecs: str = "lrecs") -> pd.DataFrame:
+def _score(con: duckdb.DuckDBPyConnection, lrecs: str = "lrecs", cands: str = "cands") -> pd.DataFrame:
     """Block and score the records of table `lrecs` (lid, link_kind, system_group, id_number, id_reason, name,
-    name_key, birth_date, sex, town, school, student_no) against table `cands`; ranked candidates with evidence."""
+    name_key, birth_date, sex, town, school, student_no) against the candidates: table `cands`, or the query
+    given (read as a CTE); ranked candidates with evidence."""
     cfg = link_settings()
     blocks = []
     for rule in cfg["blocking_rules"]:
         kinds = ", ".join(f"'{k}'" for k in rule.get("kinds", ["bad", "lost", "alone"]))
-        blocks.append(f"SELECT l.lid, r.rowid AS rid FROM {lrecs} l JOIN cands r ON {rule['sql']} "
+        blocks.append(f"SELECT l.lid, r.rid FROM {lrecs} l JOIN cands r ON {rule['sql']} "
                       f"WHERE l.link_kind IN ({kinds}) AND l.system_group <> r.system_group_excl")
     # each rule reads only its keys; the candidates' other columns are read once, for the pairs found (a pair found
     # by several rules is scored once)
     blocked = (f"SELECT b.lid, {_CAND_COLS} FROM (SELECT DISTINCT * FROM (" + " UNION ALL ".join(blocks)
-               + ")) b JOIN cands r ON r.rowid = b.rid")
+               + ")) b JOIN cands r ON r.rid = b.rid")
     sql = _comparison_sql(cfg["weights"], cfg.get("confident_when", []), blocked, lrecs)
-    scored = con.execute(f"""
+    cte = "" if cands == "cands" else f"WITH cands AS MATERIALIZED ({cands})"
+    scored = con.execute(f"""{cte}
         SELECT s.*, l.name_s AS record_name FROM ({sql}) s JOIN {lrecs} l ON s.lid = l.lid
         WHERE s.score >= {float(cfg.get('min_score', 0))} OR s.confident
     """).df()
@@ -509,7 +539,7 @@ def _cached(ws_or_tables: Any, as_of: dt.date | None) -> dict[str, Any] | None:
 
 def _link(ws_or_tables: Any, eng: engine.Engine) -> dict[str, Any]:
     _prepare(eng)
-    lrecs, scored = _score_lrecs(eng)
+    lrecs, scored = _score_lrecs(eng, _cands_sql(eng))
     lmap = _decisions(lrecs, scored)
     _store_map(eng, lmap)
     state = {"engine": eng, "map": lmap, "lrecs": lrecs, "scored": scored, "source": ws_or_tables,
@@ -526,11 +556,11 @@ def _link(ws_or_tables: Any, eng: engine.Engine) -> dict[str, Any]:
     return state
 
 
-def _score_lrecs(eng: engine.Engine) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Score table `lrecs` against `cands`: (the records kept: every bad or lost one and the others with a
-    candidate, scored candidates)."""
+def _score_lrecs(eng: engine.Engine, cands: str = "cands") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score table `lrecs` against the candidates (as _score): (the records kept: every bad or lost one and the
+    others with a candidate, scored candidates)."""
     con = eng.con
-    scored = _score(con)
+    scored = _score(con, cands=cands)
     con.register("scored_lids_df", pd.DataFrame({"lid": scored["lid"].astype("int64").unique()}))
     lrecs = eng.df("""
         SELECT lid, system, k_id, k_name, k_birth, k_school, link_kind FROM lrecs
@@ -797,8 +827,7 @@ def suggest_for(name: str | None, id_number: str | None, birth_date: Any = None,
     })
     eng = engine.of(ws)
     con = eng.con
-    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'cands' AND temporary").fetchall()[0][0]:
-        _prepare(eng, with_records=False)
+    _cands_table(eng)
     if lrec["birth_date"].isna().all() and norm_id:
         lrec["birth_date"] = con.execute(f"SELECT {_id_birth_sql('?')}", [norm_id]).fetchall()[0][0]
         lrec["birth_date"] = pd.to_datetime(lrec["birth_date"])
