@@ -571,15 +571,36 @@ def _score_lrecs(eng: engine.Engine, cands: str = "cands") -> tuple[pd.DataFrame
     return lrecs, scored
 
 
+_MAP_SCHEMA = ("system VARCHAR, k_id VARCHAR, k_name VARCHAR, k_birth DATE, k_school VARCHAR, link_kind VARCHAR, "
+               "person_id VARCHAR, suggested_id VARCHAR, link_evidence VARCHAR")
+
+
+def map_table(eng: engine.Engine) -> str:
+    """Table `link_map`, empty until the link stores its decisions: so that SQL over it (the linked views of
+    linked_select) can be set up while the link runs. Take eng.lock_for("link:map") around setting such SQL up."""
+    with eng.lock_for("link:map"):
+        if "link:map" not in eng.ready:
+            eng.execute(f"CREATE TABLE IF NOT EXISTS link_map ({_MAP_SCHEMA})")
+            eng.ready.add("link:map")
+    return "link_map"
+
+
 def _store_map(eng: engine.Engine, lmap: pd.DataFrame) -> None:
     """Table `link_map` in the engine (read by linked_select) and the kinds of decision per system."""
     con = eng.con
     con.register("link_map_df", lmap)
-    con.execute("""CREATE OR REPLACE TABLE link_map AS
-        SELECT system, k_id, k_name, CAST(k_birth AS DATE) AS k_birth, k_school, link_kind, person_id,
-               suggested_id, link_evidence FROM link_map_df""")
+    with eng.lock_for("link:map"):
+        con.execute("""CREATE OR REPLACE TABLE link_map AS
+            SELECT system, k_id, k_name, CAST(k_birth AS DATE) AS k_birth, k_school, link_kind, person_id,
+                   suggested_id, link_evidence FROM link_map_df""")
+        eng.ready.add("link:map")
     con.unregister("link_map_df")
     eng.link_kinds = lmap.groupby("system")["link_kind"].agg(set).to_dict() if len(lmap) else {}
+
+
+def alone_systems(eng: engine.Engine) -> tuple[str, ...]:
+    """The systems whose link map holds suggestions for valid IDs (what the SQL of linked_select depends on)."""
+    return tuple(sorted(s for s, kinds in getattr(eng, "link_kinds", {}).items() if "alone" in kinds))
 
 
 def _complete(state: dict[str, Any]) -> dict[str, Any]:

@@ -101,21 +101,28 @@ def sql(ctx: Context) -> duckdb.DuckDBPyConnection:
     `activities`, `struggling` (ID columns) over the canonical tables, each with `_rn` (row position), `person_id`
     (valid ID, else the confidently linked ID), `pid` (person_id, else the record's ID), `suggested_id` and
     `link_evidence` (workbench.link); and `<system>_invalid`, the same over the rows whose ID is not valid."""
-    eng = ctx.eng
-    # built once per engine and link map (the views are shared by every thread's connection: findings.run_analyses)
-    key = "views:" + repr(sorted((k, sorted(v)) for k, v in getattr(eng, "link_kinds", {}).items()))
-    if key not in eng.ready:
-        with eng.lock:
-            if key not in eng.ready:
-                for system in ID_SYSTEMS:
-                    cols = SQL_COLUMNS.get(system, _OTHER_COLUMNS)
-                    eng.execute(f"CREATE OR REPLACE VIEW {system} AS {link.linked_select(eng, system, cols)}")
-                    eng.execute(f"CREATE OR REPLACE VIEW {system}_invalid AS "
-                                f"{link.linked_select(eng, system, cols, rows='invalid')}")
-                for old in [k for k in list(eng.ready) if k.startswith("views:")]:
-                    eng.ready.discard(old)
-                eng.ready.add(key)
-    return eng.con
+    _views(ctx.eng)
+    return ctx.eng.con
+
+
+def _views(eng: engine.Engine) -> None:
+    """The linked views, built once per engine and shape of link map (shared by every thread's connection:
+    findings.run_analyses). They read table link_map, so they can be built before the link has stored its
+    decisions (early does): their SQL changes only with the systems whose valid IDs got suggestions."""
+    key = "views:" + ",".join(link.alone_systems(eng))
+    if key in eng.ready:
+        return
+    with eng.lock_for("link:map"):    # not while the link replaces the table the views read
+        if key not in eng.ready:
+            link.map_table(eng)
+            for system in ID_SYSTEMS:
+                cols = SQL_COLUMNS.get(system, _OTHER_COLUMNS)
+                eng.execute(f"CREATE OR REPLACE VIEW {system} AS {link.linked_select(eng, system, cols)}")
+                eng.execute(f"CREATE OR REPLACE VIEW {system}_invalid AS "
+                            f"{link.linked_select(eng, system, cols, rows='invalid')}")
+            for old in [k for k in list(eng.ready) if k.startswith("views:")]:
+                eng.ready.discard(old)
+            eng.ready.add(key)
 
 
 # --------------------------------------------------------------------------------------------- SQL finding parts
@@ -331,7 +338,9 @@ def early(ws: Any, as_of: dt.date | None = None) -> None:
     into the engine: findings.run_analyses runs this on a second thread while the link is being built."""
     if isinstance(ws, dict):   # a plain dict's engine is made by link_state: built with the findings instead
         return
-    _early_tables(engine.of(ws, as_of))
+    eng = engine.of(ws, as_of)
+    _early_tables(eng)
+    _views(eng)
 
 
 def _early_tables(eng: engine.Engine) -> None:
