@@ -225,14 +225,15 @@ _EMPTY_RECORDS = ("SELECT NULL::VARCHAR system, NULL::VARCHAR source, NULL::BIGI
 _PLAIN_HAN = "^[\u4e00-\u9fff]+$"   # names of plain CJK ideographs are already normal (NFKC leaves them as written)
 
 
-def _register_names(eng: engine.Engine, written_sql: str, append: bool = False) -> None:
+def _register_names(eng: engine.Engine, written: str | pa.ChunkedArray, append: bool = False) -> None:
     """Table `names_map` (k_name as written -> name (names.normalize), nk (hash of its tone-less pinyin key:
-    name_key_hashes)) over the
-    distinct names of a query; only names that are not plain ideographs go through Python normalisation."""
-    written = eng.df(f"SELECT k_name, regexp_matches(k_name, '{_PLAIN_HAN}') AS plain FROM ({written_sql}) w "
-                     "WHERE k_name IS NOT NULL")
-    names_raw = written["k_name"].astype("string")
-    plain = written["plain"].fillna(False).to_numpy(bool)
+    name_key_hashes)) over distinct names (an arrow array, or a query of column k_name); only names that are not
+    plain ideographs go through Python normalisation."""
+    if isinstance(written, str):
+        written = eng.arrow(f"SELECT k_name FROM ({written}) w WHERE k_name IS NOT NULL").column(0)
+    written = pc.drop_null(written)
+    names_raw = pd.Series(pd.array(written.cast(pa.large_string()), dtype="string"))
+    plain = pc.fill_null(pc.match_substring_regex(written, _PLAIN_HAN), False).to_numpy(zero_copy_only=False)
     norm = names_raw.copy()
     if (~plain).any():
         norm[~plain] = _normalize_names(names_raw[~plain].reset_index(drop=True)).to_numpy(object, na_value=None)
@@ -303,8 +304,13 @@ def _cand_names(eng: engine.Engine) -> None:
     if "link:names" in eng.ready:
         return
     cand_systems = _systems(eng)[0]
-    _register_names(eng, " UNION ".join(f"SELECT DISTINCT {_name_expr(eng, s)} AS k_name FROM {eng.src(s)} t"
-                                        for s in cand_systems) or "SELECT NULL::VARCHAR AS k_name WHERE false")
+    cols = [eng.arrow_column(s, "name") for s in cand_systems]
+    if cand_systems and all(c is not None for c in cols):   # loaded frames: the distinct names by arrow, no SQL
+        chunks = [ch.cast(pa.large_string()) for c in cols for ch in c.chunks]
+        _register_names(eng, pc.unique(pa.chunked_array(chunks, pa.large_string())))
+    else:
+        _register_names(eng, " UNION ".join(f"SELECT DISTINCT {_name_expr(eng, s)} AS k_name FROM {eng.src(s)} t"
+                                            for s in cand_systems) or "SELECT NULL::VARCHAR AS k_name WHERE false")
     eng.ready.add("link:names")
 
 
