@@ -223,7 +223,14 @@ class Engine:
         return self.arrow(query, params).to_pandas(types_mapper=arrow_types)
 
     def register(self, name: str, frame: Any) -> None:
-        self.con.register(name, frame)
+        """Register a frame or arrow table as a view on this thread's connection. A result left unfinished on the
+        connection (a caller's fetchone()) is dropped first, as the engine's next statement would drop it anyway."""
+        con = self.con
+        try:
+            con.register(name, frame)
+        except duckdb.ResourceInUseException:
+            con.abort()
+            con.register(name, frame)
 
     def close(self) -> None:
         self._root.close()
