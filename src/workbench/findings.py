@@ -77,9 +77,13 @@ def run_analyses(ws, analyses: tuple[str, ...] | list[str] = ANALYSES) -> dict[s
     from concurrent.futures import ThreadPoolExecutor
 
     modules = {name: m for name in analyses if (m := _analysis(name)) is not None}
-    with ThreadPoolExecutor(max_workers=max(2, len(modules)), thread_name_prefix="workbench-analysis") as pool:
+    workers = max(2, len(modules))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="workbench-analysis") as pool:
         # work that needs no person link (a module's `early(ws)`) runs on a second thread meanwhile
         early = [pool.submit(m.early, ws) for m in modules.values() if hasattr(m, "early")]
+        if not isinstance(ws, dict):   # and the other threads open their connections to the engine meanwhile
+            for _ in range(workers - len(early)):
+                pool.submit(_connect, ws)
         for m in modules.values():   # shared state first (the person link, the linked views), once
             if hasattr(m, "prepare"):
                 m.prepare(ws)
@@ -89,6 +93,13 @@ def run_analyses(ws, analyses: tuple[str, ...] | list[str] = ANALYSES) -> dict[s
             return {name: m.findings(ws) for name, m in modules.items()}
         futures = {name: pool.submit(m.findings, ws) for name, m in modules.items()}
         return {name: f.result() for name, f in futures.items()}
+
+
+def _connect(ws) -> None:
+    """Open this thread's connection to the Workspace's engine (see engine.Engine.con)."""
+    from . import engine
+
+    engine.of(ws).con
 
 
 def all_findings(ws) -> pd.DataFrame:

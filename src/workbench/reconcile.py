@@ -344,18 +344,23 @@ def early(ws: Any, as_of: dt.date | None = None) -> None:
 
 
 def _early_tables(eng: engine.Engine) -> None:
-    """Tables rec_duplicates, rec_ident_suspect and rec_ident_names, built once per engine."""
+    """Tables rec_duplicates, rec_ident_suspect, rec_ident_names and rec_identity (finding rows), built once per
+    engine."""
     if "reconcile:early" in eng.ready:
         return
     with eng.lock_for("reconcile:early"):   # not eng.lock: this runs while the link is built under it
         if "reconcile:early" not in eng.ready:
             eng.execute(f"CREATE OR REPLACE TABLE rec_duplicates AS {_duplicates_sql(eng)}")
             _identity_tables(eng)
+            # the identity findings' rows (one part: their kinds differ, so the order of the parts is kept)
+            eng.execute("CREATE OR REPLACE TABLE rec_identity AS " + " UNION ALL ".join(
+                f"SELECT * FROM ({p}) p{i}" for i, p in enumerate(_identity_parts())))
             eng.ready.add("reconcile:early")
 
 
-def _identity_part(ctx: Context) -> list[str]:
-    """name_mismatch, sex_mismatch, birthdate_mismatch over the tables of _identity_tables."""
+def _identity_parts() -> list[str]:
+    """name_mismatch, sex_mismatch, birthdate_mismatch over the tables of _identity_tables (valid IDs only: no
+    person link needed, so _early_tables builds their rows)."""
     label = _case("system", LABEL, "system")
     names = f"""
         WITH n AS (SELECT DISTINCT u.id_number, u.system, u.ord // {_ORD} AS o, nm.name
@@ -511,7 +516,7 @@ def findings(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame:
     birthdate_mismatch, stage_mismatch, missing_from_registry (rules/findings.yaml), in the findings shape."""
     ctx = ws if isinstance(ws, Context) else context(ws, as_of)
     _early_tables(ctx.eng)
-    parts = (_id_part(ctx) + ["SELECT * FROM rec_duplicates"] + _identity_part(ctx) + _stage_part(ctx)
+    parts = (_id_part(ctx) + ["SELECT * FROM rec_duplicates", "SELECT * FROM rec_identity"] + _stage_part(ctx)
              + _missing_part(ctx))
     return _assemble(ctx, parts)
 
