@@ -144,11 +144,12 @@ def name_key_hashes(names_norm: pd.Series) -> pd.Series:
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + len(arr) + 1]
     utf8 = arr.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]]
     cps = np.frombuffer(utf8.decode("utf-8").encode("utf-32-le"), dtype=np.uint32)
-    seen = np.zeros(0x110000, dtype=bool)      # distinct code points by a table, not a sort
+    size = int(cps.max()) + 1 if len(cps) else 1   # (Han names stay below U+A000: tables of ~40k entries)
+    seen = np.zeros(size, dtype=bool)      # distinct code points by a table, not a sort
     seen[cps] = True
     uniq = np.flatnonzero(seen).astype(np.uint32)
-    slot = np.zeros(0x110000, dtype=np.int64)
-    slot[uniq] = np.arange(len(uniq))
+    slot = np.zeros(size, dtype=np.int32)
+    slot[uniq] = np.arange(len(uniq), dtype=np.int32)
     inv = slot[cps]
     table = _char_pinyin([chr(int(c)) for c in uniq])
     syllables: dict[str, int] = {}
