@@ -72,18 +72,15 @@ def run_analyses(ws, analyses: tuple[str, ...] | list[str] = ANALYSES) -> dict[s
     """The findings of each analysis (name -> findings table, in the order given), the analyses running side by
     side on threads: what they share is built once first (a module's `prepare(ws)`: the person link and the linked
     views; meanwhile its `early(ws)`, the part that needs no link, on a second thread), then each analysis runs its
-    SQL on its own connection to the Workspace's DuckDB engine (DuckDB works without Python's lock, so two cores
-    serve two analyses). The results do not depend on the threads: each analysis is a pure function of the data."""
+    SQL on its own connection to the Workspace's DuckDB engine, the first on the calling thread and the others on
+    the pool's (DuckDB works without Python's lock, so two cores serve two analyses). The results do not depend on
+    the threads: each analysis is a pure function of the data."""
     from concurrent.futures import ThreadPoolExecutor
 
     modules = {name: m for name in analyses if (m := _analysis(name)) is not None}
-    workers = max(2, len(modules))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="workbench-analysis") as pool:
+    with ThreadPoolExecutor(max_workers=max(1, len(modules) - 1), thread_name_prefix="workbench-analysis") as pool:
         # work that needs no person link (a module's `early(ws)`) runs on a second thread meanwhile
         early = [pool.submit(m.early, ws) for m in modules.values() if hasattr(m, "early")]
-        if not isinstance(ws, dict):   # and the other threads open their connections to the engine meanwhile
-            for _ in range(workers - len(early)):
-                pool.submit(_connect, ws)
         for m in modules.values():   # shared state first (the person link, the linked views), once
             if hasattr(m, "prepare"):
                 m.prepare(ws)
@@ -91,15 +88,12 @@ def run_analyses(ws, analyses: tuple[str, ...] | list[str] = ANALYSES) -> dict[s
             f.result()
         if len(modules) < 2:
             return {name: m.findings(ws) for name, m in modules.items()}
-        futures = {name: pool.submit(m.findings, ws) for name, m in modules.items()}
-        return {name: f.result() for name, f in futures.items()}
-
-
-def _connect(ws) -> None:
-    """Open this thread's connection to the Workspace's engine (see engine.Engine.con)."""
-    from . import engine
-
-    engine.of(ws).con
+        # the first analysis on this thread (its connection is the engine's own), the others on the pool's
+        first, *rest = modules
+        futures = {name: pool.submit(modules[name].findings, ws) for name in rest}
+        out = {first: modules[first].findings(ws)}
+        out.update({name: f.result() for name, f in futures.items()})
+        return {name: out[name] for name in modules}
 
 
 def all_findings(ws) -> pd.DataFrame:

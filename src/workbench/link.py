@@ -226,19 +226,27 @@ _EMPTY_RECORDS = ("SELECT NULL::VARCHAR system, NULL::VARCHAR source, NULL::BIGI
 _PLAIN_HAN = "^[\u4e00-\u9fff]+$"   # names of plain CJK ideographs are already normal (NFKC leaves them as written)
 
 
-def _register_names(eng: engine.Engine, written: str | pa.ChunkedArray, append: bool = False) -> None:
-    """Table `names_map` (k_name as written -> name (names.normalize), nk (hash of its tone-less pinyin key:
-    name_key_hashes)) over distinct names (an arrow array, or a query of column k_name); only names that are not
-    plain ideographs go through Python normalisation."""
-    if isinstance(written, str):
-        written = eng.arrow(f"SELECT k_name FROM ({written}) w WHERE k_name IS NOT NULL").column(0)
+def _names_frame(written: pa.ChunkedArray | pa.Array) -> pd.DataFrame:
+    """The rows of table `names_map` for distinct names as written: k_name, name (names.normalize), nk (hash of
+    its tone-less pinyin key: name_key_hashes); only names that are not plain ideographs go through Python
+    normalisation."""
     written = pc.drop_null(written)
     names_raw = pd.Series(pd.array(written.cast(pa.large_string()), dtype="string"))
     plain = pc.fill_null(pc.match_substring_regex(written, _PLAIN_HAN), False).to_numpy(zero_copy_only=False)
     norm = names_raw.copy()
     if (~plain).any():
         norm[~plain] = _normalize_names(names_raw[~plain].reset_index(drop=True)).to_numpy(object, na_value=None)
-    eng.register("names_map_df", pd.DataFrame({"k_name": names_raw, "name": norm, "nk": name_key_hashes(norm)}))
+    return pd.DataFrame({"k_name": names_raw, "name": norm, "nk": name_key_hashes(norm)})
+
+
+def _register_names(eng: engine.Engine, written: str | pd.DataFrame | pa.ChunkedArray, append: bool = False) -> None:
+    """Table `names_map` (see _names_frame) over distinct names: an arrow array, a query of column k_name, or the
+    rows already made by _names_frame."""
+    if isinstance(written, str):
+        written = eng.arrow(f"SELECT k_name FROM ({written}) w WHERE k_name IS NOT NULL").column(0)
+    frame = written if isinstance(written, pd.DataFrame) else _names_frame(written)
+    eng.register("names_map_df", pa.Table.from_pandas(frame, preserve_index=False))   # (arrow: DuckDB reads it
+    # without pandas' per-column analysis)
     rows = "SELECT k_name, name, CAST(nk AS UBIGINT) AS nk FROM names_map_df"
     eng.execute(f"INSERT INTO names_map {rows}" if append else f"CREATE OR REPLACE TABLE names_map AS {rows}")
     eng.con.unregister("names_map_df")
@@ -291,24 +299,52 @@ def _alone_filter(eng: engine.Engine) -> str:
             f"AND substr(r.k_id, 7, 8) <= '{born_before:%Y%m%d}' END")
 
 
-def _prepare(eng: engine.Engine) -> None:
-    """Build table `names_map` (the names of every record) and `lrecs`: the records whose ID is bad or
-    precision-lost, of every system. Valid IDs found in no other system are scored later, when their candidates
-    are asked for (_complete)."""
-    _cand_names(eng)
+def _prepare(eng: engine.Engine, names: pd.DataFrame | None = None) -> None:
+    """Build table `names_map` (the names of every record; `names`: the candidate systems' rows, made already)
+    and `lrecs`: the records whose ID is bad or precision-lost, of every system. Valid IDs found in no other
+    system are scored later, when their candidates are asked for (_complete)."""
+    _cand_names(eng, names)
     _build_lrecs(eng, [f"SELECT * FROM ({_record_select(eng, s, 'invalid')}) r WHERE NOT r.id_valid"
                        for s in _systems(eng)[1]])
 
 
-def _cand_names(eng: engine.Engine) -> None:
-    """Table `names_map` over the names of the candidate systems (once per engine)."""
+def _unique_names(columns: list[pa.ChunkedArray]) -> pa.Array:
+    """The distinct values of name columns (arrow)."""
+    return pc.unique(pa.chunked_array([ch.cast(pa.large_string()) for c in columns for ch in c.chunks],
+                                      pa.large_string()))
+
+
+def _names_of_frames(ws_or_tables: Any) -> pd.DataFrame | None:
+    """The rows of names_map for the candidate systems, made from loaded frames before the engine exists (so
+    that this runs while another thread sets the engine up: findings.run_analyses); None when a candidate system
+    is read lazily from parquet (then the engine's SQL reads it: _cand_names)."""
+    tables = engine.unpack(ws_or_tables)[0]
+    loaded = getattr(tables, "loaded", None)
+    columns = []
+    for system in link_settings().get("candidate_systems", ["registry", "roster", "aid", "ledger"]):
+        if callable(loaded) and not loaded(system):
+            return None
+        df = tables.get(system) if hasattr(tables, "get") else None
+        if df is None or "id_number" not in df.columns or "name" not in df.columns:
+            continue   # (as for the engine: not a candidate system, or names all NULL)
+        try:
+            columns.append(pa.Table.from_pandas(df[["name"]], preserve_index=False).column(0))
+        except (pa.ArrowException, TypeError, ValueError):
+            return None
+    return _names_frame(_unique_names(columns)) if columns else None
+
+
+def _cand_names(eng: engine.Engine, names: pd.DataFrame | None = None) -> None:
+    """Table `names_map` over the names of the candidate systems (once per engine); `names`: its rows, made
+    already (_names_of_frames)."""
     if "link:names" in eng.ready:
         return
     cand_systems = _systems(eng)[0]
     cols = [eng.arrow_column(s, "name") for s in cand_systems]
-    if cand_systems and all(c is not None for c in cols):   # loaded frames: the distinct names by arrow, no SQL
-        chunks = [ch.cast(pa.large_string()) for c in cols for ch in c.chunks]
-        _register_names(eng, pc.unique(pa.chunked_array(chunks, pa.large_string())))
+    if names is not None:
+        _register_names(eng, names)
+    elif cand_systems and all(c is not None for c in cols):   # loaded frames: the distinct names by arrow
+        _register_names(eng, _unique_names(cols))
     else:
         _register_names(eng, " UNION ".join(f"SELECT DISTINCT {_name_expr(eng, s)} AS k_name FROM {eng.src(s)} t"
                                             for s in cand_systems) or "SELECT NULL::VARCHAR AS k_name WHERE false")
@@ -527,10 +563,12 @@ def link_state(ws_or_tables: Any, as_of: dt.date | None = None) -> dict[str, Any
     state = _cached(ws_or_tables, as_of)
     if state is not None:
         return state
+    # the names first: no engine needed, so this overlaps with its set-up when another thread makes it
+    names = _names_of_frames(ws_or_tables) if getattr(ws_or_tables, "_engine", None) is None else None
     eng = engine.of(ws_or_tables, as_of)
     with eng.lock:   # analyses running side by side (findings.run_analyses) link once
         state = _cached(ws_or_tables, as_of)
-        return state if state is not None else _link(ws_or_tables, eng)
+        return state if state is not None else _link(ws_or_tables, eng, names)
 
 
 def _cached(ws_or_tables: Any, as_of: dt.date | None) -> dict[str, Any] | None:
@@ -544,8 +582,8 @@ def _cached(ws_or_tables: Any, as_of: dt.date | None) -> dict[str, Any] | None:
     return None
 
 
-def _link(ws_or_tables: Any, eng: engine.Engine) -> dict[str, Any]:
-    _prepare(eng)
+def _link(ws_or_tables: Any, eng: engine.Engine, names: pd.DataFrame | None = None) -> dict[str, Any]:
+    _prepare(eng, names)
     lrecs, scored = _score_lrecs(eng, _cands_sql(eng))
     lmap = _decisions(lrecs, scored)
     _store_map(eng, lmap)
