@@ -662,6 +662,55 @@ def _with(*scripts: str) -> str:
     return "WITH " + ",\n".join(parts) + "\n"
 
 
+def _inputs(eng: Any, table: pd.DataFrame, labels: dict[str, str], as_of_term: Any, aid_term: str
+            ) -> dict[str, pa.Table]:
+    """The small tables the aid SQL reads besides the systems: item names as written -> policy items, difficulty
+    statuses, the terms the aid lists and the registry hold, and the policy's own tables. None of it depends on the
+    person link, so early() makes it while the link runs; kept on the engine per policy content and as-of term."""
+    key = ("aid:inputs", as_of_term, int(pd.util.hash_pandas_object(table.astype("string"), index=False).sum()))
+    with eng.lock_for("aid:inputs"):
+        if key in eng.memo:
+            return eng.memo[key]
+        c = eng.col
+        # the policy in force decides item names (a cached parse may predate an edited alias list), per distinct
+        # name as written; likewise the difficulty statuses per distinct 困难类型
+        raw, types, aid_terms, reg_terms = eng.execute(
+            f"SELECT a.*, r.* FROM (SELECT list(DISTINCT {c('aid', 'item_raw')}), "
+            f"list(DISTINCT {c('aid', 'difficulty_type')}), list(DISTINCT {aid_term}) FROM {eng.src('aid')} t) a, "
+            f"(SELECT list(DISTINCT {c('registry', 'term')}) FROM {eng.src('registry')} t) r").fetchall()[0]
+        raw = raw or []
+        mapped = _canonical_names(raw, table)
+        frames = {
+            "aid_item_map": pa.table({"item_raw": pa.array([r for r, m in zip(raw, mapped) if m is not None],
+                                                           pa.string()),
+                                      "item": pa.array([m for m in mapped if m is not None], pa.string())}),
+            "aid_status_map": _status_map(types or []),
+            "aid_reg_terms": pa.table({"term": pa.array([t for t in reg_terms or [] if t is not None], pa.string())}),
+            "aid_terms": pa.table({"term": pa.array([t for t in aid_terms or [] if t is not None], pa.string())}),
+            **_policy_tables(table, labels),
+        }
+        eng.memo[key] = frames
+        return frames
+
+
+def early(ws: Any) -> None:
+    """The aid check's inputs that no person link changes (_inputs, for the policy in force), made while the link
+    runs: findings.run_analyses calls this on a second thread. A plain dict of frames gets nothing early."""
+    if not (hasattr(ws, "tables") and not isinstance(ws, Mapping)):
+        return
+    from . import engine
+
+    eng = engine.of(ws, _as_of(ws))
+    present = [s for s in SYSTEM_COLUMNS if eng.has(s)]
+    if present and all(eng.has(s, "person_id") for s in present):
+        return   # frames that carry person_id: _analyse takes another path
+    table = policy()
+    as_of_term = getattr(ws, "term", None)
+    aid_term = (f"coalesce({eng.col('aid', 'term')}, {lit(as_of_term)})" if isinstance(as_of_term, str)
+                else eng.col("aid", "term"))
+    _inputs(eng, table, item_labels(table), as_of_term, aid_term)
+
+
 def _analyse(ws: Any, table: pd.DataFrame | None = None, coverage_by: str | None = None) -> dict[str, Any]:
     """Run the aid SQL once on the engine and return the results the public functions need, as pandas frames.
 
@@ -678,23 +727,7 @@ def _analyse(ws: Any, table: pd.DataFrame | None = None, coverage_by: str | None
     aid_term = f"coalesce({c('aid', 'term')}, {lit(as_of_term)})" if isinstance(as_of_term, str) else c("aid", "term")
     registered: list[str] = []
     try:
-        # the policy in force decides item names (a cached parse may predate an edited alias list), per distinct
-        # name as written; likewise the difficulty statuses per distinct 困难类型
-        raw, types, aid_terms, reg_terms = con.execute(
-            f"SELECT a.*, r.* FROM (SELECT list(DISTINCT {c('aid', 'item_raw')}), "
-            f"list(DISTINCT {c('aid', 'difficulty_type')}), list(DISTINCT {aid_term}) FROM {eng.src('aid')} t) a, "
-            f"(SELECT list(DISTINCT {c('registry', 'term')}) FROM {eng.src('registry')} t) r").fetchall()[0]
-        raw = raw or []
-        mapped = _canonical_names(raw, table)
-        frames = {
-            "aid_item_map": pa.table({"item_raw": pa.array([r for r, m in zip(raw, mapped) if m is not None],
-                                                           pa.string()),
-                                      "item": pa.array([m for m in mapped if m is not None], pa.string())}),
-            "aid_status_map": _status_map(types or []),
-            "aid_reg_terms": pa.table({"term": pa.array([t for t in reg_terms or [] if t is not None], pa.string())}),
-            "aid_terms": pa.table({"term": pa.array([t for t in aid_terms or [] if t is not None], pa.string())}),
-            **_policy_tables(table, labels),
-        }
+        frames = _inputs(eng, table, labels, as_of_term, aid_term)
         for name, frame in frames.items():
             eng.register(name, frame)
             registered.append(name)

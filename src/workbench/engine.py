@@ -83,6 +83,7 @@ class Engine:
         self._arrow: dict[str, Any] = {}      # registered source views, registered again on each thread's cursor
         self.lock = threading.RLock()         # one-time shared setup (the link map, the linked views)
         self.ready: set[str] = set()          # what that setup has built
+        self.memo: dict[Any, Any] = {}        # small results computed once per engine (under lock_for(key))
         self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()
         cfg = settings().get("duckdb") or {}
