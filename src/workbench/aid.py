@@ -16,6 +16,7 @@ import sys
 import unicodedata
 from collections.abc import Mapping
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -829,6 +830,12 @@ def _amount_text(value: Any) -> str:
     """An amount as the findings write it (_fmt_amount for one value): 2 decimals, no trailing .0, 空 when empty."""
     if value is None or pd.isna(value):
         return "空"
+    return _number_text(float(value))
+
+
+@lru_cache(maxsize=4096)
+def _number_text(value: float) -> str:
+    """_amount_text of a number (amounts repeat: a few standards per policy), rounded as numpy rounds."""
     return _TRAILING_ZEROS.sub("", str(float(np.round(np.float64(value), 2))))
 
 
