@@ -11,6 +11,8 @@ is reported as 数据未覆盖 (not covered by the data), never as missed.
 
 from __future__ import annotations
 
+import hashlib
+import pickle
 import re
 import sys
 import unicodedata
@@ -668,7 +670,8 @@ def _inputs(eng: Any, table: pd.DataFrame, labels: dict[str, str], as_of_term: A
     """The small tables the aid SQL reads besides the systems: item names as written -> policy items, difficulty
     statuses, the terms the aid lists and the registry hold, and the policy's own tables. None of it depends on the
     person link, so early() makes it while the link runs; kept on the engine per policy content and as-of term."""
-    key = ("aid:inputs", as_of_term, int(pd.util.hash_pandas_object(table.astype("string"), index=False).sum()))
+    # (the policy's bytes name it: equal bytes, equal policy)
+    key = ("aid:inputs", as_of_term, hashlib.sha256(pickle.dumps(table, protocol=5)).hexdigest())
     with eng.lock_for("aid:inputs"):
         if key in eng.memo:
             return eng.memo[key]
