@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from functools import cache
 from typing import Any
 
@@ -524,17 +525,27 @@ def _score(con: duckdb.DuckDBPyConnection, lrecs: str = "lrecs", cands: str = "c
     name_key, birth_date, sex, town, school, student_no) against the candidates: table `cands`, or the query
     given (read as a CTE); ranked candidates with evidence."""
     cfg = link_settings()
-    blocks = []
+    blocks, by_id = [], []
     for rule in cfg["blocking_rules"]:
         kinds = ", ".join(f"'{k}'" for k in rule.get("kinds", ["bad", "lost", "alone"]))
-        blocks.append(f"SELECT l.lid, r.rid FROM {lrecs} l JOIN cands r ON {rule['sql']} "
-                      f"WHERE l.link_kind IN ({kinds}) AND l.system_group <> r.system_group_excl")
+        if set(re.findall(r"\br\.(\w+)", rule["sql"])) == {"id_number"}:
+            # a rule on the candidate's ID alone is tried once per distinct ID, not once per record of it
+            by_id.append(f"SELECT l.lid, r.id_number FROM {lrecs} l JOIN cand_ids r ON {rule['sql']} "
+                         f"WHERE l.link_kind IN ({kinds})")
+        else:
+            blocks.append(f"SELECT l.lid, r.rid FROM {lrecs} l JOIN cands r ON {rule['sql']} "
+                          f"WHERE l.link_kind IN ({kinds}) AND l.system_group <> r.system_group_excl")
+    if by_id:
+        blocks.append(f"SELECT b.lid, r.rid FROM ({' UNION '.join(by_id)}) b JOIN {lrecs} l ON l.lid = b.lid "
+                      "JOIN cands r ON r.id_number = b.id_number WHERE l.system_group <> r.system_group_excl")
     # each rule reads only its keys; the candidates' other columns are read once, for the pairs found (a pair found
     # by several rules is scored once)
     blocked = (f"SELECT b.lid, {_CAND_COLS} FROM (SELECT DISTINCT * FROM (" + " UNION ALL ".join(blocks)
                + ")) b JOIN cands r ON r.rid = b.rid")
     sql = _comparison_sql(cfg["weights"], cfg.get("confident_when", []), blocked, lrecs)
-    cte = "" if cands == "cands" else f"WITH cands AS MATERIALIZED ({cands})"
+    ctes = ([] if cands == "cands" else [f"cands AS MATERIALIZED ({cands})"]) \
+        + (["cand_ids AS MATERIALIZED (SELECT DISTINCT id_number FROM cands)"] if by_id else [])
+    cte = "WITH " + ", ".join(ctes) if ctes else ""
     scored = con.execute(f"""{cte}
         SELECT s.*, l.name_s AS record_name FROM ({sql}) s JOIN {lrecs} l ON s.lid = l.lid
         WHERE s.score >= {float(cfg.get('min_score', 0))} OR s.confident
