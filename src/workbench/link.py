@@ -245,6 +245,8 @@ def _register_names(eng: engine.Engine, written: str | pd.DataFrame | pa.Chunked
     rows already made by _names_frame."""
     if isinstance(written, str):
         written = eng.arrow(f"SELECT k_name FROM ({written}) w WHERE k_name IS NOT NULL").column(0)
+    if append and not len(written):
+        return
     frame = written if isinstance(written, pd.DataFrame) else _names_frame(written)
     eng.register("names_map_df", pa.Table.from_pandas(frame, preserve_index=False))   # (arrow: DuckDB reads it
     # without pandas' per-column analysis)
