@@ -178,3 +178,16 @@ def test_valid_id_found_nowhere_lists_candidates_but_never_links():
     row = cands[(cands["record_id_number"] == other) & (cands["candidate_id"] == LI)]
     assert len(row) == 1 and not bool(row["confident"].iloc[0])
     assert "姓名相同" in row["evidence"].iloc[0] and "出生日期相同" in row["evidence"].iloc[0]
+
+
+def test_a_name_only_a_bad_record_carries_still_counts_as_homophone():
+    """A pairs record (学生姓名 written only there, as a homophone) with a mistyped ID links by its pinyin: its name
+    is added to the name table after the candidates' names."""
+    t = tables()
+    pairs = frame([{"school_name": "旬阳县蜀河镇中心小学", "town": "蜀河镇", "student_name": "李纳",
+                    "id_number": typo(LI, 16), "id_valid": False, "id_reason": "bad_checksum"}],
+                  ["school_name", "town", "student_name", "id_number", "id_valid", "id_reason"])
+    t["pairs"] = pairs
+    linked = link.attach_person_ids(t, dt.date(2019, 11, 30))["pairs"]
+    assert linked["person_id"].tolist() == [LI]
+    assert "姓名同音（李纳/李娜）" in linked["link_evidence"].iloc[0]

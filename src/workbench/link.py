@@ -383,14 +383,16 @@ def _cands_table(eng: engine.Engine) -> str:
 
 def _build_lrecs(eng: engine.Engine, parts: list[str], first_lid: int = 0) -> None:
     """Table `lrecs` from the distinct record rows of the given selects, lids numbered after first_lid; the names
-    only these records carry (pairs, activities, ...) are added to names_map first."""
-    eng.execute("CREATE OR REPLACE TEMP TABLE link_lraw AS SELECT DISTINCT * EXCLUDE (rid) FROM ("
-                + " UNION ALL ".join(parts or [_EMPTY_RECORDS]) + ")")
-    _register_names(eng, "SELECT DISTINCT k_name FROM link_lraw WHERE k_name NOT IN (SELECT k_name FROM names_map)",
-                    append=True)
+    only these records carry (pairs, activities, ...) are added to names_map and to their rows afterwards."""
+    raw = "SELECT DISTINCT * EXCLUDE (rid) FROM (" + " UNION ALL ".join(parts or [_EMPTY_RECORDS]) + ")"
     eng.execute(f"CREATE OR REPLACE TEMP TABLE lrecs AS SELECT * REPLACE (lid + {int(first_lid)} AS lid) FROM ("
-                + _lrecs_sql("SELECT * FROM link_lraw") + ")")
-    eng.execute("DROP TABLE IF EXISTS link_lraw")
+                + _lrecs_sql(raw) + ")")
+    new = eng.arrow("SELECT DISTINCT k_name FROM lrecs WHERE k_name IS NOT NULL "
+                    "AND k_name NOT IN (SELECT k_name FROM names_map)").column(0)
+    if len(new):
+        _register_names(eng, new, append=True)
+        eng.execute("""UPDATE lrecs SET name_s = m.name, name_key = m.nk FROM names_map m
+                       WHERE lrecs.k_name = m.k_name AND lrecs.name_s IS NULL AND lrecs.name_key IS NULL""")
 
 
 def _prepare_rest(eng: engine.Engine, first_lid: int) -> None:
