@@ -621,7 +621,7 @@ def _score_lrecs(eng: engine.Engine, cands: str = "cands") -> tuple[pd.DataFrame
     others with a candidate, scored candidates)."""
     con = eng.con
     scored = _score(con, cands=cands)
-    con.register("scored_lids_df", pd.DataFrame({"lid": scored["lid"].astype("int64").unique()}))
+    eng.register("scored_lids_df", pa.table({"lid": pa.array(scored["lid"].astype("int64").unique(), pa.int64())}))
     lrecs = eng.df("""
         SELECT lid, system, k_id, k_name, k_birth, k_school, link_kind FROM lrecs
         WHERE link_kind <> 'alone' OR lid IN (SELECT lid FROM scored_lids_df) ORDER BY lid
@@ -648,7 +648,7 @@ def map_table(eng: engine.Engine) -> str:
 def _store_map(eng: engine.Engine, lmap: pd.DataFrame) -> None:
     """Table `link_map` in the engine (read by linked_select) and the kinds of decision per system."""
     con = eng.con
-    con.register("link_map_df", lmap)
+    eng.register("link_map_df", pa.Table.from_pandas(lmap, preserve_index=False))
     with eng.lock_for("link:map"):
         con.execute("""CREATE OR REPLACE TABLE link_map AS
             SELECT system, k_id, k_name, CAST(k_birth AS DATE) AS k_birth, k_school, link_kind, person_id,
@@ -691,20 +691,36 @@ def _complete_locked(state: dict[str, Any], eng: engine.Engine) -> None:
 
 def _decisions(lrecs: pd.DataFrame, scored: pd.DataFrame) -> pd.DataFrame:
     """Per record key: the unique confident candidate (person_id for bad / lost IDs; a suggestion only for a
-    valid ID found in no other system), with its evidence."""
-    conf = scored[scored["confident"].astype(bool)] if len(scored) else scored
-    n_conf = conf.groupby("lid")["candidate_id"].nunique() if len(conf) else pd.Series(dtype="int64")
-    unique_lids = n_conf.index[n_conf.eq(1)]
-    chosen = conf[conf["lid"].isin(unique_lids)].drop_duplicates("lid").set_index("lid")
-    dec = lrecs.set_index("lid")[_KEY + ["link_kind"]].copy()
-    dec["suggested_id"] = chosen["candidate_id"].reindex(dec.index).astype("string")
-    dec["link_evidence"] = chosen["evidence"].reindex(dec.index).astype("string")
-    dec = dec[dec["suggested_id"].notna() | dec["link_kind"].ne("alone")]
-    dec["person_id"] = dec["suggested_id"].where(dec["link_kind"].ne("alone"))
-    dec = dec.rename(columns={"k_id": "k_id"}).reset_index(drop=True)
-    for c in ("system", "k_id", "k_name", "k_school", "link_kind", "person_id", "suggested_id", "link_evidence"):
-        dec[c] = dec[c].astype("string")
-    dec["k_birth"] = pd.to_datetime(dec["k_birth"])
+    valid ID found in no other system), with its evidence. (Plain Python over the few hundred records: pandas'
+    per-operation cost would dominate.)"""
+    ids: dict[Any, set] = {}
+    first: dict[Any, tuple] = {}
+    if len(scored):
+        conf = scored["confident"].astype(bool).to_numpy()
+        for lid, cid, ev, ok in zip(scored["lid"].tolist(), scored["candidate_id"].tolist(),
+                                    scored["evidence"].tolist(), conf):
+            if not ok:
+                continue
+            if _plain(cid) is not None:   # (nunique ignores missing IDs)
+                ids.setdefault(lid, set()).add(cid)
+            first.setdefault(lid, (cid, ev))   # the first confident row, in the ranked order
+    cols: dict[str, list] = {c: [] for c in MAP_COLUMNS}
+    kept = []
+    texts = [c for c in _KEY + ["link_kind"] if c != "k_birth"]
+    for pos, row in enumerate(zip(*(lrecs[c].tolist() for c in ["lid", *texts]))):
+        lid, kind = row[0], row[-1]
+        chosen = first.get(lid) if len(ids.get(lid, ())) == 1 else None
+        sugg = _plain(chosen[0]) if chosen else None
+        if sugg is None and kind == "alone":
+            continue
+        kept.append(pos)
+        for c, v in zip(texts, row[1:]):
+            cols[c].append(_plain(v))
+        cols["suggested_id"].append(sugg)
+        cols["link_evidence"].append(_plain(chosen[1]) if chosen and sugg is not None else None)
+        cols["person_id"].append(sugg if kind != "alone" else None)
+    dec = pd.DataFrame({c: pd.array(cols[c], dtype="string") for c in MAP_COLUMNS if c != "k_birth"})
+    dec["k_birth"] = pd.to_datetime(lrecs["k_birth"].iloc[kept]).reset_index(drop=True)
     return dec[MAP_COLUMNS]
 
 
