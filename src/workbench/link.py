@@ -492,36 +492,42 @@ def _first_difference(scored: pd.DataFrame) -> pd.Series:
     return pd.Series(out, index=scored.index, dtype="Int64")
 
 
+def _same(value: Any, target: Any) -> bool:
+    """value == target, a missing value (None, NA, NaN) being equal to nothing."""
+    try:
+        return bool(value == target)
+    except TypeError:   # pd.NA == x is NA, which has no truth value
+        return False
+
+
 def _evidence(frame: pd.DataFrame, record_names: pd.Series) -> pd.Series:
-    """Chinese evidence text per scored pair (vectorised string assembly over the few candidate rows)."""
+    """Chinese evidence text per scored pair (a plain loop: the candidate rows are few)."""
     if frame.empty:
         return pd.Series([], dtype="string", index=frame.index)
-    sys_label = frame["candidate_systems"].fillna("").map(
-        lambda s: "、".join(dict.fromkeys(SYSTEM_LABELS.get(x.split(":")[0], x) for x in s.split(",") if x)))
-    rn = record_names.fillna("").astype(str).to_numpy(object)
-    cn = frame["candidate_name"].fillna("").astype(str).to_numpy(object)
-
-    def flag(col: str, value: Any = True) -> np.ndarray:
-        return (pd.Series(frame[col]).astype("object") == value).to_numpy(bool)
-
-    name = np.select([flag("name_level", 2), flag("name_level", 1)],
-                     ["姓名相同", "姓名同音（" + rn + "/" + cn + "）"], "姓名不同（" + rn + "/" + cn + "）")
-    parts = [pd.Series(name, index=frame.index)]
-    for col, text in (("birth_equal", "出生日期相同"), ("sex_equal", "性别相同")):
-        parts.append(pd.Series(np.where(flag(col), text, ""), index=frame.index))
-    pos = frame["diff_pos"].astype("Int64").astype("string").fillna("").to_numpy(object)
-    idtxt = np.select(
-        [flag("ham", 1), flag("transposed"), flag("prefix_equal")],
-        ["身份证号相差1位（第" + pos + "位）", "身份证号相邻两位颠倒（第" + pos + "位起）",
-         "身份证号前15位相同（原号码被Excel截断）"],
-        "",
-    )
-    parts.append(pd.Series(idtxt, index=frame.index))
-    for col, text in (("student_no_equal", "学籍号相同"), ("same_school", "同一学校"), ("same_town", "同一乡镇")):
-        parts.append(pd.Series(np.where(flag(col), text, ""), index=frame.index))
-    cols = [p.astype(str).to_numpy(object) for p in parts]
-    body = pd.Series(["、".join(x for x in row if x) for row in zip(*cols)], index=frame.index)
-    return (sys_label + "：" + body).astype("string")
+    cols = ["candidate_systems", "candidate_name", "name_level", "birth_equal", "sex_equal", "diff_pos", "ham",
+            "transposed", "prefix_equal", "student_no_equal", "same_school", "same_town"]
+    out = []
+    rows = zip(record_names.tolist(), *(frame[c].astype("object").tolist() for c in cols))
+    for rn, systems, cn, level, birth, sex, pos, ham, swapped, prefix, student_no, school, town in rows:
+        rn = "" if _plain(rn) is None else str(rn)
+        cn = "" if _plain(cn) is None else str(cn)
+        if _same(level, 2):
+            parts = ["姓名相同"]
+        elif _same(level, 1):
+            parts = [f"姓名同音（{rn}/{cn}）"]
+        else:
+            parts = [f"姓名不同（{rn}/{cn}）"]
+        parts += ["出生日期相同" if _same(birth, True) else "", "性别相同" if _same(sex, True) else ""]
+        at = "" if _plain(pos) is None else str(int(pos))
+        parts.append(f"身份证号相差1位（第{at}位）" if _same(ham, 1) else f"身份证号相邻两位颠倒（第{at}位起）"
+                     if _same(swapped, True) else "身份证号前15位相同（原号码被Excel截断）" if _same(prefix, True)
+                     else "")
+        parts += ["学籍号相同" if _same(student_no, True) else "", "同一学校" if _same(school, True) else "",
+                  "同一乡镇" if _same(town, True) else ""]
+        label = "、".join(dict.fromkeys(SYSTEM_LABELS.get(x.split(":")[0], x)
+                                       for x in (_plain(systems) or "").split(",") if x))
+        out.append(label + "：" + "、".join(x for x in parts if x))
+    return pd.Series(pd.array(out, dtype="string"), index=frame.index)
 
 
 def _score(con: duckdb.DuckDBPyConnection, lrecs: str = "lrecs", cands: str = "cands") -> pd.DataFrame:
