@@ -606,8 +606,7 @@ def _sources(ws: Any) -> tuple[Any, str, bool]:
     workspace = hasattr(ws, "tables") and not isinstance(ws, Mapping)
     if workspace:
         eng = engine.of(ws, as_of)
-        present = [s for s in SYSTEM_COLUMNS if eng.has(s)]
-        if present and all(eng.has(s, "person_id") for s in present):
+        if _carry_person_id(eng):
             return eng, "column", False
     else:
         frames = {k: v for k, v in _frames(ws).items() if k in SYSTEM_COLUMNS and isinstance(v, pd.DataFrame)}
@@ -705,14 +704,23 @@ def early(ws: Any) -> None:
     from . import engine
 
     eng = engine.of(ws, _as_of(ws))
-    present = [s for s in SYSTEM_COLUMNS if eng.has(s)]
-    if present and all(eng.has(s, "person_id") for s in present):
-        return   # frames that carry person_id: _analyse takes another path
+    if _carry_person_id(eng):
+        return   # _analyse reads the frames' own person_id: no link to wait for
     table = policy()
     as_of_term = getattr(ws, "term", None)
-    aid_term = (f"coalesce({eng.col('aid', 'term')}, {lit(as_of_term)})" if isinstance(as_of_term, str)
-                else eng.col("aid", "term"))
-    _inputs(eng, table, item_labels(table), as_of_term, aid_term)
+    _inputs(eng, table, item_labels(table), as_of_term, _aid_term(eng, as_of_term))
+
+
+def _carry_person_id(eng: Any) -> bool:
+    """Whether every loaded aid-relevant system already has a person_id column (frames linked elsewhere)."""
+    present = [s for s in SYSTEM_COLUMNS if eng.has(s)]
+    return bool(present) and all(eng.has(s, "person_id") for s in present)
+
+
+def _aid_term(eng: Any, as_of_term: Any) -> str:
+    """The term of an aid row: its own, else the as-of term."""
+    c = eng.col
+    return f"coalesce({c('aid', 'term')}, {lit(as_of_term)})" if isinstance(as_of_term, str) else c("aid", "term")
 
 
 def _analyse(ws: Any, table: pd.DataFrame | None = None, coverage_by: str | None = None) -> dict[str, Any]:
@@ -728,7 +736,7 @@ def _analyse(ws: Any, table: pd.DataFrame | None = None, coverage_by: str | None
     as_of_term = getattr(ws, "term", None)
     con = eng.con
     c = eng.col
-    aid_term = f"coalesce({c('aid', 'term')}, {lit(as_of_term)})" if isinstance(as_of_term, str) else c("aid", "term")
+    aid_term = _aid_term(eng, as_of_term)
     registered: list[str] = []
     try:
         frames = _inputs(eng, table, labels, as_of_term, aid_term)

@@ -88,7 +88,7 @@ def run_analyses(ws, analyses: tuple[str, ...] | list[str] = ANALYSES) -> dict[s
             f.result()
         if len(modules) < 2:
             return {name: m.findings(ws) for name, m in modules.items()}
-        # the first analysis on this thread (its connection is the engine's own), the others on the pool's
+        # the first analysis on this thread (the link opened its connection), the others on the pool's
         first, *rest = modules
         futures = {name: pool.submit(modules[name].findings, ws) for name in rest}
         out = {first: modules[first].findings(ws)}

@@ -659,9 +659,9 @@ def _store_map(eng: engine.Engine, lmap: pd.DataFrame) -> None:
         con.execute("""CREATE OR REPLACE TABLE link_map AS
             SELECT system, k_id, k_name, CAST(k_birth AS DATE) AS k_birth, k_school, link_kind, person_id,
                    suggested_id, link_evidence FROM link_map_df""")
+        eng.link_kinds = lmap.groupby("system")["link_kind"].agg(set).to_dict() if len(lmap) else {}
         eng.ready.add("link:map")
     con.unregister("link_map_df")
-    eng.link_kinds = lmap.groupby("system")["link_kind"].agg(set).to_dict() if len(lmap) else {}
 
 
 def alone_systems(eng: engine.Engine) -> tuple[str, ...]:
