@@ -200,6 +200,22 @@ def test_early_part_needs_no_link():
     pd.testing.assert_frame_equal(reconcile.findings(early), reconcile.findings(FakeWorkspace(county())))
 
 
+def test_views_built_before_the_link_read_its_map():
+    """The linked views can be made before the link stores its map (dropout.early does, on another thread); the
+    analyses over them then see the links, as when the views come after the link."""
+    from workbench import dropout, engine
+
+    early = FakeWorkspace(county())
+    dropout.early(early)
+    assert getattr(early, "_link_state", None) is None
+    assert engine.of(early).con.execute("SELECT count(*) FROM link_map").fetchone()[0] == 0
+    late = FakeWorkspace(county())
+    for a, b in ((dropout.findings(early), dropout.findings(late)), (reconcile.findings(early),
+                                                                      reconcile.findings(late))):
+        pd.testing.assert_frame_equal(a, b)
+    assert engine.of(early).con.execute("SELECT count(*) FROM link_map").fetchone()[0] > 0
+
+
 def test_continuity_outcomes(ws):
     c = reconcile.continuity(ws).set_index("person_id")["outcome"].to_dict()
     assert c == {P["li"]: "promoted", P["miss"]: "missing", P["grad"]: "graduated", P["wang"]: "promoted"}

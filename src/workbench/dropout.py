@@ -140,6 +140,12 @@ def prepare(ws: Any, as_of: dt.date | None = None) -> None:
     reconcile.prepare(ws, as_of)
 
 
+def early(ws: Any, as_of: dt.date | None = None) -> None:
+    """The linked views this SQL reads (reconcile.views_early), built while the link runs (findings.run_analyses
+    runs each module's early() on its pool), beside 三一致's own link-free work."""
+    reconcile.views_early(ws, as_of)
+
+
 def findings(ws: Any, as_of: dt.date | None = None) -> pd.DataFrame:
     """控辍保学 findings: not_enrolled and exception_unverified, in the findings shape."""
     ctx = _ctx(ws, as_of)

@@ -338,9 +338,15 @@ def early(ws: Any, as_of: dt.date | None = None) -> None:
     into the engine: findings.run_analyses runs this on a second thread while the link is being built."""
     if isinstance(ws, dict):   # a plain dict's engine is made by link_state: built with the findings instead
         return
-    eng = engine.of(ws, as_of)
-    _early_tables(eng)
-    _views(eng)
+    _early_tables(engine.of(ws, as_of))
+    views_early(ws, as_of)
+
+
+def views_early(ws: Any, as_of: dt.date | None = None) -> None:
+    """The linked views, before the link has stored its map (they read table link_map, replaced under a lock);
+    nothing for a plain dict, whose engine the link makes."""
+    if not isinstance(ws, dict):
+        _views(engine.of(ws, as_of))
 
 
 def _early_tables(eng: engine.Engine) -> None:
