@@ -201,5 +201,8 @@ def test_engine_keeps_the_invalid_id_rows_apart(tmp_path):
         assert rows == [("李四", 1), ("赵六", 3)], lazy
         assert eng.src("registry") == "src_registry"
         assert eng.execute(f"SELECT count(*) FROM {eng.src('registry')}").fetchall()[0][0] == 4
-    eng = engine.Engine({"pairs": pd.DataFrame({"id_number": [ID1]})})
+    eng = engine.Engine({"pairs": pd.DataFrame({"id_number": [ID1]}),
+                         "roster": pd.DataFrame({"id_number": [ID1], "id_valid": pd.array([True], dtype="boolean")})})
     assert eng.src("pairs", "invalid") == "src_pairs"
+    # no invalid row at all: an empty relation with the table's columns
+    assert eng.execute(f"SELECT id_number, _rn FROM {eng.src('roster', 'invalid')}").fetchall() == []

@@ -128,6 +128,9 @@ class Engine:
             if not pa.types.is_boolean(valid.type):
                 return
             bad = view.filter(pc.invert(pc.fill_null(valid, False)))
+            if not bad.num_rows:   # none: an empty relation the planner drops without scanning anything
+                self._invalid[system] = f"(SELECT * FROM src_{system} WHERE false)"
+                return
             self.con.register(f"src_{system}__invalid", bad)
             self._arrow[f"src_{system}__invalid"] = bad
             self._invalid[system] = f"src_{system}__invalid"
