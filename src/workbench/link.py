@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 
 from . import engine
 from .arrowstr import isin
+from .engine import lit
 from .rules import load_yaml, settings
 
 SYSTEM_LABELS = {
@@ -354,19 +355,27 @@ def _cand_names(eng: engine.Engine, names: pd.DataFrame | None = None) -> None:
     eng.ready.add("link:names")
 
 
-def _cands_sql(eng: engine.Engine) -> str:
+def _cands_sql(eng: engine.Engine, keep: str = "", ids_only: bool = False) -> str:
     """The candidates: one row per record with a valid ID in the candidate systems (a person in two terms or
     systems is two rows: the scoring aggregates per candidate ID), `rid` naming the row, blocking keys hashed.
     The link reads it as a CTE of its scoring query (a DuckDB table costs more to write than the rows cost to
-    compute); table `cands` (_cands_table) holds the same rows for the later, rarer questions."""
+    compute); table `cands` (_cands_table) holds the same rows for the later, rarer questions. keep: a condition
+    on the cheap keys (id_number, name_key, town, school, student_no) checked before the other columns are
+    computed; ids_only: just the distinct IDs."""
     cand_systems = _systems(eng)[0]
     cand_union = " UNION ALL ".join(_record_select(eng, s, index=i) for i, s in enumerate(cand_systems)) \
         or _EMPTY_RECORDS
-    return f"""
-        SELECT c.rid, c.k_id AS id_number, c.system, {_h('c.source')} AS system_group_excl, c.k_name,
-               m.nk AS name_key, {_id_birth_sql('c.k_id')} AS birth_date, {_id_sex_sql('c.k_id')} AS sex,
-               {_h('c.town')} AS town, {_h('c.k_school')} AS school, {_h('c.student_no')} AS student_no
+    if ids_only:
+        return f"SELECT DISTINCT c.k_id AS id_number FROM ({cand_union}) c WHERE c.id_valid"
+    pre = f"""
+        SELECT c.rid, c.k_id AS id_number, c.system, c.source, c.k_name, m.nk AS name_key, {_h('c.town')} AS town,
+               {_h('c.k_school')} AS school, {_h('c.student_no')} AS student_no
         FROM ({cand_union}) c LEFT JOIN names_map m ON c.k_name = m.k_name WHERE c.id_valid"""
+    return f"""
+        SELECT c.rid, c.id_number, c.system, {_h('c.source')} AS system_group_excl, c.k_name, c.name_key,
+               {_id_birth_sql('c.id_number')} AS birth_date, {_id_sex_sql('c.id_number')} AS sex, c.town, c.school,
+               c.student_no
+        FROM ({pre}) c{f' WHERE {keep}' if keep else ''}"""
 
 
 def _cands_table(eng: engine.Engine) -> str:
@@ -530,31 +539,75 @@ def _evidence(frame: pd.DataFrame, record_names: pd.Series) -> pd.Series:
     return pd.Series(pd.array(out, dtype="string"), index=frame.index)
 
 
-def _score(con: duckdb.DuckDBPyConnection, lrecs: str = "lrecs", cands: str = "cands") -> pd.DataFrame:
+# the candidates' keys that are cheap to have for every record (_cands_sql's keep), the most selective first
+_SELECTIVE = ["id_number", "student_no", "name_key", "school", "town"]
+
+
+def _key_conjuncts(sql: str) -> list[tuple[str, str]]:
+    """The top-level `l.a = r.b` conjuncts of a blocking rule whose b is a cheap key (_SELECTIVE), as (a, b), the
+    most selective first: a pair can meet the rule only if the candidate's b equals some record's a, for each of
+    them. None found (or an OR at the rule's top level): []."""
+    parts, depth, start = [], 0, 0
+    for m in re.finditer(r"\(|\)|\bAND\b|\bOR\b", sql, flags=re.IGNORECASE):
+        token = m.group(0).upper()
+        if token in "()":
+            depth += 1 if token == "(" else -1
+        elif depth == 0 and token == "OR":
+            return []
+        elif depth == 0:
+            parts.append(sql[start:m.start()])
+            start = m.end()
+    parts.append(sql[start:])
+    keys = []
+    for part in parts:
+        if hit := re.fullmatch(r"\s*l\.(\w+)\s*=\s*r\.(\w+)\s*", part):
+            keys.append((hit.group(1), hit.group(2)))
+        elif hit := re.fullmatch(r"\s*r\.(\w+)\s*=\s*l\.(\w+)\s*", part):
+            keys.append((hit.group(2), hit.group(1)))
+    return sorted((k for k in keys if k[1] in _SELECTIVE), key=lambda k: _SELECTIVE.index(k[1]))
+
+
+def _score(con: duckdb.DuckDBPyConnection, lrecs: str = "lrecs", cands: Any = "cands") -> pd.DataFrame:
     """Block and score the records of table `lrecs` (lid, link_kind, system_group, id_number, id_reason, name,
-    name_key, birth_date, sex, town, school, student_no) against the candidates: table `cands`, or the query
-    given (read as a CTE); ranked candidates with evidence."""
+    name_key, birth_date, sex, town, school, student_no) against the candidates: table `cands`, or the engine
+    whose _cands_sql gives them (read as a CTE, only the records some rule can pair); ranked candidates with
+    evidence."""
     cfg = link_settings()
-    blocks, by_id = [], []
+    blocks, by_id, keep, keyed = [], [], [], {}
     for rule in cfg["blocking_rules"]:
         kinds = ", ".join(f"'{k}'" for k in rule.get("kinds", ["bad", "lost", "alone"]))
         if set(re.findall(r"\br\.(\w+)", rule["sql"])) == {"id_number"}:
             # a rule on the candidate's ID alone is tried once per distinct ID, not once per record of it
             by_id.append(f"SELECT l.lid, r.id_number FROM {lrecs} l JOIN cand_ids r ON {rule['sql']} "
                          f"WHERE l.link_kind IN ({kinds})")
+            continue
+        blocks.append(f"SELECT l.lid, r.rid FROM {lrecs} l JOIN cands r ON {rule['sql']} "
+                      f"WHERE l.link_kind IN ({kinds}) AND l.system_group <> r.system_group_excl")
+        keys = _key_conjuncts(rule["sql"])
+        if keys:   # (its most selective key: the records' values of it, over the kinds of every such rule)
+            keyed.setdefault(keys[0], set()).update(rule.get("kinds", ["bad", "lost", "alone"]))
         else:
-            blocks.append(f"SELECT l.lid, r.rid FROM {lrecs} l JOIN cands r ON {rule['sql']} "
-                          f"WHERE l.link_kind IN ({kinds}) AND l.system_group <> r.system_group_excl")
+            keep.append("true")
+    keep += [f"c.{b} IN (SELECT {a} FROM {lrecs} WHERE link_kind IN ({', '.join(lit(k) for k in sorted(kinds))}))"
+             for (a, b), kinds in keyed.items()]
     if by_id:
-        blocks.append(f"SELECT b.lid, r.rid FROM ({' UNION '.join(by_id)}) b JOIN {lrecs} l ON l.lid = b.lid "
+        blocks.append(f"SELECT b.lid, r.rid FROM id_pairs b JOIN {lrecs} l ON l.lid = b.lid "
                       "JOIN cands r ON r.id_number = b.id_number WHERE l.system_group <> r.system_group_excl")
+        keep.append("c.id_number IN (SELECT id_number FROM id_pairs)")
     # each rule reads only its keys; the candidates' other columns are read once, for the pairs found (a pair found
     # by several rules is scored once)
     blocked = (f"SELECT b.lid, {_CAND_COLS} FROM (SELECT DISTINCT * FROM (" + " UNION ALL ".join(blocks)
                + ")) b JOIN cands r ON r.rid = b.rid")
     sql = _comparison_sql(cfg["weights"], cfg.get("confident_when", []), blocked, lrecs)
-    ctes = ([] if cands == "cands" else [f"cands AS MATERIALIZED ({cands})"]) \
-        + (["cand_ids AS MATERIALIZED (SELECT DISTINCT id_number FROM cands)"] if by_id else [])
+    table = isinstance(cands, str)
+    ctes = []
+    if by_id:   # the distinct IDs of every candidate, and the (record, ID) pairs the ID rules find
+        ids = "SELECT DISTINCT id_number FROM cands" if table else _cands_sql(cands, ids_only=True)
+        ctes += [f"cand_ids AS MATERIALIZED ({ids})", f"id_pairs AS MATERIALIZED ({' UNION '.join(by_id)})"]
+    if not table:
+        # only the candidate records some rule can pair get their other columns: one that shares the cheap keys of
+        # a rule's top-level `l.a = r.b` conjuncts with a record to link, or has an ID the ID rules found
+        ctes.append(f"cands AS MATERIALIZED ({_cands_sql(cands, ' OR '.join(keep) or 'false')})")
     cte = "WITH " + ", ".join(ctes) if ctes else ""
     scored = con.execute(f"""{cte}
         SELECT s.*, l.name_s AS record_name FROM ({sql}) s JOIN {lrecs} l ON s.lid = l.lid
@@ -605,7 +658,7 @@ def _cached(ws_or_tables: Any, as_of: dt.date | None) -> dict[str, Any] | None:
 
 def _link(ws_or_tables: Any, eng: engine.Engine, names: pd.DataFrame | None = None) -> dict[str, Any]:
     _prepare(eng, names)
-    lrecs, scored = _score_lrecs(eng, _cands_sql(eng))
+    lrecs, scored = _score_lrecs(eng, eng)
     lmap = _decisions(lrecs, scored)
     _store_map(eng, lmap)
     state = {"engine": eng, "map": lmap, "lrecs": lrecs, "scored": scored, "source": ws_or_tables,
@@ -622,7 +675,7 @@ def _link(ws_or_tables: Any, eng: engine.Engine, names: pd.DataFrame | None = No
     return state
 
 
-def _score_lrecs(eng: engine.Engine, cands: str = "cands") -> tuple[pd.DataFrame, pd.DataFrame]:
+def _score_lrecs(eng: engine.Engine, cands: Any = "cands") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score table `lrecs` against the candidates (as _score): (the records kept: every bad or lost one and the
     others with a candidate, scored candidates)."""
     con = eng.con
