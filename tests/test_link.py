@@ -191,3 +191,17 @@ def test_a_name_only_a_bad_record_carries_still_counts_as_homophone():
     linked = link.attach_person_ids(t, dt.date(2019, 11, 30))["pairs"]
     assert linked["person_id"].tolist() == [LI]
     assert "姓名同音（李纳/李娜）" in linked["link_evidence"].iloc[0]
+
+
+def test_key_conjuncts_of_blocking_rules():
+    """The candidates are narrowed by a rule's top-level `l.a = r.b` conjuncts on cheap keys only: an OR at the
+    top, a key inside a function or parentheses, or a costly key (birth date) gives no such condition."""
+    k = link._key_conjuncts
+    assert k("l.birth_date = r.birth_date AND l.name_key = r.name_key") == [("name_key", "name_key")]
+    assert k("l.name_key = r.name_key AND l.town = r.town AND year(l.birth_date) = year(r.birth_date)") == [
+        ("name_key", "name_key"), ("town", "town")]
+    assert k("r.student_no = l.student_no") == [("student_no", "student_no")]
+    assert k("substr(l.id_number, 1, 15) = substr(r.id_number, 1, 15)") == []
+    assert k("l.name_key = r.name_key OR l.student_no = r.student_no") == []
+    assert k("l.town = r.town AND (l.name_key = r.name_key OR l.school = r.school)") == [("town", "town")]
+    assert k("l.birth_date = r.birth_date") == []
