@@ -185,14 +185,6 @@ class Engine:
         """`col(...) AS name` for each column (name -> SQL type) of a system's view."""
         return ", ".join(f"{self.col(system, name, typ, alias)} AS {name}" for name, typ in columns.items())
 
-    def arrow_column(self, system: str, column: str) -> pa.ChunkedArray | None:
-        """A column of a system registered from a loaded frame, as arrow (no copy); None when the system is read
-        from parquet or lacks the column (then ask SQL)."""
-        view = self._arrow.get(f"src_{system}")
-        if not isinstance(view, pa.Table) or column not in view.column_names:
-            return None
-        return view.column(column)
-
     def src(self, system: str, rows: str = "all") -> str:
         """The view of a system (an empty relation when the system was not loaded). rows="invalid": a relation that
         holds at least every row whose ID is not valid (`id_valid` false or NULL), with the same columns; the caller

@@ -312,12 +312,6 @@ def _prepare(eng: engine.Engine, names: pd.DataFrame | None = None) -> None:
                        for s in _systems(eng)[1]])
 
 
-def _unique_names(columns: list[pa.ChunkedArray]) -> pa.Array:
-    """The distinct values of name columns (arrow)."""
-    return pc.unique(pa.chunked_array([ch.cast(pa.large_string()) for c in columns for ch in c.chunks],
-                                      pa.large_string()))
-
-
 def _names_of_frames(ws_or_tables: Any) -> pd.DataFrame | None:
     """The rows of names_map for the candidate systems, made from loaded frames before the engine exists (so
     that this runs while another thread sets the engine up: findings.run_analyses); None when a candidate system
@@ -335,7 +329,10 @@ def _names_of_frames(ws_or_tables: Any) -> pd.DataFrame | None:
             columns.append(pa.Table.from_pandas(df[["name"]], preserve_index=False).column(0))
         except (pa.ArrowException, TypeError, ValueError):
             return None
-    return _names_frame(_unique_names(columns)) if columns else None
+    if not columns:
+        return None
+    return _names_frame(pc.unique(pa.chunked_array([ch.cast(pa.large_string()) for c in columns for ch in c.chunks],
+                                                   pa.large_string())))
 
 
 def _cand_names(eng: engine.Engine, names: pd.DataFrame | None = None) -> None:
@@ -343,13 +340,10 @@ def _cand_names(eng: engine.Engine, names: pd.DataFrame | None = None) -> None:
     already (_names_of_frames)."""
     if "link:names" in eng.ready:
         return
-    cand_systems = _systems(eng)[0]
-    cols = [eng.arrow_column(s, "name") for s in cand_systems]
     if names is not None:
         _register_names(eng, names)
-    elif cand_systems and all(c is not None for c in cols):   # loaded frames: the distinct names by arrow
-        _register_names(eng, _unique_names(cols))
-    else:
+    else:   # (frames read lazily from parquet, or no names made before: the engine's SQL reads them)
+        cand_systems = _systems(eng)[0]
         _register_names(eng, " UNION ".join(f"SELECT DISTINCT {_name_expr(eng, s)} AS k_name FROM {eng.src(s)} t"
                                             for s in cand_systems) or "SELECT NULL::VARCHAR AS k_name WHERE false")
     eng.ready.add("link:names")
@@ -575,7 +569,8 @@ def _score(con: duckdb.DuckDBPyConnection, lrecs: str = "lrecs", cands: Any = "c
     cfg = link_settings()
     blocks, by_id, keep, keyed = [], [], [], {}
     for rule in cfg["blocking_rules"]:
-        kinds = ", ".join(f"'{k}'" for k in rule.get("kinds", ["bad", "lost", "alone"]))
+        rule_kinds = rule.get("kinds", ["bad", "lost", "alone"])
+        kinds = ", ".join(lit(k) for k in rule_kinds)
         if set(re.findall(r"\br\.(\w+)", rule["sql"])) == {"id_number"}:
             # a rule on the candidate's ID alone is tried once per distinct ID, not once per record of it
             by_id.append(f"SELECT l.lid, r.id_number FROM {lrecs} l JOIN cand_ids r ON {rule['sql']} "
@@ -585,7 +580,7 @@ def _score(con: duckdb.DuckDBPyConnection, lrecs: str = "lrecs", cands: Any = "c
                       f"WHERE l.link_kind IN ({kinds}) AND l.system_group <> r.system_group_excl")
         keys = _key_conjuncts(rule["sql"])
         if keys:   # (its most selective key: the records' values of it, over the kinds of every such rule)
-            keyed.setdefault(keys[0], set()).update(rule.get("kinds", ["bad", "lost", "alone"]))
+            keyed.setdefault(keys[0], set()).update(rule_kinds)
         else:
             keep.append("true")
     keep += [f"c.{b} IN (SELECT {a} FROM {lrecs} WHERE link_kind IN ({', '.join(lit(k) for k in sorted(kinds))}))"
@@ -638,7 +633,7 @@ def link_state(ws_or_tables: Any, as_of: dt.date | None = None) -> dict[str, Any
     if state is not None:
         return state
     # the names first: no engine needed, so this overlaps with its set-up when another thread makes it
-    names = _names_of_frames(ws_or_tables) if getattr(ws_or_tables, "_engine", None) is None else None
+    names = _names_of_frames(ws_or_tables)
     eng = engine.of(ws_or_tables, as_of)
     with eng.lock:   # analyses running side by side (findings.run_analyses) link once
         state = _cached(ws_or_tables, as_of)
